@@ -1,0 +1,58 @@
+# syncjobs: `make demo` runs a real job on the local stack; `make test` runs the whole suite.
+# Both set everything up themselves (virtualenvs included) on a fresh clone.
+
+PYTHON ?= python3.11
+VENV := .venv
+TOOLS := .venv-tools
+PY := $(VENV)/bin/python
+TOOLS_PY := $(TOOLS)/bin/python
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test unit integration e2e lint typecheck check-template bench build clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# aws-sam-translator pins pydantic differently from the runtime set: it gets its own environment.
+$(TOOLS)/.installed: infra/tools/requirements.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS_PY) -m pip install --quiet -r infra/tools/requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed $(TOOLS)/.installed
+
+demo: $(VENV)/.installed
+	$(PY) -m syncjobs_local demo
+
+test: $(VENV)/.installed $(TOOLS)/.installed lint typecheck
+	$(PY) -m pytest -q tests
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest -q tests/unit
+
+integration: $(VENV)/.installed
+	$(PY) -m pytest -q tests/integration
+
+e2e: $(VENV)/.installed
+	$(PY) -m pytest -q tests/e2e
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+check-template: $(TOOLS)/.installed
+	$(TOOLS_PY) infra/tools/check_template.py template.yaml
+
+bench: $(VENV)/.installed
+	$(PY) -m tests.bench
+
+build: $(TOOLS)/.installed
+	$(TOOLS)/bin/sam build
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -1,0 +1,51 @@
+"""admin_api: API Gateway (IAM auth) -> admin operations, JSON in and out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from syncjobs.admin import operations
+from syncjobs.observability import logger, metrics, tracer
+from syncjobs.store.errors import NotFound
+
+app = APIGatewayRestResolver()
+
+
+@app.exception_handler(NotFound)
+def _not_found(err: NotFound) -> Response[Any]:
+    return Response(status_code=404, content_type=content_types.APPLICATION_JSON, body={"message": str(err)})
+
+
+@app.exception_handler(operations.InvalidInput)
+def _invalid(err: operations.InvalidInput) -> Response[Any]:
+    return Response(status_code=422, content_type=content_types.APPLICATION_JSON,
+                    body={"message": "invalid input", "problems": err.problems})
+
+
+@app.put("/jobs/<job_id>")
+def put_job(job_id: str) -> dict[str, Any]:
+    document = app.current_event.json_body or {}
+    definition = operations.parse_job({**document, "job_id": job_id} if isinstance(document, dict) else document)
+    return {"job_id": job_id, "version": operations.apply_job(definition)}
+
+
+@app.get("/jobs/<job_id>/runs")
+def list_runs(job_id: str) -> dict[str, Any]:
+    return {"runs": [run.model_dump(mode="json") for run in operations.list_runs(job_id)]}
+
+
+@app.get("/runs/<run_id>")
+def get_run(run_id: str) -> dict[str, Any]:
+    run = operations.get_run(run_id)
+    notes = operations.run_notifications(run_id)
+    return {**run.model_dump(mode="json"), "notifications": [n.__dict__ for n in notes]}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

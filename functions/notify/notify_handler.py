@@ -1,0 +1,33 @@
+"""notify: DynamoDB stream of run items (filtered) -> notification rules -> SES mail, exactly once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from syncjobs.observability import logger, metrics, tracer
+from syncjobs.store.codec import load_item
+from syncjobs.workflows.notify_run import notify_run_change
+
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def _record_handler(record: DynamoDBRecord) -> int:
+    images = record.raw_event.get("dynamodb", {})
+    if "NewImage" not in images:
+        return 0  # a removed item: nothing to tell
+    old = load_item(images["OldImage"]) if "OldImage" in images else None
+    return len(notify_run_change(old, load_item(images["NewImage"])))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    metrics.add_metric(name="RunChanges", unit=MetricUnit.Count, value=len(event.get("Records", [])))
+    return process_partial_response(event=event, record_handler=_record_handler, processor=processor,
+                                    context=context)

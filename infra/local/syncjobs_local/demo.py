@@ -1,0 +1,162 @@
+"""`make demo`: the local stack, a 1,000-user HR export, a job with a subscriber, one real run end to end."""
+
+from __future__ import annotations
+
+import argparse
+import email
+import email.policy
+import re
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import boto3
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from syncjobs.admin import operations
+from syncjobs.models.outcome import Outcome
+from syncjobs.models.run import Run
+from syncjobs_local.provision import REPO_ROOT
+from syncjobs_local.sample_data import generate
+from syncjobs_local.stack import LocalStack
+
+EXAMPLE_JOB = REPO_ROOT / "examples" / "jobs" / "hr-to-scim.yaml"
+SUBSCRIBER = "it-admins@example.com"
+SECRET_NAME = "syncjobs/demo/scim-token"
+
+
+def prepare(stack: LocalStack, users: int, key: str = "exports/users.csv", job_path: Path = EXAMPLE_JOB,
+            subscriber: str | None = SUBSCRIBER) -> tuple[str, dict[str, object]]:
+    """Upload a sample export, store the target's token as a secret, apply the job, subscribe."""
+    assert stack.scim is not None and stack.resources is not None
+    export = generate(users)
+    bucket = stack.resources.resolver.parameters["SourceBucketName"]
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=export.data)
+    sm = boto3.client("secretsmanager")
+    try:
+        sm.create_secret(Name=SECRET_NAME, SecretString=stack.scim.token)
+    except sm.exceptions.ResourceExistsException:
+        sm.put_secret_value(SecretId=SECRET_NAME, SecretString=stack.scim.token)
+    document = yaml.safe_load(job_path.read_text(encoding="utf-8"))
+    document["source"].update(bucket=bucket, key=key)
+    document["target"].update(base_url=stack.scim.url, token_secret=SECRET_NAME)
+    document["notification"]["skip_intermediate_notifications"] = True  # one mail: the final one
+    definition = operations.parse_job(document)
+    operations.apply_job(definition)
+    if subscriber:
+        operations.subscribe(definition.job_id, subscriber)
+    return definition.job_id, {"export": export, "bucket": bucket, "key": key}
+
+
+def start(stack: LocalStack, job_id: str, who: str = "demo") -> str:
+    """Start a run through the start_run handler, as the CLI does."""
+    answer = stack.invoke("StartRunFunction", {"job_id": job_id, "type": "read", "trigger": "cli",
+                                               "triggered_by": who, "request_id": str(uuid.uuid4())})
+    return str(answer["run_id"])
+
+
+def wait_for_run(run_id: str, timeout_s: float = 600, progress: Progress | None = None,
+                 stack: LocalStack | None = None) -> Run:
+    """Poll the run until it is final. With `stack`, give up as soon as a handler has failed."""
+    deadline = time.monotonic() + timeout_s
+    task = progress.add_task("shards", total=None) if progress else None
+    while True:
+        if stack is not None and (errors := stack.poller_errors()):
+            raise RuntimeError(f"run {run_id}: a handler failed: {errors[0]}")
+        run = operations.get_run(run_id)
+        if progress is not None and task is not None:
+            done = sum(run.totals().values())
+            progress.update(task, total=run.shards_total, completed=run.shards_done,
+                            description=f"shards ({done} entities)")
+        if run.status.is_final:
+            return run
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"run {run_id} still {run.status.value} after {timeout_s:.0f}s")
+        time.sleep(0.2)
+
+
+def wait_for_mail(stack: LocalStack, count: int = 1, timeout_s: float = 60) -> list[Path]:
+    assert stack.outbox is not None
+    deadline = time.monotonic() + timeout_s
+    while len(stack.outbox.written) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(stack.outbox.written)} mail(s) in the outbox after {timeout_s:.0f}s, "
+                               f"expected {count}")
+        time.sleep(0.2)
+    return list(stack.outbox.written)
+
+
+def mail_links(path: Path) -> dict[str, str]:
+    """outcome -> download URL, from the plain-text part of a mail in the outbox."""
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    text = body.get_content()
+    return {m.group(1): m.group(2) for m in re.finditer(r"^\s+(\w+) \(\d+\): (\S+)$", text, re.MULTILINE)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--workdir", type=Path, default=None, help="where the outbox goes (default: a temp dir)")
+    args = parser.parse_args(argv)
+    console = Console()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="syncjobs-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+
+    with LocalStack(workdir) as stack:
+        assert stack.scim is not None
+        console.print(f"[bold]Local stack[/bold]: AWS (moto) {stack.moto_url}  SCIM target {stack.scim.url}")
+        job_id, prepared = prepare(stack, args.users)
+        export = prepared["export"]
+        console.print(f"Uploaded s3://{prepared['bucket']}/{prepared['key']}: {args.users} users "
+                      f"+ {len(export.bad_rows)} bad rows ({', '.join(export.bad_rows.values())})")  # type: ignore[attr-defined]
+        console.print(f"Job [bold]{job_id}[/bold] applied from {EXAMPLE_JOB.relative_to(REPO_ROOT)}; "
+                      f"subscriber {SUBSCRIBER}")
+
+        started = time.monotonic()
+        run_id = start(stack, job_id)
+        console.print(f"Run [bold]{run_id}[/bold] started")
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console) as progress:
+            run = wait_for_run(run_id, progress=progress, stack=stack)
+        elapsed = time.monotonic() - started
+
+        table = Table(title=f"Run {run.run_id}: {run.status.value} in {elapsed:.1f}s")
+        table.add_column("outcome")
+        table.add_column("entities", justify="right")
+        for outcome, count in run.totals().items():
+            table.add_row(outcome.value, str(count))
+        console.print(table)
+        for failure in run.failures:
+            console.print(f"  failed {failure.entity_id}: {failure.reason}")
+
+        mails = wait_for_mail(stack)
+        console.print(f"\nMail in the outbox: [bold]{mails[0]}[/bold]")
+        links = mail_links(mails[0])
+        for outcome, url in links.items():
+            console.print(f"  {outcome}: {url}")
+        outcome = Outcome.FAILED.value if Outcome.FAILED.value in links else next(iter(links))
+        data, headers = stack.fetch(links[outcome])
+        body, disposition = data.decode(), headers.get("Content-Disposition")
+        console.print(f"\nFetched the {outcome} log over HTTP ({disposition}):")
+        for line in body.splitlines()[:4]:
+            console.print(f"  {line[:140]}")
+        errors = stack.poller_errors()
+        if errors:
+            console.print(f"[red]poller errors: {errors}[/red]")
+            return 1
+        ok = run.totals()[Outcome.CREATED] == args.users and run.totals()[Outcome.FAILED] == len(export.bad_rows)  # type: ignore[attr-defined]
+        console.print(f"\n[bold green]Demo finished[/bold green] at {datetime.now(UTC):%H:%M:%S} UTC; "
+                      f"outbox: {stack.outbox.folder if stack.outbox else workdir}")
+        return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

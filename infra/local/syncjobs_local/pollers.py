@@ -1,0 +1,253 @@
+"""What Lambda's event source mappings and EventBridge do, done by threads against the local AWS.
+
+- SqsPoller: receive -> Lambda SQS event -> handler -> delete what succeeded (partial batch).
+- StreamPoller: DynamoDB stream -> FilterCriteria -> handler -> retry the failed record and what
+  follows it up to MaximumRetryAttempts, then hand the batch to the OnFailure queue and move on.
+- Scheduler: EventBridge rules' schedules -> the target function with the target's Input.
+- Outbox: mail that SES (moto) accepted -> .eml files a person can open.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from syncjobs.schedules import ScheduleError, parse
+from syncjobs_local.lambda_events import FilterCriteria, sqs_event, stream_record
+
+log = logging.getLogger("syncjobs.local")
+
+Invoke = Callable[[dict[str, Any]], Any]
+
+
+class _Loop(threading.Thread):
+    interval = 0.2
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self._stop_event = threading.Event()
+        self.errors: list[str] = []
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                busy = self.tick()
+            except Exception as err:  # noqa: BLE001 - a poller must outlive one bad tick, like Lambda does
+                log.exception("poller tick failed", extra={"poller": self.name})
+                self.errors.append(f"{type(err).__name__}: {err}")
+                busy = False
+            if not busy:
+                self._stop_event.wait(self.interval)
+
+    def tick(self) -> bool:
+        raise NotImplementedError
+
+
+class SqsPoller(_Loop):
+    """Like an SQS event source mapping with ReportBatchItemFailures."""
+
+    def __init__(self, name: str, queue_url: str, queue_arn: str, invoke: Invoke, batch_size: int,
+                 region: str, retry_delay_s: int = 1) -> None:
+        super().__init__(name)
+        self._sqs = boto3.client("sqs")
+        self._url, self._arn, self._invoke = queue_url, queue_arn, invoke
+        self._batch, self._region, self._retry_delay = batch_size, region, retry_delay_s
+        self.invocations = 0
+
+    def tick(self) -> bool:
+        out = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=min(self._batch, 10),
+                                        WaitTimeSeconds=1, AttributeNames=["All"], MessageAttributeNames=["All"])
+        messages = out.get("Messages", [])
+        if not messages:
+            return False
+        self.invocations += 1
+        failed: set[str] = {m["MessageId"] for m in messages}
+        try:
+            response = self._invoke(sqs_event(messages, self._arn, self._region)) or {}
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        except Exception as err:  # noqa: BLE001 - a failed invocation leaves every message for redelivery
+            log.exception("handler failed", extra={"poller": self.name})
+            self.errors.append(f"{type(err).__name__}: {err}")
+        for m in messages:
+            if m["MessageId"] in failed:
+                # Lambda leaves a failed message until its visibility timeout ends; locally we make it
+                # visible again after a short delay so retries happen in seconds, not minutes.
+                self._sqs.change_message_visibility(QueueUrl=self._url, ReceiptHandle=m["ReceiptHandle"],
+                                                    VisibilityTimeout=self._retry_delay)
+            else:
+                self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=m["ReceiptHandle"])
+        return True
+
+
+class StreamPoller(_Loop):
+    """Like a DynamoDB stream event source mapping with FilterCriteria and ReportBatchItemFailures."""
+
+    def __init__(self, name: str, stream_arn: str, invoke: Invoke, criteria: FilterCriteria, batch_size: int,
+                 max_retries: int, on_failure_queue_url: str | None, region: str,
+                 starting_position: str = "TRIM_HORIZON") -> None:
+        super().__init__(name)
+        self._streams = boto3.client("dynamodbstreams")
+        self._sqs = boto3.client("sqs")
+        self._arn, self._invoke, self._criteria = stream_arn, invoke, criteria
+        self._batch, self._max_retries, self._on_failure = batch_size, max_retries, on_failure_queue_url
+        self._region, self._start = region, starting_position
+        self._iterators: dict[str, str | None] = {}
+        self._pending: list[dict[str, Any]] = []
+        self._attempts = 0
+        self.delivered = 0
+
+    def _refresh_shards(self) -> None:
+        shards = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]
+        for shard in shards:
+            if shard["ShardId"] not in self._iterators:
+                self._iterators[shard["ShardId"]] = self._streams.get_shard_iterator(
+                    StreamArn=self._arn, ShardId=shard["ShardId"], ShardIteratorType=self._start,
+                )["ShardIterator"]
+
+    def tick(self) -> bool:
+        if not self._pending:
+            self._refresh_shards()
+            for shard_id, iterator in list(self._iterators.items()):
+                if iterator is None:
+                    continue
+                out = self._streams.get_records(ShardIterator=iterator, Limit=1000)
+                self._iterators[shard_id] = out.get("NextShardIterator")
+                events = [stream_record(r, self._arn, self._region) for r in out.get("Records", [])]
+                self._pending.extend(e for e in events if self._criteria.accepts(e))
+            if not self._pending:
+                return False
+        batch = self._pending[: self._batch]
+        failed_from = self._deliver(batch)
+        if failed_from is None:
+            self._pending = self._pending[len(batch):]
+            self._attempts = 0
+            return True
+        self._attempts += 1
+        if self._attempts > self._max_retries:
+            self._send_to_on_failure(batch[failed_from:])
+            self._pending = self._pending[len(batch):]
+            self._attempts = 0
+        else:
+            # Lambda retries from the first failed record; the ones before it are done.
+            self._pending = self._pending[failed_from:]
+            time.sleep(min(0.2 * 2**self._attempts, 2.0))
+        return True
+
+    def _deliver(self, batch: list[dict[str, Any]]) -> int | None:
+        """Index of the first failed record, or None when the whole batch succeeded."""
+        self.delivered += len(batch)
+        try:
+            response = self._invoke({"Records": batch}) or {}
+        except Exception as err:  # noqa: BLE001 - the whole batch is retried
+            log.exception("handler failed", extra={"poller": self.name})
+            self.errors.append(f"{type(err).__name__}: {err}")
+            return 0
+        failures = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        for index, record in enumerate(batch):
+            if record["dynamodb"]["SequenceNumber"] in failures:
+                return index
+        return None
+
+    def _send_to_on_failure(self, records: list[dict[str, Any]]) -> None:
+        log.error("stream records dropped after retries", extra={"poller": self.name, "count": len(records)})
+        if self._on_failure:
+            self._sqs.send_message(QueueUrl=self._on_failure, MessageBody=json.dumps({
+                "requestContext": {"condition": "RetryAttemptsExhausted"},
+                "DDBStreamBatchInfo": {"streamArn": self._arn, "batchSize": len(records),
+                                       "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+                                       "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"]},
+            }))
+
+
+class Scheduler(_Loop):
+    """Fires EventBridge rules with a ScheduleExpression at their times (UTC), into their targets."""
+
+    interval = 0.5
+
+    def __init__(self, invoke_by_arn: Callable[[str], Invoke | None], clock: Callable[[], datetime] | None = None,
+                 ) -> None:
+        super().__init__("scheduler")
+        self._events = boto3.client("events")
+        self._invoke_by_arn = invoke_by_arn
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._next: dict[tuple[str, str], datetime] = {}  # (rule, expression) -> next fire time
+        self._anchors: dict[str, datetime] = {}
+        self.fired: list[tuple[str, datetime]] = []
+
+    def tick(self) -> bool:
+        now = self._clock()
+        rules = []
+        for page in self._events.get_paginator("list_rules").paginate():
+            rules.extend(r for r in page["Rules"] if r.get("ScheduleExpression") and r.get("State") == "ENABLED")
+        for rule in rules:
+            key = (rule["Name"], rule["ScheduleExpression"])
+            try:
+                schedule = parse(rule["ScheduleExpression"])
+            except ScheduleError as err:
+                log.warning("rule has an invalid schedule", extra={"rule": rule["Name"], "error": str(err)})
+                continue
+            anchor = self._anchors.setdefault(rule["Name"], now)
+            if key not in self._next:
+                self._next[key] = schedule.next_fires(now, 1, anchor)[0]
+            if now < self._next[key]:
+                continue
+            fire_time = self._next[key]
+            self._next[key] = schedule.next_fires(now, 1, anchor)[0]
+            self._fire(rule["Name"], fire_time)
+        return False
+
+    def _fire(self, rule_name: str, fire_time: datetime) -> None:
+        targets = self._events.list_targets_by_rule(Rule=rule_name)["Targets"]
+        for target in targets:
+            invoke = self._invoke_by_arn(target["Arn"])
+            if invoke is None:
+                log.warning("rule target is not a local function", extra={"rule": rule_name, "arn": target["Arn"]})
+                continue
+            payload = json.loads(target["Input"]) if "Input" in target else {
+                "version": "0", "id": f"{rule_name}-{fire_time:%Y%m%dT%H%M}", "detail-type": "Scheduled Event",
+                "source": "aws.events", "time": fire_time.strftime("%Y-%m-%dT%H:%M:%SZ"), "detail": {},
+            }
+            self.fired.append((rule_name, fire_time))
+            threading.Thread(target=invoke, args=(payload,), name=f"fire-{rule_name}", daemon=True).start()
+
+
+class Outbox(_Loop):
+    """Writes every mail SES accepted to the outbox folder as an .eml file."""
+
+    interval = 0.3
+
+    def __init__(self, fetch_state: Callable[[], bytes], folder: Path) -> None:
+        super().__init__("outbox")
+        self._fetch_state = fetch_state
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._seen: set[str] = set()
+        self.written: list[Path] = []
+
+    def tick(self) -> bool:
+        data = json.loads(self._fetch_state())
+        wrote = False
+        for message in data.get("ses", {}).get("RawMessage", []):
+            if message["id"] in self._seen:
+                continue
+            self._seen.add(message["id"])
+            path = self.folder / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{message['id'][:24]}.eml"
+            path.write_bytes(message["raw_data"].encode("utf-8", errors="surrogateescape"))
+            self.written.append(path)
+            wrote = True
+        return wrote
+
+    def forget(self) -> None:
+        self._seen.clear()
+        self.written.clear()

@@ -1,0 +1,190 @@
+"""Create the template's tables, bucket, queues and SES sender in the local AWS, from template.yaml itself.
+
+Nothing here lists resources by hand: each resource type the template uses is created from its
+Properties, so a change to the template (a key, a GSI, a redrive policy) is what the tests exercise.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from syncjobs_local.cfn import Resolver, load_template
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+TEMPLATE = REPO_ROOT / "template.yaml"
+STACK = "syncjobs-local"
+
+LOCAL_PARAMETERS = {
+    "SenderEmail": "syncjobs@example.com",
+    "SourceBucketName": "syncjobs-local-source",
+}
+
+
+@dataclass
+class FunctionSpec:
+    logical_id: str
+    code_dir: Path
+    module: str
+    handler: str
+    environment: dict[str, str]
+    events: dict[str, dict[str, Any]]
+
+
+@dataclass
+class Provisioned:
+    resolver: Resolver
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+
+    def name(self, logical_id: str) -> str:
+        return self.resolver.physical[logical_id]
+
+    def attr(self, logical_id: str, attribute: str) -> str:
+        return self.resolver.attributes[(logical_id, attribute)]
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """Every function's environment merged (they agree on every shared name)."""
+        merged: dict[str, str] = {}
+        for spec in self.functions.values():
+            merged.update(spec.environment)
+        return merged
+
+
+def _parameters(template: dict[str, Any], overrides: dict[str, str]) -> dict[str, str]:
+    values = {}
+    for name, spec in template.get("Parameters", {}).items():
+        if name in overrides:
+            values[name] = overrides[name]
+        elif "Default" in spec:
+            values[name] = str(spec["Default"])
+        else:
+            raise ValueError(f"template parameter {name} has no default and no local value")
+    return values
+
+
+def _physical_name(logical_id: str) -> str:
+    return f"{STACK}-{logical_id}".lower()
+
+
+def provision(template_path: Path = TEMPLATE, parameters: dict[str, str] | None = None,
+              region: str = "us-east-1") -> Provisioned:
+    template = load_template(template_path)
+    resolver = Resolver(template, _parameters(template, {**LOCAL_PARAMETERS, **(parameters or {})}), region=region)
+    resources = template["Resources"]
+    out = Provisioned(resolver)
+    ddb, s3, sqs = boto3.client("dynamodb"), boto3.client("s3"), boto3.client("sqs")
+
+    # Queues first without redrive (a redrive names another queue's ARN), then set redrive policies.
+    queues = {lid: r for lid, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
+    for logical_id in queues:
+        url = sqs.create_queue(QueueName=_physical_name(logical_id))["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        resolver.physical[logical_id] = url
+        resolver.attributes[(logical_id, "Arn")] = arn
+        resolver.attributes[(logical_id, "QueueName")] = _physical_name(logical_id)
+        resolver.attributes[(logical_id, "QueueUrl")] = url
+    for logical_id, resource in queues.items():
+        props = resolver.resolve(resource.get("Properties", {}))
+        attributes = {"VisibilityTimeout": props.get("VisibilityTimeout"),
+                      "MessageRetentionPeriod": props.get("MessageRetentionPeriod"),
+                      "RedrivePolicy": json.dumps(props["RedrivePolicy"]) if "RedrivePolicy" in props else None}
+        sqs.set_queue_attributes(QueueUrl=resolver.physical[logical_id],
+                                 Attributes={k: str(v) for k, v in attributes.items() if v is not None})
+
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::DynamoDB::Table":
+            _create_table(ddb, resolver, logical_id, resolver.resolve(resource.get("Properties", {})))
+        elif resource["Type"] == "AWS::S3::Bucket":
+            _create_bucket(s3, resolver, logical_id, resolver.resolve(resource.get("Properties", {})))
+
+    # AWS::S3::BucketPolicy is not applied locally: moto 5.2 evaluates a statement whose Condition
+    # does not match as DENIED whatever its Effect, so the TLS-only Deny would refuse every request
+    # (over HTTPS too). tests/unit/test_template.py checks the policy document instead.
+
+    # The source bucket is the deployer's; locally we make it so the demo has somewhere to put exports.
+    s3.create_bucket(Bucket=resolver.parameters["SourceBucketName"])
+    boto3.client("sesv2").create_email_identity(EmailIdentity=resolver.parameters["SenderEmail"])
+
+    globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        props = resource["Properties"]
+        resolver.attributes[(logical_id, "Arn")] = (
+            f"arn:aws:lambda:{region}:{resolver.account}:function:{_physical_name(logical_id)}"
+        )
+        env = {**globals_env, **props.get("Environment", {}).get("Variables", {})}
+        module, handler = props["Handler"].rsplit(".", 1)
+        out.functions[logical_id] = FunctionSpec(
+            logical_id=logical_id, code_dir=(template_path.parent / props["CodeUri"]).resolve(), module=module,
+            handler=handler, environment={k: str(v) for k, v in _resolve_env(resolver, env).items()},
+            events=props.get("Events", {}),
+        )
+    return out
+
+
+def _resolve_env(resolver: Resolver, env: dict[str, Any]) -> dict[str, Any]:
+    resolved = {}
+    for key, value in env.items():
+        try:
+            resolved[key] = resolver.resolve(value)
+        except KeyError:
+            # e.g. the admin API's URL: there is no API Gateway locally
+            resolved[key] = ""
+    return resolved
+
+
+def _create_table(ddb: Any, resolver: Resolver, logical_id: str, props: dict[str, Any]) -> None:
+    name = _physical_name(logical_id)
+    args: dict[str, Any] = {
+        "TableName": name, "KeySchema": props["KeySchema"], "AttributeDefinitions": props["AttributeDefinitions"],
+        "BillingMode": props.get("BillingMode", "PROVISIONED"),
+    }
+    if args["BillingMode"] == "PROVISIONED":
+        args["ProvisionedThroughput"] = props["ProvisionedThroughput"]
+    if "GlobalSecondaryIndexes" in props:
+        args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    if "StreamSpecification" in props:
+        args["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+    if props.get("SSESpecification", {}).get("SSEEnabled"):
+        args["SSESpecification"] = {"Enabled": True}
+    table = ddb.create_table(**args)["TableDescription"]
+    if "TimeToLiveSpecification" in props:
+        ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=props["TimeToLiveSpecification"])
+    resolver.physical[logical_id] = name
+    resolver.attributes[(logical_id, "Arn")] = table["TableArn"]
+    if "LatestStreamArn" in table:
+        resolver.attributes[(logical_id, "StreamArn")] = table["LatestStreamArn"]
+
+
+def _create_bucket(s3: Any, resolver: Resolver, logical_id: str, props: dict[str, Any]) -> None:
+    name = _physical_name(logical_id)
+    s3.create_bucket(Bucket=name)
+    if "BucketEncryption" in props:
+        rules = [
+            {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+             **({"BucketKeyEnabled": rule["BucketKeyEnabled"]} if "BucketKeyEnabled" in rule else {})}
+            for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        ]
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+    if "PublicAccessBlockConfiguration" in props:
+        s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
+    if "LifecycleConfiguration" in props:
+        rules = []
+        for rule in props["LifecycleConfiguration"]["Rules"]:
+            out: dict[str, Any] = {"ID": rule["Id"], "Status": rule["Status"],
+                                   "Filter": {"Prefix": rule.get("Prefix", "")}}
+            if "ExpirationInDays" in rule:
+                out["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+            if "AbortIncompleteMultipartUpload" in rule:
+                out["AbortIncompleteMultipartUpload"] = {
+                    "DaysAfterInitiation": int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])}
+            rules.append(out)
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules})
+    resolver.physical[logical_id] = name
+    resolver.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"

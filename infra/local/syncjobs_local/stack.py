@@ -1,0 +1,190 @@
+"""The whole local stack in one process: moto server, template resources, scim2-server, pollers."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import sys
+import threading
+import urllib.request
+from email.message import Message
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+
+from syncjobs import settings as syncjobs_settings
+from syncjobs.store import clients as store_clients
+from syncjobs.store import secrets as store_secrets
+from moto.server import ThreadedMotoServer
+
+from syncjobs_local.lambda_events import FilterCriteria, LambdaContext
+from syncjobs_local.pollers import Outbox, Scheduler, SqsPoller, StreamPoller
+from syncjobs_local.provision import TEMPLATE, Provisioned, provision
+from syncjobs_local.scim_target import ScimServer
+
+REGION = "us-east-1"
+LOCAL_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+    "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+}
+
+
+class LocalStack:
+    def __init__(self, workdir: Path, template: Path = TEMPLATE, shard_workers: int = 2,
+                 scim_token: str | None = None, start_scheduler: bool = True) -> None:
+        self.workdir = workdir
+        self.template = template
+        self.shard_workers = shard_workers
+        self.scim_token = scim_token
+        self.start_scheduler = start_scheduler
+        self._moto: ThreadedMotoServer | None = None
+        self.scim: ScimServer | None = None
+        self.resources: Provisioned | None = None
+        self.outbox: Outbox | None = None
+        self.scheduler: Scheduler | None = None
+        self._pollers: list[Any] = []
+        self._handlers: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def moto_url(self) -> str:
+        assert self._moto is not None
+        host, port = self._moto.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def start(self) -> LocalStack:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        os.environ.update(LOCAL_ENVIRONMENT)
+        os.environ["AWS_ENDPOINT_URL"] = self.moto_url
+        self.scim = ScimServer(self.scim_token).start()
+        self._provision()
+        return self
+
+    def _provision(self) -> None:
+        self.resources = provision(self.template, region=REGION)
+        os.environ.update(self.resources.environment)
+        syncjobs_settings.reset()
+        store_clients.reset()
+        store_secrets.forget()
+        self._load_handlers()
+        self._start_pollers()
+
+    def reset(self) -> None:
+        """Empty every resource (moto reset, fresh provisioning) and the SCIM target; keep the servers."""
+        self._stop_pollers()
+        self.http_get(f"{self.moto_url}/moto-api/reset", method="POST")
+        assert self.scim is not None
+        self.scim.stop()
+        self.scim = ScimServer(self.scim_token).start()
+        self._provision()
+
+    def stop(self) -> None:
+        self._stop_pollers()
+        if self.scim:
+            self.scim.stop()
+        if self._moto:
+            self._moto.stop()
+
+    # ------------------------------------------------------------------ handlers
+    def _load_handlers(self) -> None:
+        assert self.resources is not None
+        for logical_id, spec in self.resources.functions.items():
+            if str(spec.code_dir) not in sys.path:
+                sys.path.insert(0, str(spec.code_dir))
+            module = importlib.import_module(spec.module)
+            self._handlers[logical_id] = getattr(module, spec.handler)
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        """Call a function's handler the way Lambda would, with a Lambda-shaped event."""
+        assert self.resources is not None
+        context = LambdaContext(logical_id, REGION, self.resources.resolver.account)
+        return self._handlers[logical_id](event, context)
+
+    def _invoke_by_arn(self, arn: str) -> Any:
+        assert self.resources is not None
+        for logical_id in self.resources.functions:
+            if self.resources.attr(logical_id, "Arn") == arn:
+                return lambda event, lid=logical_id: self.invoke(lid, event)
+        return None
+
+    # ------------------------------------------------------------------ pollers
+    def _start_pollers(self) -> None:
+        assert self.resources is not None
+        res = self.resources
+        for logical_id, spec in res.functions.items():
+            for event_name, event in spec.events.items():
+                if event["Type"] not in {"SQS", "DynamoDB"}:
+                    continue  # API events: there is no API Gateway locally
+                props = res.resolver.resolve(event.get("Properties", {}))
+                invoke = (lambda e, lid=logical_id: self.invoke(lid, e))
+                if event["Type"] == "SQS":
+                    queue_arn = props["Queue"]
+                    queue_url = next(res.name(q) for (q, a), v in res.resolver.attributes.items()
+                                     if a == "Arn" and v == queue_arn)
+                    workers = min(self.shard_workers, props.get("ScalingConfig", {}).get("MaximumConcurrency", 1000))
+                    for i in range(max(1, workers)):
+                        self._pollers.append(SqsPoller(f"{event_name}-{i}", queue_url, queue_arn, invoke,
+                                                       int(props.get("BatchSize", 10)), REGION))
+                elif event["Type"] == "DynamoDB":
+                    on_failure = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+                    on_failure_url = next((res.name(q) for (q, a), v in res.resolver.attributes.items()
+                                           if a == "Arn" and v == on_failure and on_failure), None)
+                    self._pollers.append(StreamPoller(
+                        event_name, props["Stream"], invoke, FilterCriteria.from_template(props.get("FilterCriteria")),
+                        int(props.get("BatchSize", 100)), int(props.get("MaximumRetryAttempts", 3)),
+                        on_failure_url, REGION, props.get("StartingPosition", "TRIM_HORIZON"),
+                    ))
+        self.outbox = Outbox(lambda: self.http_get(f"{self.moto_url}/moto-api/data.json"), self.workdir / "outbox")
+        self._pollers.append(self.outbox)
+        if self.start_scheduler:
+            self.scheduler = Scheduler(self._invoke_by_arn)
+            self._pollers.append(self.scheduler)
+        for poller in self._pollers:
+            poller.start()
+
+    def _stop_pollers(self) -> None:
+        for poller in self._pollers:
+            poller.stop()
+        for poller in self._pollers:
+            poller.join(timeout=10)
+        self._pollers = []
+
+    def poller_errors(self) -> list[str]:
+        return [e for p in self._pollers for e in p.errors]
+
+    # ------------------------------------------------------------------ conveniences
+    def fetch(self, url: str, method: str = "GET") -> tuple[bytes, Message]:
+        """Fetch a URL of the local AWS (a presigned link, the moto API): body, headers."""
+        request = urllib.request.Request(url, method=method)  # noqa: S310 - loopback URLs only
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return response.read(), response.headers
+
+    def http_get(self, url: str, method: str = "GET") -> bytes:
+        return self.fetch(url, method)[0]
+
+    def function_name(self, logical_id: str) -> str:
+        assert self.resources is not None
+        return self.resources.attr(logical_id, "Arn")
+
+    def describe(self) -> dict[str, Any]:
+        assert self.resources is not None and self.scim is not None
+        return {"moto": self.moto_url, "scim": self.scim.url,
+                "environment": {k: v for k, v in self.resources.environment.items() if k.isupper()}}
+
+    def dump(self) -> str:
+        return json.dumps(self.describe(), indent=2)

@@ -1,0 +1,118 @@
+"""Check a SAM template offline: run the SAM transform, then cfn-lint on what it produced.
+
+cfn-lint alone no longer runs the SAM transform and misses SAM mistakes (a bad runtime, a stream
+event pointing at a table that does not exist, ...). aws-sam-translator catches those; cfn-lint then
+checks the CloudFormation it expands to. Runs in the tools virtualenv (.venv-tools), kept apart from
+the runtime set because aws-sam-translator pins pydantic.
+
+Usage: check_template.py TEMPLATE  -> exit 0 when clean, 1 with the problems on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """A YAML loader that keeps CloudFormation short-form tags (!Ref, !Sub, ...) as their long form."""
+
+
+def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+class _FixedManagedPolicies:
+    """The managed-policy map the translator asks IAM for; offline we answer from a fixed table."""
+
+    def load(self) -> dict[str, str]:
+        return {
+            "AWSLambdaBasicExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+            "AWSXrayWriteOnlyAccess": "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+            "AWSXRayDaemonWriteAccess": "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess",
+            "AWSLambdaDynamoDBExecutionRole":
+                "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
+            "AWSLambdaSQSQueueExecutionRole":
+                "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
+        }
+
+
+def _with_placeholder_code_uris(template: dict[str, Any]) -> dict[str, Any]:
+    """Local folders are what `sam build` packages; the translator wants s3:// URIs."""
+    for resource in template.get("Resources", {}).values():
+        props = resource.get("Properties") or {}
+        if resource.get("Type") == "AWS::Serverless::Function" and "CodeUri" in props:
+            props["CodeUri"] = "s3://placeholder-bucket/function.zip"
+        if resource.get("Type") == "AWS::Serverless::LayerVersion" and "ContentUri" in props:
+            props["ContentUri"] = "s3://placeholder-bucket/layer.zip"
+    return template
+
+
+def transform(template_path: Path) -> dict[str, Any]:
+    os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+    from samtranslator.model.exceptions import InvalidDocumentException
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.transform import transform as sam_transform
+
+    with template_path.open() as f:
+        template = yaml.load(f, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    try:
+        return sam_transform(  # type: ignore[no-any-return]
+            _with_placeholder_code_uris(template), {}, _FixedManagedPolicies(), Parser()
+        )
+    except InvalidDocumentException as err:
+        problems = "\n".join(f"  SAM: {cause.message}" for cause in err.causes)
+        raise SystemExit(f"{template_path}: SAM transform failed:\n{problems}") from None
+
+
+def lint(cfn: dict[str, Any]) -> tuple[int, str]:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as out:
+        json.dump(cfn, out)
+    try:
+        proc = subprocess.run(  # noqa: S603 - fixed argv
+            [str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", out.name],
+            capture_output=True, text=True, check=False,
+        )
+    finally:
+        os.unlink(out.name)
+    return proc.returncode, (proc.stdout + proc.stderr).strip()
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    path = Path(argv[1])
+    cfn = transform(path)
+    code, report = lint(cfn)
+    # cfn-lint: 0 clean, 2 errors, 4 warnings, 8 informational (bit flags)
+    if code & 2 or code == 1:
+        print(f"{path}: cfn-lint errors on the transformed template:\n{report}", file=sys.stderr)
+        return 1
+    if report:
+        print(report)
+    print(f"{path}: SAM transform and cfn-lint passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,66 @@
+"""Admin operations: define jobs, subscribe, inspect runs. The API and the CLI both call these."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from syncjobs.models.errors import describe
+from syncjobs.models.job import JobDefinition, Subscription
+from syncjobs.models.run import Run
+from syncjobs.store.jobs import JobStore
+from syncjobs.store.notifications import NotificationRecord, NotificationStore
+from syncjobs.store.runs import RunStore
+
+
+class InvalidInput(ValueError):
+    """Input that cannot be accepted; `problems` name each field and what is wrong with it."""
+
+    def __init__(self, what: str, problems: list[str]) -> None:
+        super().__init__(f"{what} is invalid:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+def parse_job(document: Any, what: str = "job definition") -> JobDefinition:
+    if not isinstance(document, dict):
+        raise InvalidInput(what, ["(document): must be a mapping of job fields"])
+    try:
+        return JobDefinition.model_validate(document)
+    except ValidationError as err:
+        raise InvalidInput(what, describe(err)) from None
+
+
+def load_job_file(path: Path) -> JobDefinition:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise InvalidInput(str(path), [f"(document): not valid YAML: {err}"]) from None
+    return parse_job(document, str(path))
+
+
+def apply_job(definition: JobDefinition) -> int:
+    return JobStore().put(definition)
+
+
+def subscribe(job_id: str, email: str) -> None:
+    try:
+        subscription = Subscription(job_id=job_id, email=email)
+    except ValidationError as err:
+        raise InvalidInput("subscription", describe(err)) from None
+    JobStore().subscribe(subscription.job_id, str(subscription.email))
+
+
+def get_run(run_id: str) -> Run:
+    return RunStore().get(run_id).run
+
+
+def list_runs(job_id: str, limit: int = 50) -> list[Run]:
+    JobStore().get(job_id)
+    return RunStore().list_for_job(job_id, limit)
+
+
+def run_notifications(run_id: str) -> list[NotificationRecord]:
+    return NotificationStore().for_run(run_id)

@@ -1,0 +1,1 @@
+"""Sources and targets behind small protocols, so more can come (see base.py)."""

@@ -1,0 +1,69 @@
+"""The protocols a source and a target implement, and the records they exchange with the engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from syncjobs.models.run import ShardSpec
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """One entity as the source holds it: its stable id and its raw attributes."""
+
+    row: int
+    entity_id: str
+    attributes: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRowError:
+    """A record the source could not turn into an entity (bad encoding, missing id, ...)."""
+
+    row: int
+    entity_id: str
+    reason: str
+
+
+class Source(Protocol):
+    name: str
+
+    def plan(self, shard_size: int) -> list[ShardSpec]:
+        """Cut the source into shards of about `shard_size` entities each, in a stable order."""
+        ...
+
+    def read(self, shard: ShardSpec) -> Iterator[SourceRecord | SourceRowError]:
+        """The records of one shard, in order."""
+        ...
+
+
+class TargetError(Exception):
+    """The target refused or failed an operation on one entity."""
+
+    def __init__(self, reason: str, *, retryable: bool = False, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.status = status
+
+
+class TargetEntityGone(TargetError):
+    """The entity the state points at no longer exists in the target (deleted out of band)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    target_id: str
+    adopted: bool = False  # an existing target entity with the same key was taken over
+
+
+class Target(Protocol):
+    name: str
+
+    def create(self, entity_type: str, resource: dict[str, Any]) -> Written:
+        ...
+
+    def update(self, entity_type: str, target_id: str, resource: dict[str, Any]) -> Written:
+        ...

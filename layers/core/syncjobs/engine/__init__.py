@@ -1,0 +1,1 @@
+"""Planning, shard processing, mapping, diff and finalize rules. No AWS here."""

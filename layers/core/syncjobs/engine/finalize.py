@@ -1,0 +1,27 @@
+"""Rules that close a run: its final status and its first failures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from syncjobs.models.outcome import Outcome
+from syncjobs.models.run import FailureSample, Run, RunStatus
+
+MAX_FAILURES_SHOWN = 10  # SAP shows at most 10 failed entities in a job's details
+
+
+def final_status(run: Run) -> RunStatus:
+    if run.status is RunStatus.STOPPING:
+        return RunStatus.STOPPED
+    if run.totals()[Outcome.FAILED] > 0:
+        return RunStatus.FINISHED_WITH_ERRORS
+    return RunStatus.SUCCEEDED
+
+
+def first_failures(per_shard: Iterable[list[FailureSample]]) -> list[FailureSample]:
+    out: list[FailureSample] = []
+    for samples in per_shard:
+        out.extend(samples[: MAX_FAILURES_SHOWN - len(out)])
+        if len(out) >= MAX_FAILURES_SHOWN:
+            break
+    return out

@@ -1,0 +1,71 @@
+"""Outcome log lines: CSV (safe to open in Excel) or JSON Lines.
+
+Formula injection: a cell starting with = + - @ (or a tab/CR) is prefixed with a single quote, as
+OWASP recommends, so a spreadsheet shows it as text instead of running it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from syncjobs.models.job import TraceLevel
+
+COLUMNS = ("entity_type", "entity_id", "target_id", "row", "reason", "content")
+# SAP cuts traced content at 150,000 characters.
+CONTENT_LIMIT = 150_000
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    entity_type: str
+    entity_id: str
+    target_id: str
+    row: int | None
+    reason: str
+    content: dict[str, Any] | None = None
+
+
+def safe_cell(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+def _content(line: LogLine, trace: TraceLevel) -> str:
+    if trace is not TraceLevel.CONTENT or line.content is None:
+        return ""
+    text = json.dumps(line.content, ensure_ascii=False, sort_keys=True, default=str)
+    return text if len(text) <= CONTENT_LIMIT else text[:CONTENT_LIMIT] + "...[cut]"
+
+
+def header(fmt: str) -> bytes:
+    if fmt == "jsonl":
+        return b""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(COLUMNS)
+    return buffer.getvalue().encode()
+
+
+def encode(lines: Iterable[LogLine], trace: TraceLevel, fmt: str) -> bytes:
+    """The lines one outcome log part holds (no header), as the trace level allows."""
+    if trace is TraceLevel.OFF:
+        return b""
+    buffer = io.StringIO()
+    if fmt == "jsonl":
+        for line in lines:
+            record = {"entity_type": line.entity_type, "entity_id": line.entity_id, "target_id": line.target_id,
+                      "row": line.row, "reason": line.reason}
+            if content := _content(line, trace):
+                record["content"] = content
+            buffer.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return buffer.getvalue().encode()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    for line in lines:
+        writer.writerow([safe_cell(line.entity_type), safe_cell(line.entity_id), safe_cell(line.target_id),
+                         "" if line.row is None else str(line.row), safe_cell(line.reason),
+                         safe_cell(_content(line, trace))])
+    return buffer.getvalue().encode()

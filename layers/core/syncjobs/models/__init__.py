@@ -1,0 +1,1 @@
+"""pydantic models: job definitions, runs, shards, outcomes."""

@@ -1,0 +1,140 @@
+"""Runs of a job, the shards they are cut into, and the messages that carry them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from syncjobs.models.outcome import OUTCOMES, EntityType, Outcome
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"  # SAP: Manually Terminated
+    SUCCEEDED = "succeeded"
+    FINISHED_WITH_ERRORS = "finished_with_errors"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+    @property
+    def is_active(self) -> bool:
+        return self in ACTIVE_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    {RunStatus.STOPPED, RunStatus.SUCCEEDED, RunStatus.FINISHED_WITH_ERRORS, RunStatus.FAILED, RunStatus.SKIPPED}
+)
+ACTIVE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.STOPPING})
+
+
+class RunType(StrEnum):
+    READ = "read"
+    RESYNC = "resync"
+    SIMULATE = "simulate"
+    VALIDATE = "validate"
+
+
+class ReadMode(StrEnum):
+    FULL = "full"
+    DELTA = "delta"
+
+
+class Trigger(StrEnum):
+    SCHEDULE = "schedule"
+    API = "api"
+    CLI = "cli"
+    COLLECTION = "collection"
+
+
+Counts = dict[str, dict[str, int]]
+
+
+def zero_counts(entity_types: list[EntityType]) -> Counts:
+    return {entity_type.value: {outcome.value: 0 for outcome in OUTCOMES} for entity_type in entity_types}
+
+
+def total_by_outcome(counts: Counts) -> dict[Outcome, int]:
+    return {outcome: sum(per_type.get(outcome.value, 0) for per_type in counts.values()) for outcome in OUTCOMES}
+
+
+class FailureSample(BaseModel):
+    """One of the first failures of a run, shown in its details and in mails."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entity_type: str
+    entity_id: str
+    reason: str
+
+
+class StartRequest(BaseModel):
+    """Why and how to start a run; the same whatever fired it (schedule, API, CLI, collection)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    job_id: str
+    run_type: RunType = RunType.READ
+    trigger: Trigger
+    triggered_by: str = Field(min_length=1, max_length=256)
+    request_id: str = Field(min_length=1, max_length=256, description="same id -> same run (dedup)")
+    requested_at: datetime
+
+
+class Run(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    run_id: str
+    job_id: str
+    status: RunStatus
+    run_type: RunType
+    read_mode: ReadMode = ReadMode.FULL
+    trigger: Trigger
+    triggered_by: str
+    request_id: str
+    created_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    shards_total: int | None = None
+    shards_done: int = 0
+    counts: Counts = Field(default_factory=dict)
+    first_failure_at: datetime | None = None
+    failures: list[FailureSample] = Field(default_factory=list)
+    reason: str | None = None
+    job_name: str = ""
+    source_name: str = ""
+    target_name: str = ""
+    log_keys: dict[str, str] = Field(default_factory=dict, description="outcome -> S3 key of its log")
+    failure_streak_before: int = Field(default=0, description="failed runs in a row before this one")
+
+    def totals(self) -> dict[Outcome, int]:
+        return total_by_outcome(self.counts)
+
+
+class ShardSpec(BaseModel):
+    """A slice of the source a single run_shard invocation processes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    shard_id: str = Field(pattern=r"^[0-9]{5}$")
+    start: int = Field(ge=0, description="first byte (CSV) or item offset")
+    end: int = Field(ge=0, description="one past the last byte or item")
+    first_row: int = Field(ge=1, description="1-based row number of the first record, for messages")
+    header: list[str] = Field(default_factory=list)
+
+
+class ShardMessage(BaseModel):
+    """The SQS message body that asks run_shard to process one shard of one run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run_id: str
+    job_id: str
+    shard: ShardSpec

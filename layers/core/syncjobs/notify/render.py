@@ -1,0 +1,69 @@
+"""Render mails with jinja2: HTML (autoescaped) and plain text, from templates a deployer can override.
+
+Set MAIL_TEMPLATES_DIR to a folder holding any of mail.html.j2 / mail.txt.j2 to override them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined, select_autoescape
+
+from syncjobs.models.run import Run
+from syncjobs.notify.rules import MailKind
+
+SUBJECTS = {
+    MailKind.RUNNING_WITH_ERROR: "Provisioning Running with Error",
+    MailKind.FINISHED_WITH_ERROR: "Provisioning Finished with Error",
+    MailKind.SUCCESS: "Provisioning Success",
+}
+STATUS_LABELS = {
+    "queued": "Queued", "running": "Running", "stopping": "Stopping", "stopped": "Manually Terminated",
+    "succeeded": "Success", "finished_with_errors": "Finished with Error", "failed": "Failed", "skipped": "Skipped",
+}
+
+
+@dataclass(frozen=True)
+class Link:
+    outcome: str
+    count: int
+    url: str
+    file_name: str
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    subject: str
+    text: str
+    html: str
+
+
+@cache
+def _environment(override_dir: str | None) -> Environment:
+    loaders = [FileSystemLoader(override_dir)] if override_dir else []
+    loaders.append(PackageLoader("syncjobs.notify", "templates"))
+    return Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(["html", "html.j2"]),
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def one_line(value: str, limit: int = 200) -> str:
+    """Header-safe text: no line breaks or control characters, bounded length."""
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in value)
+    return " ".join(cleaned.split())[:limit]
+
+
+def subject(kind: MailKind, run: Run) -> str:
+    return one_line(f"{SUBJECTS[kind]}. Source System: {run.source_name or run.job_name}", 300)
+
+
+def render(kind: MailKind, run: Run, links: list[Link], details_url: str | None, links_expire_at: str) -> RenderedMail:
+    env = _environment(os.environ.get("MAIL_TEMPLATES_DIR") or None)
+    context = {
+        "kind": kind.value, "title": SUBJECTS[kind], "run": run, "status_label": STATUS_LABELS[run.status.value],
+        "totals": {o.value: n for o, n in run.totals().items()}, "links": links, "details_url": details_url,
+        "links_expire_at": links_expire_at,
+    }
+    return RenderedMail(subject=subject(kind, run), text=env.get_template("mail.txt.j2").render(context),
+                        html=env.get_template("mail.html.j2").render(context))

@@ -1,0 +1,40 @@
+"""boto3 clients, made once per process and shared by threads (clients are thread-safe).
+
+Endpoint and credentials come from the standard AWS environment (AWS_ENDPOINT_URL points every
+client at the local moto server in the local stack and the tests).
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+_lock = threading.Lock()
+
+_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    signature_version="s3v4",
+    max_pool_connections=32,
+    connect_timeout=5,
+    read_timeout=30,
+)
+
+
+@cache
+def _client(service: str) -> Any:
+    return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+
+
+def client(service: str) -> Any:
+    with _lock:
+        return _client(service)
+
+
+def reset() -> None:
+    """Forget every client (tests that switch endpoints or credentials)."""
+    with _lock:
+        _client.cache_clear()

@@ -1,0 +1,106 @@
+"""Jobs and their subscriptions in the jobs table.
+
+Layout (single table):
+  job           pk=JOB#<job_id>  sk=JOB             definition, version, active_run lock, failure streak
+  subscription  pk=JOB#<job_id>  sk=SUB#<email>
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from syncjobs.models.job import JobDefinition
+from syncjobs.settings import get_settings
+from syncjobs.store import codec
+from syncjobs.store.clients import client
+from syncjobs.store.errors import NotFound, translate
+
+
+def job_key(job_id: str) -> dict[str, Any]:
+    return codec.dump_item({"pk": f"JOB#{job_id}", "sk": "JOB"})
+
+
+class JobRecord:
+    """A stored job: its definition plus the bookkeeping the engine keeps on it."""
+
+    def __init__(self, item: dict[str, Any]) -> None:
+        self.definition = JobDefinition.model_validate(item["definition"])
+        self.version: int = item.get("version", 1)
+        self.active_run: str | None = item.get("active_run")
+        self.failure_streak: int = item.get("failure_streak", 0)
+        self.last_status: str | None = item.get("last_status")
+
+
+class JobStore:
+    def __init__(self) -> None:
+        self._ddb = client("dynamodb")
+        self._table = get_settings().jobs_table
+
+    def put(self, definition: JobDefinition) -> int:
+        """Create or replace a job's definition; returns the new version number."""
+        now = datetime.now(UTC).isoformat()
+        try:
+            out = self._ddb.update_item(
+                TableName=self._table,
+                Key=job_key(definition.job_id),
+                UpdateExpression=(
+                    "SET #d = :d, item_type = :t, job_id = :id, updated_at = :now, "
+                    "created_at = if_not_exists(created_at, :now) ADD version :one"
+                ),
+                ExpressionAttributeNames={"#d": "definition"},
+                ExpressionAttributeValues={
+                    ":d": codec.dump(definition.to_document()),
+                    ":t": codec.dump("job"),
+                    ":id": codec.dump(definition.job_id),
+                    ":now": codec.dump(now),
+                    ":one": codec.dump(1),
+                },
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as err:
+            raise translate(err, f"saving job {definition.job_id}") from err
+        return int(out["Attributes"]["version"]["N"])
+
+    def get(self, job_id: str) -> JobRecord:
+        try:
+            out = self._ddb.get_item(TableName=self._table, Key=job_key(job_id), ConsistentRead=True)
+        except ClientError as err:
+            raise translate(err, f"reading job {job_id}") from err
+        if "Item" not in out:
+            raise NotFound(f"job {job_id} does not exist")
+        return JobRecord(codec.load_item(out["Item"]))
+
+    def subscribe(self, job_id: str, email: str) -> None:
+        self.get(job_id)  # NotFound for an unknown job
+        item = {"pk": f"JOB#{job_id}", "sk": f"SUB#{email.lower()}", "item_type": "subscription",
+                "job_id": job_id, "email": email, "created_at": datetime.now(UTC).isoformat()}
+        try:
+            self._ddb.put_item(TableName=self._table, Item=codec.dump_item(item))
+        except ClientError as err:
+            raise translate(err, f"subscribing {email} to job {job_id}") from err
+
+    def unsubscribe(self, job_id: str, email: str) -> None:
+        try:
+            self._ddb.delete_item(
+                TableName=self._table, Key=codec.dump_item({"pk": f"JOB#{job_id}", "sk": f"SUB#{email.lower()}"})
+            )
+        except ClientError as err:
+            raise translate(err, f"unsubscribing {email} from job {job_id}") from err
+
+    def subscribers(self, job_id: str) -> list[str]:
+        emails: list[str] = []
+        paginator = self._ddb.get_paginator("query")
+        try:
+            for page in paginator.paginate(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :sub)",
+                ExpressionAttributeValues={":pk": codec.dump(f"JOB#{job_id}"), ":sub": codec.dump("SUB#")},
+                ProjectionExpression="email",
+            ):
+                emails.extend(codec.load_item(item)["email"] for item in page["Items"])
+        except ClientError as err:
+            raise translate(err, f"listing subscribers of job {job_id}") from err
+        return emails

@@ -1,0 +1,93 @@
+"""S3: source exports (read by byte range) and run logs (parts per shard attempt, merged logs).
+
+Layout of the log bucket:
+  runs/<run_id>/parts/<shard_id>/<attempt>/<name>   what one attempt at a shard wrote
+  runs/<run_id>/logs/<outcome>.<ext>                 the merged, downloadable log of one outcome
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from botocore.exceptions import ClientError
+
+from syncjobs.settings import get_settings
+from syncjobs.store.clients import client
+from syncjobs.store.errors import NotFound, translate
+
+_CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8",
+                  "json": "application/json"}
+
+
+def part_key(run_id: str, shard_id: str, attempt: str, name: str) -> str:
+    return f"runs/{run_id}/parts/{shard_id}/{attempt}/{name}"
+
+
+def log_key(run_id: str, outcome: str, ext: str) -> str:
+    return f"runs/{run_id}/logs/{outcome}.{ext}"
+
+
+class SourceObjects:
+    """Read-only access to source exports, by byte range, so shards read only their slice."""
+
+    def __init__(self) -> None:
+        self._s3 = client("s3")
+
+    def size(self, bucket: str, key: str) -> int:
+        try:
+            return int(self._s3.head_object(Bucket=bucket, Key=key)["ContentLength"])
+        except ClientError as err:
+            raise translate(err, f"reading s3://{bucket}/{key}") from err
+
+    def iter_range(self, bucket: str, key: str, start: int, end: int | None = None,
+                   chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """Bytes [start, end) (end=None: to the end of the object), in chunks."""
+        wanted = f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
+        if end is not None and end <= start:
+            return
+        try:
+            body = self._s3.get_object(Bucket=bucket, Key=key, Range=wanted)["Body"]
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "InvalidRange":
+                return
+            raise translate(err, f"reading s3://{bucket}/{key}") from err
+        try:
+            yield from body.iter_chunks(chunk_size)
+        finally:
+            body.close()
+
+
+class LogObjects:
+    def __init__(self) -> None:
+        self._s3 = client("s3")
+        self._bucket = get_settings().log_bucket
+
+    def put(self, key: str, data: bytes, download_name: str | None = None) -> None:
+        ext = key.rsplit(".", 1)[-1]
+        extra = {"ContentDisposition": f'attachment; filename="{download_name}"'} if download_name else {}
+        try:
+            self._s3.put_object(
+                Bucket=self._bucket, Key=key, Body=data,
+                ContentType=_CONTENT_TYPES.get(ext, "application/octet-stream"), **extra,
+            )
+        except ClientError as err:
+            raise translate(err, f"writing s3://{self._bucket}/{key}") from err
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()  # type: ignore[no-any-return]
+        except ClientError as err:
+            if err.response["Error"]["Code"] in {"NoSuchKey", "404"}:
+                raise NotFound(f"s3://{self._bucket}/{key} does not exist") from err
+            raise translate(err, f"reading s3://{self._bucket}/{key}") from err
+
+    def presign_download(self, key: str, download_name: str, lifetime_seconds: int) -> str:
+        """A SigV4 presigned GET that downloads as `download_name`."""
+        return self._s3.generate_presigned_url(  # type: ignore[no-any-return]
+            "get_object",
+            Params={
+                "Bucket": self._bucket, "Key": key,
+                "ResponseContentDisposition": f'attachment; filename="{download_name}"',
+            },
+            ExpiresIn=lifetime_seconds,
+        )

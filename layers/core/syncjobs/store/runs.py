@@ -1,0 +1,281 @@
+"""Runs, their shard bookkeeping and the job's run lock, in the jobs table.
+
+Layout:
+  run   pk=RUN#<run_id>  sk=RUN   item_type=run, the Run fields, `job` (the definition it ran),
+                                   done_shards (string set), parts (shard -> attempt whose logs count)
+        gsi1pk=JOB#<job_id> gsi1sk=<created_at>#<run_id>   (runs of a job, newest last)
+  job   pk=JOB#<job_id>  sk=JOB   active_run / active_run_until: the lock that keeps one run per job
+
+A shard's completion is one conditional UpdateItem: it adds the shard's counts only if the shard id
+is not yet in done_shards, and returns the run as it is afterwards. A redelivered or re-run shard
+therefore cannot count twice, and the shard that makes shards_done == shards_total knows it is last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from syncjobs.models.job import JobDefinition
+from syncjobs.models.run import ACTIVE_STATUSES, Counts, FailureSample, ReadMode, Run, RunStatus
+from syncjobs.settings import get_settings
+from syncjobs.store import codec
+from syncjobs.store.clients import client
+from syncjobs.store.errors import Conflict, NotFound, translate
+from syncjobs.store.jobs import job_key
+
+# A run that has not finished after this long no longer holds its job's lock (a crashed run must
+# not block the job forever).
+LOCK_LIFETIME = timedelta(hours=24)
+
+
+def run_key(run_id: str) -> dict[str, Any]:
+    return codec.dump_item({"pk": f"RUN#{run_id}", "sk": "RUN"})
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run: Run
+    job: JobDefinition
+    done_shards: frozenset[str]
+    parts: dict[str, str]  # shard id -> attempt id whose outcome parts count
+
+
+def _record(item: dict[str, Any]) -> RunRecord:
+    return RunRecord(
+        run=Run.model_validate(item),
+        job=JobDefinition.model_validate(item["job"]),
+        done_shards=frozenset(item.get("done_shards", ())),
+        parts=dict(item.get("parts", {})),
+    )
+
+
+class CreateResult(Enum):
+    CREATED = "created"
+    ALREADY_EXISTS = "already_exists"  # the same request was delivered before
+    JOB_BUSY = "job_busy"  # another run of the job is active
+
+
+_ACTIVE_VALUES = {f":a{i}": codec.dump(s.value) for i, s in enumerate(sorted(ACTIVE_STATUSES))}
+_ACTIVE_CONDITION = f"#status IN ({', '.join(_ACTIVE_VALUES)})"
+
+
+class RunStore:
+    def __init__(self) -> None:
+        self._ddb = client("dynamodb")
+        self._table = get_settings().jobs_table
+
+    # ------------------------------------------------------------------ create
+    def _run_item(self, run: Run, job: JobDefinition) -> dict[str, Any]:
+        item = run.model_dump(mode="json")
+        item.update(
+            pk=f"RUN#{run.run_id}", sk="RUN", item_type="run", job=job.to_document(), parts={},
+            gsi1pk=f"JOB#{run.job_id}", gsi1sk=f"{run.created_at.isoformat()}#{run.run_id}",
+        )
+        return item
+
+    def create_locked(self, run: Run, job: JobDefinition) -> CreateResult:
+        """Write the run and take the job's lock in one transaction."""
+        now = run.created_at
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {"Put": {
+                        "TableName": self._table,
+                        "Item": codec.dump_item(self._run_item(run, job)),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }},
+                    {"Update": {
+                        "TableName": self._table,
+                        "Key": job_key(run.job_id),
+                        "UpdateExpression": "SET active_run = :run, active_run_until = :until",
+                        "ConditionExpression": (
+                            "attribute_exists(pk) AND (attribute_not_exists(active_run) "
+                            "OR active_run = :run OR active_run_until < :now)"
+                        ),
+                        "ExpressionAttributeValues": {
+                            ":run": codec.dump(run.run_id),
+                            ":until": codec.dump((now + LOCK_LIFETIME).isoformat()),
+                            ":now": codec.dump(now.isoformat()),
+                        },
+                    }},
+                ]
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "TransactionCanceledException":
+                raise translate(err, f"creating run {run.run_id}") from err
+            reasons = [r.get("Code", "None") for r in err.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return CreateResult.ALREADY_EXISTS
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                return CreateResult.JOB_BUSY
+            raise translate(err, f"creating run {run.run_id}") from err
+        return CreateResult.CREATED
+
+    def put_skipped(self, run: Run, job: JobDefinition) -> bool:
+        """Record a run that was not started (e.g. the job was busy). False if already recorded."""
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=codec.dump_item(self._run_item(run, job)),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise translate(err, f"recording skipped run {run.run_id}") from err
+        return True
+
+    # ------------------------------------------------------------------ read
+    def get(self, run_id: str) -> RunRecord:
+        try:
+            out = self._ddb.get_item(TableName=self._table, Key=run_key(run_id), ConsistentRead=True)
+        except ClientError as err:
+            raise translate(err, f"reading run {run_id}") from err
+        if "Item" not in out:
+            raise NotFound(f"run {run_id} does not exist")
+        return _record(codec.load_item(out["Item"]))
+
+    def list_for_job(self, job_id: str, limit: int = 50) -> list[Run]:
+        try:
+            out = self._ddb.query(
+                TableName=self._table, IndexName="gsi1",
+                KeyConditionExpression="gsi1pk = :pk",
+                ExpressionAttributeValues={":pk": codec.dump(f"JOB#{job_id}")},
+                ScanIndexForward=False, Limit=limit,
+            )
+        except ClientError as err:
+            raise translate(err, f"listing runs of job {job_id}") from err
+        return [Run.model_validate(codec.load_item(item)) for item in out["Items"]]
+
+    # ------------------------------------------------------------------ progress
+    def mark_running(self, run_id: str, shards_total: int, read_mode: ReadMode, started_at: datetime) -> None:
+        """queued -> running with the planned shard count. Harmless when already running."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table, Key=run_key(run_id),
+                UpdateExpression="SET #status = :running, shards_total = :n, read_mode = :mode, started_at = :t",
+                ConditionExpression="#status = :queued",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":running": codec.dump(RunStatus.RUNNING.value), ":queued": codec.dump(RunStatus.QUEUED.value),
+                    ":n": codec.dump(shards_total), ":mode": codec.dump(read_mode.value),
+                    ":t": codec.dump(started_at.isoformat()),
+                },
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise translate(err, f"starting run {run_id}") from err
+
+    def complete_shard(
+        self, run_id: str, shard_id: str, attempt: str, counts: Counts, failed_at: datetime | None
+    ) -> RunRecord:
+        """Add a shard's counts to its run exactly once; returns the run afterwards.
+
+        Raises Conflict when the shard was already counted or the run is no longer active.
+        """
+        names = {"#status": "status", "#shard": shard_id}
+        values: dict[str, Any] = {":sid": codec.dump({shard_id}), ":attempt": codec.dump(attempt),
+                                  ":one": codec.dump(1), ":shard": codec.dump(shard_id), **_ACTIVE_VALUES}
+        sets = ["parts.#shard = :attempt"]
+        for i, (entity_type, per_outcome) in enumerate(sorted(counts.items())):
+            names[f"#e{i}"] = entity_type
+            for outcome, n in sorted(per_outcome.items()):
+                if n:
+                    names[f"#o_{outcome}"] = outcome
+                    values[f":n{i}_{outcome}"] = codec.dump(n)
+                    sets.append(f"counts.#e{i}.#o_{outcome} = counts.#e{i}.#o_{outcome} + :n{i}_{outcome}")
+        if failed_at is not None:
+            values[":failed_at"] = codec.dump(failed_at.isoformat())
+            sets.append("first_failure_at = if_not_exists(first_failure_at, :failed_at)")
+        try:
+            out = self._ddb.update_item(
+                TableName=self._table, Key=run_key(run_id),
+                UpdateExpression=f"SET {', '.join(sets)} ADD done_shards :sid, shards_done :one",
+                ConditionExpression=f"{_ACTIVE_CONDITION} AND NOT contains(done_shards, :shard)",
+                ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise Conflict(f"shard {shard_id} of run {run_id} is already counted or the run is over") from err
+            raise translate(err, f"completing shard {shard_id} of run {run_id}") from err
+        return _record(codec.load_item(out["Attributes"]))
+
+    def finish(
+        self, record: RunRecord, status: RunStatus, log_keys: dict[str, str], failures: list[FailureSample],
+        ended_at: datetime, streak_before: int, reason: str | None = None,
+    ) -> bool:
+        """Set the final status, update the job's failure streak and release its lock, all at once.
+
+        False when the run was already finished (a second finalizer, a redelivered message).
+        """
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=self._finish_items(record, status, log_keys, failures, ended_at, streak_before,
+                                                 reason, release_lock=True)
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "TransactionCanceledException":
+                raise translate(err, f"finishing run {record.run.run_id}") from err
+            reasons = [r.get("Code", "None") for r in err.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return False
+            # The lock is no longer ours (it outlived LOCK_LIFETIME and another run took it):
+            # finish without touching it.
+            try:
+                self._ddb.transact_write_items(
+                    TransactItems=self._finish_items(record, status, log_keys, failures, ended_at,
+                                                     streak_before, reason, release_lock=False)
+                )
+            except ClientError as err2:
+                if err2.response["Error"]["Code"] == "TransactionCanceledException":
+                    return False
+                raise translate(err2, f"finishing run {record.run.run_id}") from err2
+        return True
+
+    def _finish_items(
+        self, record: RunRecord, status: RunStatus, log_keys: dict[str, str], failures: list[FailureSample],
+        ended_at: datetime, streak_before: int, reason: str | None, release_lock: bool,
+    ) -> list[dict[str, Any]]:
+        run = record.run
+        failed = status in {RunStatus.FAILED, RunStatus.FINISHED_WITH_ERRORS, RunStatus.STOPPED}
+        streak_after = streak_before + 1 if failed else 0
+        job_update = "SET last_status = :status, last_run = :run, failure_streak = :streak"
+        job_condition = "attribute_exists(pk)"
+        if release_lock:
+            job_update = "REMOVE active_run, active_run_until " + job_update
+            job_condition = "attribute_not_exists(active_run) OR active_run = :run"
+        return [
+            {"Update": {
+                "TableName": self._table, "Key": run_key(run.run_id),
+                "UpdateExpression": (
+                    "SET #status = :status, ended_at = :t, log_keys = :logs, failures = :failures, "
+                    "reason = :reason, failure_streak_before = :before"
+                ),
+                "ConditionExpression": _ACTIVE_CONDITION,
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {
+                    ":status": codec.dump(status.value), ":t": codec.dump(ended_at.isoformat()),
+                    ":logs": codec.dump(log_keys),
+                    ":failures": codec.dump([f.model_dump() for f in failures]),
+                    ":reason": codec.dump(reason) if reason else {"NULL": True},
+                    ":before": codec.dump(streak_before),
+                    **_ACTIVE_VALUES,
+                },
+            }},
+            {"Update": {
+                "TableName": self._table, "Key": job_key(run.job_id),
+                "UpdateExpression": job_update,
+                "ConditionExpression": job_condition,
+                "ExpressionAttributeValues": {
+                    ":status": codec.dump(status.value), ":run": codec.dump(run.run_id),
+                    ":streak": codec.dump(streak_after),
+                },
+            }},
+        ]
+

@@ -1,0 +1,40 @@
+"""Connector secrets by name: Secrets Manager, or SSM Parameter Store for names starting `ssm:`."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from botocore.exceptions import ClientError
+
+from syncjobs.store.clients import client
+from syncjobs.store.errors import translate
+
+_TTL_SECONDS = 300.0
+_cache: dict[str, tuple[float, str]] = {}
+_lock = threading.Lock()
+
+
+def get_secret(name: str) -> str:
+    """The secret's string value, cached for five minutes per process (rotation-friendly)."""
+    now = time.monotonic()
+    with _lock:
+        hit = _cache.get(name)
+        if hit and now - hit[0] < _TTL_SECONDS:
+            return hit[1]
+    try:
+        if name.startswith("ssm:"):
+            out = client("ssm").get_parameter(Name=name.removeprefix("ssm:"), WithDecryption=True)
+            value = str(out["Parameter"]["Value"])
+        else:
+            value = str(client("secretsmanager").get_secret_value(SecretId=name)["SecretString"])
+    except ClientError as err:
+        raise translate(err, f"reading secret {name}") from err
+    with _lock:
+        _cache[name] = (now, value)
+    return value
+
+
+def forget() -> None:
+    with _lock:
+        _cache.clear()
