@@ -18,8 +18,8 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 def _record_handler(record: DynamoDBRecord) -> int:
     images = record.raw_event.get("dynamodb", {})
-    if "NewImage" not in images:
-        return 0  # a removed item: nothing to tell
+    if images.get("NewImage", {}).get("item_type", {}).get("S") != "run":
+        return 0  # not a run item (the FilterCriteria should have dropped it), or a removed item
     old = load_item(images["OldImage"]) if "OldImage" in images else None
     return len(notify_run_change(old, load_item(images["NewImage"])))
 

@@ -18,27 +18,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
 
-
-class _CfnLoader(yaml.SafeLoader):
-    """A YAML loader that keeps CloudFormation short-form tags (!Ref, !Sub, ...) as their long form."""
-
-
-def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if suffix == "GetAtt" and isinstance(value, str):
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_tag)
+# The CloudFormation YAML loader is the local stack's (one loader for both); this script runs in the
+# tools virtualenv, where the project is not installed, so it is imported from its folder.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "local"))
+from syncjobs_local.cfn import load_template  # noqa: E402
 
 
 class _FixedManagedPolicies:
@@ -73,8 +57,7 @@ def transform(template_path: Path) -> dict[str, Any]:
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.transform import transform as sam_transform
 
-    with template_path.open() as f:
-        template = yaml.load(f, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    template = load_template(template_path)
     try:
         return sam_transform(  # type: ignore[no-any-return]
             _with_placeholder_code_uris(template), {}, _FixedManagedPolicies(), Parser()

@@ -21,6 +21,7 @@ from syncjobs.store import secrets as store_secrets
 from moto.server import ThreadedMotoServer
 
 from syncjobs_local.lambda_events import FilterCriteria, LambdaContext
+from syncjobs_local.moto_fixes import serialise_dynamodb_writes
 from syncjobs_local.pollers import Outbox, Scheduler, SqsPoller, StreamPoller
 from syncjobs_local.provision import TEMPLATE, Provisioned, provision
 from syncjobs_local.scim_target import ScimServer
@@ -36,12 +37,13 @@ LOCAL_ENVIRONMENT = {
 
 class LocalStack:
     def __init__(self, workdir: Path, template: Path = TEMPLATE, shard_workers: int = 2,
-                 scim_token: str | None = None, start_scheduler: bool = True) -> None:
+                 scim_token: str | None = None, start_scheduler: bool = True, pollers: bool = True) -> None:
         self.workdir = workdir
         self.template = template
         self.shard_workers = shard_workers
         self.scim_token = scim_token
         self.start_scheduler = start_scheduler
+        self.with_pollers = pollers
         self._moto: ThreadedMotoServer | None = None
         self.scim: ScimServer | None = None
         self.resources: Provisioned | None = None
@@ -67,6 +69,7 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+        serialise_dynamodb_writes()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         os.environ.update(LOCAL_ENVIRONMENT)
@@ -82,10 +85,16 @@ class LocalStack:
         store_clients.reset()
         store_secrets.forget()
         self._load_handlers()
-        self._start_pollers()
+        if self.with_pollers:
+            self._start_pollers()
 
-    def reset(self) -> None:
-        """Empty every resource (moto reset, fresh provisioning) and the SCIM target; keep the servers."""
+    def reset(self, pollers: bool | None = None) -> None:
+        """Empty every resource (moto reset, fresh provisioning) and the SCIM target; keep the servers.
+
+        `pollers` turns the pollers on or off from now on (None: as before).
+        """
+        if pollers is not None:
+            self.with_pollers = pollers
         self._stop_pollers()
         self.http_get(f"{self.moto_url}/moto-api/reset", method="POST")
         assert self.scim is not None

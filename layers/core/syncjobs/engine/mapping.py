@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, TemplateError, Undefined
 from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate, native_concat
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -66,6 +66,8 @@ class CompiledMapping:
         for path, template in self._attributes:
             try:
                 value = template.render(attributes)
+                if isinstance(value, Undefined):  # a lone {{ missing }} comes back unrendered
+                    value._fail_with_undefined_error()
             except Exception as err:  # noqa: BLE001 - the entity fails with the reason, never the run
                 raise MappingError(path, f"{type(err).__name__}: {err}") from None
             if value is None or value == "":

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import ValidationError
+
+# A model-level check names its field at the start of its message: "mapping.users.userName: ..."
+_NAMED = re.compile(r"^Value error, ([A-Za-z_][\w.]*): (.*)$", re.DOTALL)
 
 
 def describe(err: ValidationError) -> list[str]:
@@ -10,5 +15,8 @@ def describe(err: ValidationError) -> list[str]:
     lines = []
     for problem in err.errors():
         path = ".".join(str(part) for part in problem["loc"] if not str(part).startswith("function-"))
-        lines.append(f"{path or '(document)'}: {problem['msg']}")
+        message = problem["msg"]
+        if not path and (named := _NAMED.match(message)):
+            path, message = named.group(1), named.group(2)
+        lines.append(f"{path or '(document)'}: {message}")
     return lines

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
@@ -55,10 +55,6 @@ class ScimTarget(_Strict):
         return value
 
 
-Source = Annotated[CsvS3Source, Field(discriminator="type")]
-Target = Annotated[ScimTarget, Field(discriminator="type")]
-
-
 class RetryPolicy(_Strict):
     """Retries of throttled (429), unavailable (5xx) or timed-out target calls (SAP: 2 retries, 30 s)."""
 
@@ -101,8 +97,8 @@ class JobDefinition(_Strict):
     job_id: str = Field(pattern=JOB_ID_PATTERN, description="lower-case letters, digits and dashes")
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
-    source: Source
-    target: Target
+    source: CsvS3Source  # a discriminated union on `type` once there is a second source
+    target: ScimTarget
     entity_types: list[EntityType] = Field(default_factory=lambda: [EntityType.USERS], min_length=1)
     mapping: dict[EntityType, dict[str, str]] = Field(
         description="per entity type: target attribute (dotted path) -> jinja2 expression over source columns"
@@ -118,9 +114,9 @@ class JobDefinition(_Strict):
     def _mapping_covers_entity_types(self) -> JobDefinition:
         for entity_type in self.entity_types:
             if entity_type not in self.mapping or not self.mapping[entity_type]:
-                raise ValueError(f"mapping.{entity_type.value} is required for entity type {entity_type.value}")
+                raise ValueError(f"mapping.{entity_type.value}: is required for entity type {entity_type.value}")
         if EntityType.USERS in self.mapping and "userName" not in self.mapping[EntityType.USERS]:
-            raise ValueError("mapping.users.userName is required (SCIM's unique user key)")
+            raise ValueError("mapping.users.userName: is required (SCIM's unique user key)")
         return self
 
     def to_document(self) -> dict[str, Any]:

@@ -1,0 +1,42 @@
+"""Shared fixtures. One local stack (moto server, scim2-server, pollers) per test session, emptied
+between tests: the handlers read their settings from the process environment, so two stacks
+cannot run side by side in one process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from syncjobs_local.stack import LocalStack
+
+
+@pytest.fixture(scope="session")
+def _session_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    stack = LocalStack(tmp_path_factory.mktemp("local-stack"), pollers=False)
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+def aws(_session_stack: LocalStack) -> LocalStack:
+    """Fresh template resources in the local AWS, no pollers: tests call handlers themselves."""
+    _session_stack.reset(pollers=False)
+    return _session_stack
+
+
+@pytest.fixture
+def stack(_session_stack: LocalStack) -> Iterator[LocalStack]:
+    """The whole local stack, pollers running, fresh resources and an empty SCIM target."""
+    _session_stack.reset(pollers=True)
+    if _session_stack.outbox:
+        _session_stack.outbox.forget()
+    yield _session_stack
+    _session_stack.reset(pollers=False)
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]

@@ -1,0 +1,111 @@
+"""End to end on the local stack: a 1,000-user CSV in S3 into scim2-server through the pollers, the
+outcome logs in S3, and one mail whose links download those logs over HTTP."""
+
+import csv
+import email
+import email.policy
+import io
+import json
+import urllib.parse
+
+import boto3
+import httpx
+import pytest
+
+from syncjobs.models.outcome import Outcome
+from syncjobs.models.run import RunStatus
+from syncjobs_local.demo import mail_links, prepare, start, wait_for_mail, wait_for_run
+from syncjobs_local.lambda_events import stream_record
+
+pytestmark = pytest.mark.e2e
+
+
+def scim_users(stack) -> dict[str, dict]:
+    """Every user in the target, by externalId, from the SCIM server's own listing (paged)."""
+    users: dict[str, dict] = {}
+    with httpx.Client(base_url=stack.scim.url, headers={"Authorization": f"Bearer {stack.scim.token}"}) as http:
+        start_index = 1
+        while True:
+            page = http.get("/Users", params={"startIndex": start_index, "count": 200, "sortBy": "userName"}).json()
+            for user in page.get("Resources", []):
+                users[user["externalId"]] = user
+            start_index += page["itemsPerPage"]
+            if not page.get("Resources") or start_index > page["totalResults"]:
+                return users
+
+
+def log_rows(stack, key: str) -> list[dict[str, str]]:
+    body = boto3.client("s3").get_object(Bucket=stack.resources.name("LogBucket"), Key=key)["Body"].read()
+    return list(csv.DictReader(io.StringIO(body.decode())))
+
+
+def test_a_1000_user_csv_job_provisions_logs_and_mails(stack):
+    # Given a 1,000-user export with five bad rows, a job and a subscriber
+    job_id, prepared = prepare(stack, users=1000)
+    export = prepared["export"]
+
+    # When the job runs through start_run, the shard queue and the stream
+    run = wait_for_run(start(stack, job_id), timeout_s=300, stack=stack)
+
+    # Then every valid user is in the target with its mapped attributes
+    assert run.status is RunStatus.FINISHED_WITH_ERRORS
+    users = scim_users(stack)
+    assert set(users) == set(export.valid)
+    for employee_id, row in export.valid.items():
+        user = users[employee_id]
+        assert user["userName"] == row["email"]
+        assert user["name"] == {"givenName": row["first_name"], "familyName": row["last_name"]}
+        assert user["displayName"] == f"{row['first_name']} {row['last_name']}"
+        assert user["title"] == row["title"]
+        assert user["active"] is (row["status"] == "active")
+        assert user["emails"] == [{"value": row["email"], "type": "work", "primary": True}]
+
+    # And each bad row is a failed entity with its reason
+    failed = {int(r["row"]): r["reason"] for r in log_rows(stack, run.log_keys["failed"])}
+    assert set(failed) == set(export.bad_rows)
+    expected = {"missing id": "missing id", "empty userName": "userName: is required",
+                "wrong field count": "row has 4 fields", "invalid UTF-8": "not valid UTF-8",
+                "huge row": "more than max_row_bytes"}
+    for row_number, why in export.bad_rows.items():
+        assert expected[why] in failed[row_number]
+
+    # And the run's per-outcome counts equal the lines of the logs in S3
+    totals = run.totals()
+    assert totals[Outcome.CREATED] == 1000 and totals[Outcome.FAILED] == 5
+    for outcome, count in totals.items():
+        if count:
+            assert len(log_rows(stack, run.log_keys[outcome.value])) == count, outcome
+        else:
+            assert outcome.value not in run.log_keys
+
+    # And one mail is in the outbox, whose links download those logs over HTTP
+    mails = wait_for_mail(stack, 1)
+    message = email.message_from_bytes(mails[0].read_bytes(), policy=email.policy.default)
+    assert message["To"] == "it-admins@example.com"
+    assert message["Subject"].startswith("Provisioning Finished with Error. Source System: s3://")
+    links = mail_links(mails[0])
+    assert set(links) == {o.value for o, n in totals.items() if n}
+    s3 = boto3.client("s3")
+    for outcome, url in links.items():
+        body, headers = stack.fetch(url)
+        key = run.log_keys[outcome]
+        assert body == s3.get_object(Bucket=stack.resources.name("LogBucket"), Key=key)["Body"].read()
+        assert headers["Content-Disposition"] == f'attachment; filename="{job_id}-{run.run_id}-{outcome}.csv"'
+        assert urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["X-Amz-Expires"] == ["43200"]
+    assert stack.poller_errors() == []
+
+    # And stream records delivered again (three times each) send no further mail
+    streams = boto3.client("dynamodbstreams")
+    arn = stack.resources.attr("JobsTable", "StreamArn")
+    records = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        records += streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
+    events = [stream_record(r, arn, "us-east-1") for r in records]
+    for _ in range(3):
+        answer = stack.invoke("NotifyFunction", {"Records": events})
+        assert answer == {"batchItemFailures": []}
+    assert stack.outbox.tick() is False
+    assert len(stack.outbox.written) == 1
+    assert json.loads(stack.http_get(f"{stack.moto_url}/moto-api/data.json"))["ses"]["RawMessage"].__len__() == 1

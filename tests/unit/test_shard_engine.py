@@ -1,0 +1,106 @@
+"""process_shard: every entity ends in exactly one outcome; the diff decides create/update/skip."""
+
+from typing import Any
+
+import pytest
+
+from syncjobs.connectors.base import SourceRecord, SourceRowError, TargetEntityGone, TargetError, Written
+from syncjobs.engine.diff import entity_hash
+from syncjobs.engine.shard import compile_mapping, process_shard
+from syncjobs.models.outcome import Outcome
+from syncjobs.models.run import RunType
+from syncjobs.models.state import EntityState
+
+MAPPING = compile_mapping({"userName": "{{ mail }}", "active": "{{ on == 'y' }}"}, None, "users")
+
+
+class FakeTarget:
+    name = "fake"
+
+    def __init__(self, fail: dict[str, TargetError] | None = None, gone: set[str] | None = None) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.fail, self.gone = fail or {}, gone or set()
+
+    def create(self, entity_type: str, resource: dict[str, Any]) -> Written:
+        self.calls.append(("create", resource["userName"]))
+        if resource["userName"] in self.fail:
+            raise self.fail[resource["userName"]]
+        return Written(f"t-{resource['userName']}")
+
+    def update(self, entity_type: str, target_id: str, resource: dict[str, Any]) -> Written:
+        self.calls.append(("update", target_id))
+        if target_id in self.gone:
+            raise TargetEntityGone("gone", status=404)
+        return Written(target_id)
+
+
+def rec(row: int, eid: str, mail: str, on: str = "y") -> SourceRecord:
+    return SourceRecord(row, eid, {"mail": mail, "on": on})
+
+
+def run(records, states=None, run_type=RunType.READ, target=None, run_id="r1"):
+    target = target if target is not None else FakeTarget()
+    result = process_shard(run_id, "users", run_type, MAPPING, records, lambda ids: dict(states or {}), target)
+    return result, target
+
+
+def counts(result) -> dict[str, int]:
+    return {k: v for k, v in result.counts()["users"].items() if v}
+
+
+def test_given_new_changed_and_unchanged_entities_then_create_update_skip():
+    unchanged = {"userName": "c@x", "active": True}
+    states = {"b": EntityState("b", "tb", "old-hash"), "c": EntityState("c", "tc", entity_hash(unchanged))}
+    result, target = run([rec(2, "a", "a@x"), rec(3, "b", "b@x"), rec(4, "c", "c@x")], states)
+    assert counts(result) == {"created": 1, "updated": 1, "skipped": 1}
+    assert target.calls == [("create", "a@x"), ("update", "tb")]
+    assert [s.entity_id for s in result.state_changes] == ["a", "b"]  # no write for the unchanged one
+
+
+def test_given_resync_then_unchanged_entities_are_written_too():
+    same = {"userName": "c@x", "active": True}
+    result, target = run([rec(2, "c", "c@x")], {"c": EntityState("c", "tc", entity_hash(same))}, RunType.RESYNC)
+    assert counts(result) == {"updated": 1}
+    assert target.calls == [("update", "tc")]
+
+
+@pytest.mark.parametrize("run_type", [RunType.SIMULATE, RunType.VALIDATE])
+def test_given_simulate_or_validate_then_the_target_is_never_called(run_type):
+    result, target = run([rec(2, "a", "a@x"), rec(3, "b", "")], run_type=run_type)
+    assert target.calls == []
+    assert result.state_changes == []
+    assert counts(result)["failed"] == 1
+
+
+def test_given_row_errors_mapping_errors_target_errors_and_duplicates_then_each_fails_with_a_reason():
+    target = FakeTarget(fail={"boom@x": TargetError("create failed: HTTP 400 invalid", status=400)})
+    records = [SourceRowError(2, "row 2", "missing id"), rec(3, "a", ""), rec(4, "b", "boom@x"),
+               rec(5, "c", "c@x"), rec(6, "c", "c2@x")]
+    result, _ = run(records, target=target)
+    assert counts(result) == {"created": 1, "failed": 4}
+    assert [line.reason for line in result.lines[Outcome.FAILED]] == [
+        "missing id", "mapping failed: userName: is required but mapped to an empty value",
+        "create failed: HTTP 400 invalid", "duplicate id: row 5 has the same id"]
+    assert len(result.failures) == 4 and result.first_failed_at is not None
+
+
+def test_given_the_target_lost_an_entity_then_it_is_created_again():
+    result, target = run([rec(2, "a", "a@x")], {"a": EntityState("a", "gone-id", "old")},
+                         target=FakeTarget(gone={"gone-id"}))
+    assert counts(result) == {"created": 1}
+    assert target.calls == [("update", "gone-id"), ("create", "a@x")]
+
+
+def test_given_state_written_by_this_run_then_a_retried_shard_counts_the_same_outcome_without_writing():
+    resource = {"userName": "a@x", "active": True}
+    states = {"a": EntityState("a", "ta", entity_hash(resource), run_id="r1", outcome="created")}
+    result, target = run([rec(2, "a", "a@x")], states, run_id="r1")
+    assert counts(result) == {"created": 1}
+    assert target.calls == [] and result.state_changes == []
+
+
+def test_given_state_from_an_earlier_run_then_unchanged_is_skipped():
+    resource = {"userName": "a@x", "active": True}
+    states = {"a": EntityState("a", "ta", entity_hash(resource), run_id="r0", outcome="created")}
+    result, _ = run([rec(2, "a", "a@x")], states, run_id="r1")
+    assert counts(result) == {"skipped": 1}
