@@ -41,6 +41,7 @@ e2e: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy

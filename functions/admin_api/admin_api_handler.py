@@ -21,8 +21,11 @@ def _not_found(err: NotFound) -> Response[Any]:
 
 @app.exception_handler(operations.InvalidInput)
 def _invalid(err: operations.InvalidInput) -> Response[Any]:
-    return Response(status_code=422, content_type=content_types.APPLICATION_JSON,
-                    body={"message": "invalid input", "problems": err.problems})
+    return Response(
+        status_code=422,
+        content_type=content_types.APPLICATION_JSON,
+        body={"message": "invalid input", "problems": err.problems},
+    )
 
 
 @app.put("/jobs/<job_id>")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from syncjobs.models.run import ShardMessage
@@ -25,5 +25,4 @@ def _record_handler(record: SQSRecord) -> str:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="ShardMessages", unit=MetricUnit.Count, value=len(event.get("Records", [])))
-    return process_partial_response(event=event, record_handler=_record_handler, processor=processor,
-                                    context=context)
+    return process_partial_response(event=event, record_handler=_record_handler, processor=processor, context=context)

@@ -18,11 +18,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-
 # The CloudFormation YAML loader is the local stack's (one loader for both); this script runs in the
 # tools virtualenv, where the project is not installed, so it is imported from its folder.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "local"))
-from syncjobs_local.cfn import load_template  # noqa: E402
+from syncjobs_local.cfn import load_template
 
 
 class _FixedManagedPolicies:
@@ -33,10 +32,8 @@ class _FixedManagedPolicies:
             "AWSLambdaBasicExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
             "AWSXrayWriteOnlyAccess": "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
             "AWSXRayDaemonWriteAccess": "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess",
-            "AWSLambdaDynamoDBExecutionRole":
-                "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
-            "AWSLambdaSQSQueueExecutionRole":
-                "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
+            "AWSLambdaDynamoDBExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
+            "AWSLambdaSQSQueueExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
         }
 
 
@@ -73,7 +70,9 @@ def lint(cfn: dict[str, Any]) -> tuple[int, str]:
     try:
         proc = subprocess.run(  # noqa: S603 - fixed argv
             [str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", out.name],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
     finally:
         os.unlink(out.name)

@@ -41,8 +41,8 @@ def log_rows(stack, key: str) -> list[dict[str, str]]:
 
 def test_a_1000_user_csv_job_provisions_logs_and_mails(stack):
     # Given a 1,000-user export with five bad rows, a job and a subscriber
-    job_id, prepared = prepare(stack, users=1000)
-    export = prepared["export"]
+    prepared = prepare(stack, users=1000)
+    job_id, export = prepared.job_id, prepared.export
 
     # When the job runs through start_run, the shard queue and the stream
     run = wait_for_run(start(stack, job_id), timeout_s=300, stack=stack)
@@ -63,15 +63,20 @@ def test_a_1000_user_csv_job_provisions_logs_and_mails(stack):
     # And each bad row is a failed entity with its reason
     failed = {int(r["row"]): r["reason"] for r in log_rows(stack, run.log_keys["failed"])}
     assert set(failed) == set(export.bad_rows)
-    expected = {"missing id": "missing id", "empty userName": "userName: is required",
-                "wrong field count": "row has 4 fields", "invalid UTF-8": "not valid UTF-8",
-                "huge row": "more than max_row_bytes"}
+    expected = {
+        "missing id": "missing id",
+        "empty userName": "userName: is required",
+        "wrong field count": "row has 4 fields",
+        "invalid UTF-8": "not valid UTF-8",
+        "huge row": "more than max_row_bytes",
+    }
     for row_number, why in export.bad_rows.items():
         assert expected[why] in failed[row_number]
 
     # And the run's per-outcome counts equal the lines of the logs in S3
     totals = run.totals()
-    assert totals[Outcome.CREATED] == 1000 and totals[Outcome.FAILED] == 5
+    assert totals[Outcome.CREATED] == 1000
+    assert totals[Outcome.FAILED] == 5
     for outcome, count in totals.items():
         if count:
             assert len(log_rows(stack, run.log_keys[outcome.value])) == count, outcome
@@ -99,8 +104,9 @@ def test_a_1000_user_csv_job_provisions_logs_and_mails(stack):
     arn = stack.resources.attr("JobsTable", "StreamArn")
     records = []
     for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
-                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
         records += streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
     events = [stream_record(r, arn, "us-east-1") for r in records]
     for _ in range(3):

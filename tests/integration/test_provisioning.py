@@ -1,5 +1,7 @@
 """The local AWS gets the template's resources, built from template.yaml (not from a second list)."""
 
+import contextlib
+
 import boto3
 
 from syncjobs_local.cfn import load_template
@@ -34,7 +36,8 @@ def test_the_log_bucket_is_encrypted_private_and_expires_logs(aws):
     assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
     lifecycle = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"][0]
-    assert lifecycle["Expiration"] == {"Days": 7} and lifecycle["Filter"] == {"Prefix": "runs/"}
+    assert lifecycle["Expiration"] == {"Days": 7}
+    assert lifecycle["Filter"] == {"Prefix": "runs/"}
 
 
 def test_functions_get_the_template_environment(aws):
@@ -55,12 +58,18 @@ def test_a_cancelled_transaction_never_loses_a_concurrent_write(aws):
         ddb.put_item(TableName=table, Item={"pk": {"S": f"P#{i}"}, "sk": {"S": "x"}})
 
     def cancelled(i: int) -> None:
-        try:
-            ddb.transact_write_items(TransactItems=[{"Put": {
-                "TableName": table, "Item": {"pk": {"S": f"T#{i}"}, "sk": {"S": "x"}},
-                "ConditionExpression": "attribute_exists(pk)"}}])
-        except ddb.exceptions.TransactionCanceledException:
-            pass
+        with contextlib.suppress(ddb.exceptions.TransactionCanceledException):
+            ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": table,
+                            "Item": {"pk": {"S": f"T#{i}"}, "sk": {"S": "x"}},
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    }
+                ]
+            )
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: (put if i % 2 else cancelled)(i), range(200)))

@@ -28,10 +28,11 @@ def queued_messages(aws) -> list[dict]:
 
 
 def test_given_ten_concurrent_fires_then_one_run_starts_and_nine_are_recorded_skipped(aws):
-    job_id, _ = prepare(aws, users=20)
+    job_id = prepare(aws, users=20).job_id
     with ThreadPoolExecutor(10) as pool:
-        answers = list(pool.map(lambda i: fire(aws, job_id, trigger="cli", triggered_by="t", request_id=f"r{i}"),
-                                range(10)))
+        answers = list(
+            pool.map(lambda i: fire(aws, job_id, trigger="cli", triggered_by="t", request_id=f"r{i}"), range(10))
+        )
     statuses = sorted(a["status"] for a in answers)
     assert statuses == ["running"] + ["skipped"] * 9
     active = next(a["run_id"] for a in answers if a["status"] == "running")
@@ -41,17 +42,18 @@ def test_given_ten_concurrent_fires_then_one_run_starts_and_nine_are_recorded_sk
 
 
 def test_given_the_same_scheduled_fire_delivered_twice_then_there_is_one_run(aws):
-    job_id, _ = prepare(aws, users=20)
+    job_id = prepare(aws, users=20).job_id
     first = fire(aws, job_id, time="2026-11-21T08:00:00Z")
     second = fire(aws, job_id, time="2026-11-21T08:00:00Z")
-    assert first["run_id"] == second["run_id"] and second["status"] == "running"
+    assert first["run_id"] == second["run_id"]
+    assert second["status"] == "running"
     assert len(RunStore().list_for_job(job_id)) == 1
     shard_ids = [m["shard"]["shard_id"] for m in queued_messages(aws)]
     assert sorted(set(shard_ids)) == ["00000"]  # the duplicate re-queues the same shard, nothing new
 
 
 def test_given_a_shard_completed_twice_then_it_counts_once(aws):
-    job_id, _ = prepare(aws, users=20)
+    job_id = prepare(aws, users=20).job_id
     run_id = fire(aws, job_id, trigger="cli", triggered_by="t", request_id="x")["run_id"]
     counts = {"users": {"created": 3, "failed": 1}}
     runs = RunStore()
@@ -59,7 +61,8 @@ def test_given_a_shard_completed_twice_then_it_counts_once(aws):
     with pytest.raises(Conflict):
         runs.complete_shard(run_id, "00000", "attempt-b", counts, None)
     final = runs.get(run_id)
-    assert final.run.counts["users"]["created"] == 3 and final.run.shards_done == 1
+    assert final.run.counts["users"]["created"] == 3
+    assert final.run.shards_done == 1
     assert final.parts == {"00000": "attempt-a"} == after.parts
 
 
@@ -71,8 +74,10 @@ def test_given_an_unknown_job_then_start_run_says_so(aws):
 
 
 def test_given_a_missing_export_then_the_run_fails_with_the_reason_and_releases_the_job(aws):
-    job_id, prepared = prepare(aws, users=5)
-    boto3.client("s3").delete_object(Bucket=prepared["bucket"], Key=prepared["key"])
+    prepared = prepare(aws, users=5)
+    job_id = prepared.job_id
+    boto3.client("s3").delete_object(Bucket=prepared.bucket, Key=prepared.key)
     answer = fire(aws, job_id, trigger="cli", triggered_by="t", request_id="a")
-    assert answer["status"] == "failed" and "planning failed" in answer["reason"]
+    assert answer["status"] == "failed"
+    assert "planning failed" in answer["reason"]
     assert fire(aws, job_id, trigger="cli", triggered_by="t", request_id="b")["status"] == "failed"  # not skipped

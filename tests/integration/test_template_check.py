@@ -13,8 +13,9 @@ CHECK = ROOT / "infra" / "tools" / "check_template.py"
 
 def check(path: Path) -> subprocess.CompletedProcess[str]:
     assert TOOLS_PYTHON.exists(), "the tools virtualenv is missing: `make test` (or `make venv`) builds it"
-    return subprocess.run([str(TOOLS_PYTHON), str(CHECK), str(path)], capture_output=True, text=True,
-                          check=False, timeout=300)
+    return subprocess.run(
+        [str(TOOLS_PYTHON), str(CHECK), str(path)], capture_output=True, text=True, check=False, timeout=300
+    )
 
 
 def broken_copy(tmp_path: Path, old: str, new: str) -> Path:

@@ -15,8 +15,9 @@ class Bytes:
     def __init__(self, data: bytes, chunk: int = 7) -> None:
         self.data, self.chunk = data, chunk
 
-    def iter_range(self, bucket: str, key: str, start: int, end: int | None = None,
-                   chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    def iter_range(
+        self, bucket: str, key: str, start: int, end: int | None = None, chunk_size: int = 1 << 20
+    ) -> Iterator[bytes]:
         body = self.data[start:end]
         for i in range(0, len(body), self.chunk):
             yield body[i : i + self.chunk]
@@ -50,13 +51,7 @@ def test_given_a_bom_and_no_final_newline_then_header_and_last_row_are_read():
 
 
 def test_given_hostile_rows_then_each_fails_alone_with_its_reason():
-    data = (b"id,name\n"
-            b"1,ok\n"
-            b",no id\n"
-            b"3,bad \xff utf8\n"
-            b"4,too,many\n"
-            b"5," + b"x" * 300 + b"\n"
-            b"6,=HYPERLINK(\"http://evil\")\n")
+    data = b"id,name\n1,ok\n,no id\n3,bad \xff utf8\n4,too,many\n5," + b"x" * 300 + b'\n6,=HYPERLINK("http://evil")\n'
     records = read_all(source(data, max_row_bytes=256), 2)
     reasons = {r.row: r.reason for r in records if isinstance(r, SourceRowError)}
     assert reasons == {
@@ -72,8 +67,11 @@ def test_given_hostile_rows_then_each_fails_alone_with_its_reason():
 
 @pytest.mark.parametrize(
     ("data", "message"),
-    [(b"", "has no header row"), (b"name,mail\n1,a\n", "id_column 'id' is not in the header"),
-     (b"id,id\n1,2\n", "names a column twice")],
+    [
+        (b"", "has no header row"),
+        (b"name,mail\n1,a\n", "id_column 'id' is not in the header"),
+        (b"id,id\n1,2\n", "names a column twice"),
+    ],
 )
 def test_given_an_unusable_export_then_planning_fails_with_the_reason(data, message):
     with pytest.raises(CsvSourceError, match=message):

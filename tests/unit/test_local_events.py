@@ -44,16 +44,31 @@ def test_unsupported_operators_are_refused_rather_than_ignored():
 
 
 def test_sqs_messages_become_the_lambda_event_shape():
-    event = sqs_event([{"MessageId": "m1", "ReceiptHandle": "h", "Body": "{}", "MD5OfBody": "x",
-                        "Attributes": {"ApproximateReceiveCount": "2"}}], "arn:aws:sqs:us-east-1:1:q", "us-east-1")
+    event = sqs_event(
+        [
+            {
+                "MessageId": "m1",
+                "ReceiptHandle": "h",
+                "Body": "{}",
+                "MD5OfBody": "x",
+                "Attributes": {"ApproximateReceiveCount": "2"},
+            }
+        ],
+        "arn:aws:sqs:us-east-1:1:q",
+        "us-east-1",
+    )
     record = event["Records"][0]
-    assert record["messageId"] == "m1" and record["eventSourceARN"] == "arn:aws:sqs:us-east-1:1:q"
-    assert record["attributes"]["ApproximateReceiveCount"] == "2" and record["eventSource"] == "aws:sqs"
+    assert record["messageId"] == "m1"
+    assert record["eventSourceARN"] == "arn:aws:sqs:us-east-1:1:q"
+    assert record["attributes"]["ApproximateReceiveCount"] == "2"
+    assert record["eventSource"] == "aws:sqs"
 
 
 def test_stream_records_get_an_arn_and_epoch_seconds():
-    raw = {"eventName": "MODIFY", "dynamodb": {"ApproximateCreationDateTime": datetime(2026, 1, 1, tzinfo=UTC),
-                                               "SequenceNumber": "1"}}
+    raw = {
+        "eventName": "MODIFY",
+        "dynamodb": {"ApproximateCreationDateTime": datetime(2026, 1, 1, tzinfo=UTC), "SequenceNumber": "1"},
+    }
     record = stream_record(raw, "arn:stream", "eu-west-1")
     assert record["dynamodb"]["ApproximateCreationDateTime"] == 1767225600
     assert record["eventSourceARN"] == "arn:stream"

@@ -17,8 +17,10 @@ def test_given_dotted_paths_when_applied_then_nested_objects_are_built():
     [
         ("{{ status == 'active' }}", True),
         ("{{ status == 'inactive' }}", False),
-        ("{{ [{'value': email | trim | lower, 'primary': true}] }}",
-         [{"value": "ada.lovelace@example.com", "primary": True}]),
+        (
+            "{{ [{'value': email | trim | lower, 'primary': true}] }}",
+            [{"value": "ada.lovelace@example.com", "primary": True}],
+        ),
         ("{{ n | int + 1 }}", 4),
         ("{{ first }} {{ last }}", "Ada Lovelace"),
     ],
@@ -38,7 +40,7 @@ def test_given_a_required_attribute_mapped_to_empty_then_the_entity_fails_naming
 
 
 def test_given_an_unknown_column_when_applied_then_the_error_names_the_attribute():
-    with pytest.raises(MappingError, match="^title: UndefinedError"):
+    with pytest.raises(MappingError, match=r"^title: UndefinedError"):
         CompiledMapping({"title": "{{ job_title }}"}).apply(ROW)
 
 
@@ -49,7 +51,7 @@ def test_given_an_unsafe_expression_when_applied_then_the_sandbox_refuses_it():
 
 
 def test_given_a_syntax_error_when_compiled_then_the_attribute_is_named():
-    with pytest.raises(MappingError, match="^displayName: invalid expression"):
+    with pytest.raises(MappingError, match=r"^displayName: invalid expression"):
         CompiledMapping({"displayName": "{{ first "})
 
 

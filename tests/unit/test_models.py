@@ -19,7 +19,8 @@ def example() -> dict:
 
 def test_the_example_job_file_is_valid():
     job = load_job_file(EXAMPLE)
-    assert job.job_id == "hr-to-scim" and job.shard_size == 250
+    assert job.job_id == "hr-to-scim"
+    assert job.shard_size == 250
 
 
 @pytest.mark.parametrize(
@@ -54,7 +55,9 @@ def test_given_the_constant_input_of_a_rule_then_two_deliveries_in_one_minute_ar
     first = StartEvent.model_validate({"job_id": "j", "type": "resync"})
     a = first.to_request(datetime(2026, 1, 1, 8, 0, 1, tzinfo=UTC))
     b = first.to_request(datetime(2026, 1, 1, 8, 0, 59, tzinfo=UTC))
-    assert a.request_id == b.request_id and a.run_type is RunType.RESYNC and a.trigger is Trigger.SCHEDULE
+    assert a.request_id == b.request_id
+    assert a.run_type is RunType.RESYNC
+    assert a.trigger is Trigger.SCHEDULE
 
 
 def test_given_an_api_request_then_its_request_id_is_kept():

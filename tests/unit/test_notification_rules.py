@@ -29,8 +29,15 @@ FIN, FIRST = Change.FINISHED, Change.FIRST_FAILURE
         (IGNORE2, T.READ, FIN, FWE, 3, MailKind.FINISHED_WITH_ERROR, False),
         # repeat_on_failure: every failed run, overriding ignored failures
         (REPEAT, T.READ, FIN, FWE, 5, MailKind.FINISHED_WITH_ERROR, True),
-        (S(repeat_on_failure=True, ignored_consecutive_failures=3), T.READ, FIN, FWE, 0,
-         MailKind.FINISHED_WITH_ERROR, True),
+        (
+            S(repeat_on_failure=True, ignored_consecutive_failures=3),
+            T.READ,
+            FIN,
+            FWE,
+            0,
+            MailKind.FINISHED_WITH_ERROR,
+            True,
+        ),
         # success: only the first after a reported failure streak
         (DEFAULT, T.READ, FIN, OK, 0, MailKind.SUCCESS, False),
         (DEFAULT, T.READ, FIN, OK, 3, MailKind.SUCCESS, True),

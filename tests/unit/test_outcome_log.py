@@ -18,8 +18,10 @@ def test_given_a_formula_like_cell_then_it_is_neutralised(value):
 def test_given_ids_trace_then_lines_hold_ids_and_reason_but_no_content():
     line = LogLine("users", "=cmd|' /C calc'!A0", "t1", 7, "reason", {"userName": "secret"})
     rows = list(csv.reader(io.StringIO((header("csv") + encode([line], TraceLevel.IDS, "csv")).decode())))
-    assert rows == [["entity_type", "entity_id", "target_id", "row", "reason", "content"],
-                    ["users", "'=cmd|' /C calc'!A0", "t1", "7", "reason", ""]]
+    assert rows == [
+        ["entity_type", "entity_id", "target_id", "row", "reason", "content"],
+        ["users", "'=cmd|' /C calc'!A0", "t1", "7", "reason", ""],
+    ]
 
 
 def test_given_off_trace_then_nothing_is_written():

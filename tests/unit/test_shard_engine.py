@@ -74,19 +74,29 @@ def test_given_simulate_or_validate_then_the_target_is_never_called(run_type):
 
 def test_given_row_errors_mapping_errors_target_errors_and_duplicates_then_each_fails_with_a_reason():
     target = FakeTarget(fail={"boom@x": TargetError("create failed: HTTP 400 invalid", status=400)})
-    records = [SourceRowError(2, "row 2", "missing id"), rec(3, "a", ""), rec(4, "b", "boom@x"),
-               rec(5, "c", "c@x"), rec(6, "c", "c2@x")]
+    records = [
+        SourceRowError(2, "row 2", "missing id"),
+        rec(3, "a", ""),
+        rec(4, "b", "boom@x"),
+        rec(5, "c", "c@x"),
+        rec(6, "c", "c2@x"),
+    ]
     result, _ = run(records, target=target)
     assert counts(result) == {"created": 1, "failed": 4}
     assert [line.reason for line in result.lines[Outcome.FAILED]] == [
-        "missing id", "mapping failed: userName: is required but mapped to an empty value",
-        "create failed: HTTP 400 invalid", "duplicate id: row 5 has the same id"]
-    assert len(result.failures) == 4 and result.first_failed_at is not None
+        "missing id",
+        "mapping failed: userName: is required but mapped to an empty value",
+        "create failed: HTTP 400 invalid",
+        "duplicate id: row 5 has the same id",
+    ]
+    assert len(result.failures) == 4
+    assert result.first_failed_at is not None
 
 
 def test_given_the_target_lost_an_entity_then_it_is_created_again():
-    result, target = run([rec(2, "a", "a@x")], {"a": EntityState("a", "gone-id", "old")},
-                         target=FakeTarget(gone={"gone-id"}))
+    result, target = run(
+        [rec(2, "a", "a@x")], {"a": EntityState("a", "gone-id", "old")}, target=FakeTarget(gone={"gone-id"})
+    )
     assert counts(result) == {"created": 1}
     assert target.calls == [("update", "gone-id"), ("create", "a@x")]
 
@@ -96,7 +106,8 @@ def test_given_state_written_by_this_run_then_a_retried_shard_counts_the_same_ou
     states = {"a": EntityState("a", "ta", entity_hash(resource), run_id="r1", outcome="created")}
     result, target = run([rec(2, "a", "a@x")], states, run_id="r1")
     assert counts(result) == {"created": 1}
-    assert target.calls == [] and result.state_changes == []
+    assert target.calls == []
+    assert result.state_changes == []
 
 
 def test_given_state_from_an_earlier_run_then_unchanged_is_skipped():

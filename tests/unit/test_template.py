@@ -35,7 +35,9 @@ def test_the_log_bucket_is_private_encrypted_tls_only_and_expires_logs():
     assert rule["ExpirationInDays"] == {"Ref": "LogRetentionDays"}
     assert T["Parameters"]["LogRetentionDays"]["AllowedValues"] == [7, 14, 30]
     statement = R["LogBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
-    assert statement["Effect"] == "Deny" and statement["Action"] == "s3:*" and statement["Principal"] == "*"
+    assert statement["Effect"] == "Deny"
+    assert statement["Action"] == "s3:*"
+    assert statement["Principal"] == "*"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert statement["Resource"] == [{"Fn::GetAtt": ["LogBucket", "Arn"]}, {"Fn::Sub": "${LogBucket.Arn}/*"}]
 

@@ -52,8 +52,14 @@ class Resolver:
     account: str = "123456789012"
 
     def pseudo(self) -> dict[str, str]:
-        return {"AWS::Region": self.region, "AWS::AccountId": self.account, "AWS::Partition": "aws",
-                "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "syncjobs-local", "AWS::NoValue": ""}
+        return {
+            "AWS::Region": self.region,
+            "AWS::AccountId": self.account,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": "syncjobs-local",
+            "AWS::NoValue": "",
+        }
 
     def ref(self, name: str) -> str:
         if name in self.parameters:
@@ -75,7 +81,7 @@ class Resolver:
             return value
         if len(value) != 1 or not next(iter(value)).startswith(("Ref", "Fn::")):
             return {k: self.resolve(v) for k, v in value.items()}
-        (fn, arg), = value.items()
+        ((fn, arg),) = value.items()
         if fn == "Ref":
             return self.ref(arg)
         if fn == "Fn::GetAtt":

@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -23,18 +23,32 @@ from syncjobs.admin import operations
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import Run
 from syncjobs_local.provision import REPO_ROOT
-from syncjobs_local.sample_data import generate
+from syncjobs_local.sample_data import SampleExport, generate
 from syncjobs_local.stack import LocalStack
 
 EXAMPLE_JOB = REPO_ROOT / "examples" / "jobs" / "hr-to-scim.yaml"
 SUBSCRIBER = "it-admins@example.com"
-SECRET_NAME = "syncjobs/demo/scim-token"
+SECRET_NAME = "syncjobs/demo/scim-token"  # noqa: S105 - the secret's name, not its value
 
 
-def prepare(stack: LocalStack, users: int, key: str = "exports/users.csv", job_path: Path = EXAMPLE_JOB,
-            subscriber: str | None = SUBSCRIBER) -> tuple[str, dict[str, object]]:
+@dataclass(frozen=True)
+class Prepared:
+    job_id: str
+    export: SampleExport
+    bucket: str
+    key: str
+
+
+def prepare(
+    stack: LocalStack,
+    users: int,
+    key: str = "exports/users.csv",
+    job_path: Path = EXAMPLE_JOB,
+    subscriber: str | None = SUBSCRIBER,
+) -> Prepared:
     """Upload a sample export, store the target's token as a secret, apply the job, subscribe."""
-    assert stack.scim is not None and stack.resources is not None
+    assert stack.scim is not None
+    assert stack.resources is not None
     export = generate(users)
     bucket = stack.resources.resolver.parameters["SourceBucketName"]
     boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=export.data)
@@ -51,18 +65,21 @@ def prepare(stack: LocalStack, users: int, key: str = "exports/users.csv", job_p
     operations.apply_job(definition)
     if subscriber:
         operations.subscribe(definition.job_id, subscriber)
-    return definition.job_id, {"export": export, "bucket": bucket, "key": key}
+    return Prepared(definition.job_id, export, bucket, key)
 
 
 def start(stack: LocalStack, job_id: str, who: str = "demo") -> str:
     """Start a run through the start_run handler, as the CLI does."""
-    answer = stack.invoke("StartRunFunction", {"job_id": job_id, "type": "read", "trigger": "cli",
-                                               "triggered_by": who, "request_id": str(uuid.uuid4())})
+    answer = stack.invoke(
+        "StartRunFunction",
+        {"job_id": job_id, "type": "read", "trigger": "cli", "triggered_by": who, "request_id": str(uuid.uuid4())},
+    )
     return str(answer["run_id"])
 
 
-def wait_for_run(run_id: str, timeout_s: float = 600, progress: Progress | None = None,
-                 stack: LocalStack | None = None) -> Run:
+def wait_for_run(
+    run_id: str, timeout_s: float = 600, progress: Progress | None = None, stack: LocalStack | None = None
+) -> Run:
     """Poll the run until it is final. With `stack`, give up as soon as a handler has failed."""
     deadline = time.monotonic() + timeout_s
     task = progress.add_task("shards", total=None) if progress else None
@@ -72,8 +89,9 @@ def wait_for_run(run_id: str, timeout_s: float = 600, progress: Progress | None 
         run = operations.get_run(run_id)
         if progress is not None and task is not None:
             done = sum(run.totals().values())
-            progress.update(task, total=run.shards_total, completed=run.shards_done,
-                            description=f"shards ({done} entities)")
+            progress.update(
+                task, total=run.shards_total, completed=run.shards_done, description=f"shards ({done} entities)"
+            )
         if run.status.is_final:
             return run
         if time.monotonic() > deadline:
@@ -86,8 +104,9 @@ def wait_for_mail(stack: LocalStack, count: int = 1, timeout_s: float = 60) -> l
     deadline = time.monotonic() + timeout_s
     while len(stack.outbox.written) < count:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{len(stack.outbox.written)} mail(s) in the outbox after {timeout_s:.0f}s, "
-                               f"expected {count}")
+            raise TimeoutError(
+                f"{len(stack.outbox.written)} mail(s) in the outbox after {timeout_s:.0f}s, expected {count}"
+            )
         time.sleep(0.2)
     return list(stack.outbox.written)
 
@@ -113,18 +132,20 @@ def main(argv: list[str] | None = None) -> int:
     with LocalStack(workdir) as stack:
         assert stack.scim is not None
         console.print(f"[bold]Local stack[/bold]: AWS (moto) {stack.moto_url}  SCIM target {stack.scim.url}")
-        job_id, prepared = prepare(stack, args.users)
-        export = prepared["export"]
-        console.print(f"Uploaded s3://{prepared['bucket']}/{prepared['key']}: {args.users} users "
-                      f"+ {len(export.bad_rows)} bad rows ({', '.join(export.bad_rows.values())})")  # type: ignore[attr-defined]
-        console.print(f"Job [bold]{job_id}[/bold] applied from {EXAMPLE_JOB.relative_to(REPO_ROOT)}; "
-                      f"subscriber {SUBSCRIBER}")
+        prepared = prepare(stack, args.users)
+        bad = prepared.export.bad_rows
+        console.print(
+            f"Uploaded s3://{prepared.bucket}/{prepared.key}: {args.users} users "
+            f"+ {len(bad)} bad rows ({', '.join(bad.values())})"
+        )
+        console.print(f"Job [bold]{prepared.job_id}[/bold] applied from {EXAMPLE_JOB.relative_to(REPO_ROOT)}")
+        console.print(f"Subscriber: {SUBSCRIBER}")
 
         started = time.monotonic()
-        run_id = start(stack, job_id)
+        run_id = start(stack, prepared.job_id)
         console.print(f"Run [bold]{run_id}[/bold] started")
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console) as progress:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console) as progress:
             run = wait_for_run(run_id, progress=progress, stack=stack)
         elapsed = time.monotonic() - started
 
@@ -138,24 +159,26 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"  failed {failure.entity_id}: {failure.reason}")
 
         mails = wait_for_mail(stack)
-        console.print(f"\nMail in the outbox: [bold]{mails[0]}[/bold]")
+        console.print(f"\nMail in the outbox (open it in a mail client): [bold]{mails[0]}[/bold]")
         links = mail_links(mails[0])
-        for outcome, url in links.items():
-            console.print(f"  {outcome}: {url}")
-        outcome = Outcome.FAILED.value if Outcome.FAILED.value in links else next(iter(links))
-        data, headers = stack.fetch(links[outcome])
-        body, disposition = data.decode(), headers.get("Content-Disposition")
-        console.print(f"\nFetched the {outcome} log over HTTP ({disposition}):")
-        for line in body.splitlines()[:4]:
-            console.print(f"  {line[:140]}")
-        errors = stack.poller_errors()
-        if errors:
+        for name, url in links.items():
+            console.print(f"  {name}: {url}", soft_wrap=True)
+        shown = Outcome.FAILED.value if Outcome.FAILED.value in links else next(iter(links))
+        data, headers = stack.fetch(links[shown])
+        console.print(f"\nFetched the {shown} log over HTTP ({headers.get('Content-Disposition')}):")
+        for line in data.decode().splitlines()[:4]:
+            console.print(f"  {line[:140]}", soft_wrap=True)
+        if errors := stack.poller_errors():
             console.print(f"[red]poller errors: {errors}[/red]")
             return 1
-        ok = run.totals()[Outcome.CREATED] == args.users and run.totals()[Outcome.FAILED] == len(export.bad_rows)  # type: ignore[attr-defined]
-        console.print(f"\n[bold green]Demo finished[/bold green] at {datetime.now(UTC):%H:%M:%S} UTC; "
-                      f"outbox: {stack.outbox.folder if stack.outbox else workdir}")
-        return 0 if ok else 1
+        totals = run.totals()
+        if totals[Outcome.CREATED] != args.users or totals[Outcome.FAILED] != len(bad):
+            console.print(f"[red]expected {args.users} created and {len(bad)} failed, got {dict(totals)}[/red]")
+            return 1
+        console.print(
+            f"\n[bold green]Demo finished[/bold green]; outbox: {stack.outbox.folder if stack.outbox else ''}"
+        )
+        return 0
 
 
 if __name__ == "__main__":

@@ -19,22 +19,29 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
     records = []
     for m in messages:
         attrs = m.get("Attributes", {})
-        records.append({
-            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-            "attributes": {
-                "ApproximateReceiveCount": attrs.get("ApproximateReceiveCount", "1"),
-                "SentTimestamp": attrs.get("SentTimestamp", "0"),
-                "SenderId": attrs.get("SenderId", "AIDALOCAL"),
-                "ApproximateFirstReceiveTimestamp": attrs.get("ApproximateFirstReceiveTimestamp", "0"),
-            },
-            "messageAttributes": m.get("MessageAttributes", {}), "md5OfBody": m.get("MD5OfBody", ""),
-            "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": region,
-        })
+        records.append(
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {
+                    "ApproximateReceiveCount": attrs.get("ApproximateReceiveCount", "1"),
+                    "SentTimestamp": attrs.get("SentTimestamp", "0"),
+                    "SenderId": attrs.get("SenderId", "AIDALOCAL"),
+                    "ApproximateFirstReceiveTimestamp": attrs.get("ApproximateFirstReceiveTimestamp", "0"),
+                },
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+        )
     return {"Records": records}
 
 
 def stream_record(record: dict[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
-    out = json.loads(json.dumps(record, default=str))
+    out: dict[str, Any] = json.loads(json.dumps(record, default=str))
     created = record.get("dynamodb", {}).get("ApproximateCreationDateTime")
     if isinstance(created, datetime):
         out["dynamodb"]["ApproximateCreationDateTime"] = int(created.timestamp())
@@ -50,7 +57,7 @@ class UnsupportedPattern(ValueError):
 
 def _match_value(rule: Any, value: Any, present: bool) -> bool:
     if isinstance(rule, dict):
-        (op, arg), = rule.items()
+        ((op, arg),) = rule.items()
         if op == "exists":
             return present is bool(arg)
         if not present:
@@ -98,8 +105,9 @@ class FilterCriteria:
 class LambdaContext:
     """What a handler reads from Lambda's context object."""
 
-    def __init__(self, function_name: str, region: str, account: str, memory_mb: int = 512,
-                 timeout_s: int = 60) -> None:
+    def __init__(
+        self, function_name: str, region: str, account: str, memory_mb: int = 512, timeout_s: int = 60
+    ) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = f"arn:aws:lambda:{region}:{account}:function:{function_name}"

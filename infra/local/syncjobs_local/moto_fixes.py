@@ -10,11 +10,21 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from typing import Any
 
 _WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
 _lock = threading.RLock()
 _applied = False
+
+
+def _locked(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _lock:
+            return original(*args, **kwargs)
+
+    return locked
 
 
 def serialise_dynamodb_writes() -> None:
@@ -24,12 +34,5 @@ def serialise_dynamodb_writes() -> None:
     from moto.dynamodb.models import DynamoDBBackend
 
     for name in _WRITES:
-        original = getattr(DynamoDBBackend, name)
-
-        @functools.wraps(original)
-        def locked(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
-            with _lock:
-                return __original(self, *args, **kwargs)
-
-        setattr(DynamoDBBackend, name, locked)
+        setattr(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))
     _applied = True

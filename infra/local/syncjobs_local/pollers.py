@@ -43,7 +43,7 @@ class _Loop(threading.Thread):
         while not self._stop_event.is_set():
             try:
                 busy = self.tick()
-            except Exception as err:  # noqa: BLE001 - a poller must outlive one bad tick, like Lambda does
+            except Exception as err:
                 log.exception("poller tick failed", extra={"poller": self.name})
                 self.errors.append(f"{type(err).__name__}: {err}")
                 busy = False
@@ -57,17 +57,30 @@ class _Loop(threading.Thread):
 class SqsPoller(_Loop):
     """Like an SQS event source mapping with ReportBatchItemFailures."""
 
-    def __init__(self, name: str, queue_url: str, queue_arn: str, invoke: Invoke, batch_size: int,
-                 region: str, retry_delay_s: int = 1) -> None:
+    def __init__(
+        self,
+        name: str,
+        queue_url: str,
+        queue_arn: str,
+        invoke: Invoke,
+        batch_size: int,
+        region: str,
+        retry_delay_s: int = 1,
+    ) -> None:
         super().__init__(name)
-        self._sqs = boto3.client("sqs")
+        self._sqs: Any = boto3.client("sqs")
         self._url, self._arn, self._invoke = queue_url, queue_arn, invoke
         self._batch, self._region, self._retry_delay = batch_size, region, retry_delay_s
         self.invocations = 0
 
     def tick(self) -> bool:
-        out = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=min(self._batch, 10),
-                                        WaitTimeSeconds=1, AttributeNames=["All"], MessageAttributeNames=["All"])
+        out = self._sqs.receive_message(
+            QueueUrl=self._url,
+            MaxNumberOfMessages=min(self._batch, 10),
+            WaitTimeSeconds=1,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
         messages = out.get("Messages", [])
         if not messages:
             return False
@@ -76,15 +89,16 @@ class SqsPoller(_Loop):
         try:
             response = self._invoke(sqs_event(messages, self._arn, self._region)) or {}
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-        except Exception as err:  # noqa: BLE001 - a failed invocation leaves every message for redelivery
+        except Exception as err:
             log.exception("handler failed", extra={"poller": self.name})
             self.errors.append(f"{type(err).__name__}: {err}")
         for m in messages:
             if m["MessageId"] in failed:
                 # Lambda leaves a failed message until its visibility timeout ends; locally we make it
                 # visible again after a short delay so retries happen in seconds, not minutes.
-                self._sqs.change_message_visibility(QueueUrl=self._url, ReceiptHandle=m["ReceiptHandle"],
-                                                    VisibilityTimeout=self._retry_delay)
+                self._sqs.change_message_visibility(
+                    QueueUrl=self._url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=self._retry_delay
+                )
             else:
                 self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=m["ReceiptHandle"])
         return True
@@ -93,12 +107,21 @@ class SqsPoller(_Loop):
 class StreamPoller(_Loop):
     """Like a DynamoDB stream event source mapping with FilterCriteria and ReportBatchItemFailures."""
 
-    def __init__(self, name: str, stream_arn: str, invoke: Invoke, criteria: FilterCriteria, batch_size: int,
-                 max_retries: int, on_failure_queue_url: str | None, region: str,
-                 starting_position: str = "TRIM_HORIZON") -> None:
+    def __init__(
+        self,
+        name: str,
+        stream_arn: str,
+        invoke: Invoke,
+        criteria: FilterCriteria,
+        batch_size: int,
+        max_retries: int,
+        on_failure_queue_url: str | None,
+        region: str,
+        starting_position: str = "TRIM_HORIZON",
+    ) -> None:
         super().__init__(name)
-        self._streams = boto3.client("dynamodbstreams")
-        self._sqs = boto3.client("sqs")
+        self._streams: Any = boto3.client("dynamodbstreams")
+        self._sqs: Any = boto3.client("sqs")
         self._arn, self._invoke, self._criteria = stream_arn, invoke, criteria
         self._batch, self._max_retries, self._on_failure = batch_size, max_retries, on_failure_queue_url
         self._region, self._start = region, starting_position
@@ -112,7 +135,9 @@ class StreamPoller(_Loop):
         for shard in shards:
             if shard["ShardId"] not in self._iterators:
                 self._iterators[shard["ShardId"]] = self._streams.get_shard_iterator(
-                    StreamArn=self._arn, ShardId=shard["ShardId"], ShardIteratorType=self._start,
+                    StreamArn=self._arn,
+                    ShardId=shard["ShardId"],
+                    ShardIteratorType=self._start,
                 )["ShardIterator"]
 
     def tick(self) -> bool:
@@ -130,13 +155,13 @@ class StreamPoller(_Loop):
         batch = self._pending[: self._batch]
         failed_from = self._deliver(batch)
         if failed_from is None:
-            self._pending = self._pending[len(batch):]
+            self._pending = self._pending[len(batch) :]
             self._attempts = 0
             return True
         self._attempts += 1
         if self._attempts > self._max_retries:
             self._send_to_on_failure(batch[failed_from:])
-            self._pending = self._pending[len(batch):]
+            self._pending = self._pending[len(batch) :]
             self._attempts = 0
         else:
             # Lambda retries from the first failed record; the ones before it are done.
@@ -149,7 +174,7 @@ class StreamPoller(_Loop):
         self.delivered += len(batch)
         try:
             response = self._invoke({"Records": batch}) or {}
-        except Exception as err:  # noqa: BLE001 - the whole batch is retried
+        except Exception as err:
             log.exception("handler failed", extra={"poller": self.name})
             self.errors.append(f"{type(err).__name__}: {err}")
             return 0
@@ -162,12 +187,20 @@ class StreamPoller(_Loop):
     def _send_to_on_failure(self, records: list[dict[str, Any]]) -> None:
         log.error("stream records dropped after retries", extra={"poller": self.name, "count": len(records)})
         if self._on_failure:
-            self._sqs.send_message(QueueUrl=self._on_failure, MessageBody=json.dumps({
-                "requestContext": {"condition": "RetryAttemptsExhausted"},
-                "DDBStreamBatchInfo": {"streamArn": self._arn, "batchSize": len(records),
-                                       "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
-                                       "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"]},
-            }))
+            self._sqs.send_message(
+                QueueUrl=self._on_failure,
+                MessageBody=json.dumps(
+                    {
+                        "requestContext": {"condition": "RetryAttemptsExhausted"},
+                        "DDBStreamBatchInfo": {
+                            "streamArn": self._arn,
+                            "batchSize": len(records),
+                            "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+                            "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
+                        },
+                    }
+                ),
+            )
 
 
 class Scheduler(_Loop):
@@ -175,10 +208,13 @@ class Scheduler(_Loop):
 
     interval = 0.5
 
-    def __init__(self, invoke_by_arn: Callable[[str], Invoke | None], clock: Callable[[], datetime] | None = None,
-                 ) -> None:
+    def __init__(
+        self,
+        invoke_by_arn: Callable[[str], Invoke | None],
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         super().__init__("scheduler")
-        self._events = boto3.client("events")
+        self._events: Any = boto3.client("events")
         self._invoke_by_arn = invoke_by_arn
         self._clock = clock or (lambda: datetime.now(UTC))
         self._next: dict[tuple[str, str], datetime] = {}  # (rule, expression) -> next fire time
@@ -187,7 +223,7 @@ class Scheduler(_Loop):
 
     def tick(self) -> bool:
         now = self._clock()
-        rules = []
+        rules: list[dict[str, Any]] = []
         for page in self._events.get_paginator("list_rules").paginate():
             rules.extend(r for r in page["Rules"] if r.get("ScheduleExpression") and r.get("State") == "ENABLED")
         for rule in rules:
@@ -214,10 +250,18 @@ class Scheduler(_Loop):
             if invoke is None:
                 log.warning("rule target is not a local function", extra={"rule": rule_name, "arn": target["Arn"]})
                 continue
-            payload = json.loads(target["Input"]) if "Input" in target else {
-                "version": "0", "id": f"{rule_name}-{fire_time:%Y%m%dT%H%M}", "detail-type": "Scheduled Event",
-                "source": "aws.events", "time": fire_time.strftime("%Y-%m-%dT%H:%M:%SZ"), "detail": {},
-            }
+            payload = (
+                json.loads(target["Input"])
+                if "Input" in target
+                else {
+                    "version": "0",
+                    "id": f"{rule_name}-{fire_time:%Y%m%dT%H%M}",
+                    "detail-type": "Scheduled Event",
+                    "source": "aws.events",
+                    "time": fire_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "detail": {},
+                }
+            )
             self.fired.append((rule_name, fire_time))
             threading.Thread(target=invoke, args=(payload,), name=f"fire-{rule_name}", daemon=True).start()
 

@@ -71,13 +71,16 @@ def _physical_name(logical_id: str) -> str:
     return f"{STACK}-{logical_id}".lower()
 
 
-def provision(template_path: Path = TEMPLATE, parameters: dict[str, str] | None = None,
-              region: str = "us-east-1") -> Provisioned:
+def provision(
+    template_path: Path = TEMPLATE, parameters: dict[str, str] | None = None, region: str = "us-east-1"
+) -> Provisioned:
     template = load_template(template_path)
     resolver = Resolver(template, _parameters(template, {**LOCAL_PARAMETERS, **(parameters or {})}), region=region)
     resources = template["Resources"]
     out = Provisioned(resolver)
-    ddb, s3, sqs = boto3.client("dynamodb"), boto3.client("s3"), boto3.client("sqs")
+    ddb: Any = boto3.client("dynamodb")
+    s3: Any = boto3.client("s3")
+    sqs: Any = boto3.client("sqs")
 
     # Queues first without redrive (a redrive names another queue's ARN), then set redrive policies.
     queues = {lid: r for lid, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
@@ -90,11 +93,15 @@ def provision(template_path: Path = TEMPLATE, parameters: dict[str, str] | None 
         resolver.attributes[(logical_id, "QueueUrl")] = url
     for logical_id, resource in queues.items():
         props = resolver.resolve(resource.get("Properties", {}))
-        attributes = {"VisibilityTimeout": props.get("VisibilityTimeout"),
-                      "MessageRetentionPeriod": props.get("MessageRetentionPeriod"),
-                      "RedrivePolicy": json.dumps(props["RedrivePolicy"]) if "RedrivePolicy" in props else None}
-        sqs.set_queue_attributes(QueueUrl=resolver.physical[logical_id],
-                                 Attributes={k: str(v) for k, v in attributes.items() if v is not None})
+        attributes = {
+            "VisibilityTimeout": props.get("VisibilityTimeout"),
+            "MessageRetentionPeriod": props.get("MessageRetentionPeriod"),
+            "RedrivePolicy": json.dumps(props["RedrivePolicy"]) if "RedrivePolicy" in props else None,
+        }
+        sqs.set_queue_attributes(
+            QueueUrl=resolver.physical[logical_id],
+            Attributes={k: str(v) for k, v in attributes.items() if v is not None},
+        )
 
     for logical_id, resource in resources.items():
         if resource["Type"] == "AWS::DynamoDB::Table":
@@ -121,8 +128,11 @@ def provision(template_path: Path = TEMPLATE, parameters: dict[str, str] | None 
         env = {**globals_env, **props.get("Environment", {}).get("Variables", {})}
         module, handler = props["Handler"].rsplit(".", 1)
         out.functions[logical_id] = FunctionSpec(
-            logical_id=logical_id, code_dir=(template_path.parent / props["CodeUri"]).resolve(), module=module,
-            handler=handler, environment={k: str(v) for k, v in _resolve_env(resolver, env).items()},
+            logical_id=logical_id,
+            code_dir=(template_path.parent / props["CodeUri"]).resolve(),
+            module=module,
+            handler=handler,
+            environment={k: str(v) for k, v in _resolve_env(resolver, env).items()},
             events=props.get("Events", {}),
         )
     return out
@@ -142,7 +152,9 @@ def _resolve_env(resolver: Resolver, env: dict[str, Any]) -> dict[str, Any]:
 def _create_table(ddb: Any, resolver: Resolver, logical_id: str, props: dict[str, Any]) -> None:
     name = _physical_name(logical_id)
     args: dict[str, Any] = {
-        "TableName": name, "KeySchema": props["KeySchema"], "AttributeDefinitions": props["AttributeDefinitions"],
+        "TableName": name,
+        "KeySchema": props["KeySchema"],
+        "AttributeDefinitions": props["AttributeDefinitions"],
         "BillingMode": props.get("BillingMode", "PROVISIONED"),
     }
     if args["BillingMode"] == "PROVISIONED":
@@ -167,8 +179,10 @@ def _create_bucket(s3: Any, resolver: Resolver, logical_id: str, props: dict[str
     s3.create_bucket(Bucket=name)
     if "BucketEncryption" in props:
         rules = [
-            {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
-             **({"BucketKeyEnabled": rule["BucketKeyEnabled"]} if "BucketKeyEnabled" in rule else {})}
+            {
+                "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+                **({"BucketKeyEnabled": rule["BucketKeyEnabled"]} if "BucketKeyEnabled" in rule else {}),
+            }
             for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
         ]
         s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
@@ -177,13 +191,17 @@ def _create_bucket(s3: Any, resolver: Resolver, logical_id: str, props: dict[str
     if "LifecycleConfiguration" in props:
         rules = []
         for rule in props["LifecycleConfiguration"]["Rules"]:
-            out: dict[str, Any] = {"ID": rule["Id"], "Status": rule["Status"],
-                                   "Filter": {"Prefix": rule.get("Prefix", "")}}
+            out: dict[str, Any] = {
+                "ID": rule["Id"],
+                "Status": rule["Status"],
+                "Filter": {"Prefix": rule.get("Prefix", "")},
+            }
             if "ExpirationInDays" in rule:
                 out["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
             if "AbortIncompleteMultipartUpload" in rule:
                 out["AbortIncompleteMultipartUpload"] = {
-                    "DaysAfterInitiation": int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])}
+                    "DaysAfterInitiation": int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+                }
             rules.append(out)
         s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules})
     resolver.physical[logical_id] = name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
@@ -14,12 +15,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from moto.server import ThreadedMotoServer
 
 from syncjobs import settings as syncjobs_settings
 from syncjobs.store import clients as store_clients
 from syncjobs.store import secrets as store_secrets
-from moto.server import ThreadedMotoServer
-
 from syncjobs_local.lambda_events import FilterCriteria, LambdaContext
 from syncjobs_local.moto_fixes import serialise_dynamodb_writes
 from syncjobs_local.pollers import Outbox, Scheduler, SqsPoller, StreamPoller
@@ -28,16 +28,27 @@ from syncjobs_local.scim_target import ScimServer
 
 REGION = "us-east-1"
 LOCAL_ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-    "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
 }
 
 
 class LocalStack:
-    def __init__(self, workdir: Path, template: Path = TEMPLATE, shard_workers: int = 2,
-                 scim_token: str | None = None, start_scheduler: bool = True, pollers: bool = True) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        template: Path = TEMPLATE,
+        shard_workers: int = 2,
+        scim_token: str | None = None,
+        start_scheduler: bool = True,
+        pollers: bool = True,
+    ) -> None:
         self.workdir = workdir
         self.template = template
         self.shard_workers = shard_workers
@@ -57,8 +68,9 @@ class LocalStack:
     def __enter__(self) -> LocalStack:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     @property
@@ -128,7 +140,7 @@ class LocalStack:
         assert self.resources is not None
         for logical_id in self.resources.functions:
             if self.resources.attr(logical_id, "Arn") == arn:
-                return lambda event, lid=logical_id: self.invoke(lid, event)
+                return functools.partial(self.invoke, logical_id)
         return None
 
     # ------------------------------------------------------------------ pollers
@@ -140,24 +152,49 @@ class LocalStack:
                 if event["Type"] not in {"SQS", "DynamoDB"}:
                     continue  # API events: there is no API Gateway locally
                 props = res.resolver.resolve(event.get("Properties", {}))
-                invoke = (lambda e, lid=logical_id: self.invoke(lid, e))
+
+                invoke = functools.partial(self.invoke, logical_id)
+
                 if event["Type"] == "SQS":
                     queue_arn = props["Queue"]
-                    queue_url = next(res.name(q) for (q, a), v in res.resolver.attributes.items()
-                                     if a == "Arn" and v == queue_arn)
+                    queue_url = next(
+                        res.name(q) for (q, a), v in res.resolver.attributes.items() if a == "Arn" and v == queue_arn
+                    )
                     workers = min(self.shard_workers, props.get("ScalingConfig", {}).get("MaximumConcurrency", 1000))
                     for i in range(max(1, workers)):
-                        self._pollers.append(SqsPoller(f"{event_name}-{i}", queue_url, queue_arn, invoke,
-                                                       int(props.get("BatchSize", 10)), REGION))
+                        self._pollers.append(
+                            SqsPoller(
+                                f"{event_name}-{i}",
+                                queue_url,
+                                queue_arn,
+                                invoke,
+                                int(props.get("BatchSize", 10)),
+                                REGION,
+                            )
+                        )
                 elif event["Type"] == "DynamoDB":
                     on_failure = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
-                    on_failure_url = next((res.name(q) for (q, a), v in res.resolver.attributes.items()
-                                           if a == "Arn" and v == on_failure and on_failure), None)
-                    self._pollers.append(StreamPoller(
-                        event_name, props["Stream"], invoke, FilterCriteria.from_template(props.get("FilterCriteria")),
-                        int(props.get("BatchSize", 100)), int(props.get("MaximumRetryAttempts", 3)),
-                        on_failure_url, REGION, props.get("StartingPosition", "TRIM_HORIZON"),
-                    ))
+                    on_failure_url = next(
+                        (
+                            res.name(q)
+                            for (q, a), v in res.resolver.attributes.items()
+                            if a == "Arn" and v == on_failure and on_failure
+                        ),
+                        None,
+                    )
+                    self._pollers.append(
+                        StreamPoller(
+                            event_name,
+                            props["Stream"],
+                            invoke,
+                            FilterCriteria.from_template(props.get("FilterCriteria")),
+                            int(props.get("BatchSize", 100)),
+                            int(props.get("MaximumRetryAttempts", 3)),
+                            on_failure_url,
+                            REGION,
+                            props.get("StartingPosition", "TRIM_HORIZON"),
+                        )
+                    )
         self.outbox = Outbox(lambda: self.http_get(f"{self.moto_url}/moto-api/data.json"), self.workdir / "outbox")
         self._pollers.append(self.outbox)
         if self.start_scheduler:
@@ -191,9 +228,13 @@ class LocalStack:
         return self.resources.attr(logical_id, "Arn")
 
     def describe(self) -> dict[str, Any]:
-        assert self.resources is not None and self.scim is not None
-        return {"moto": self.moto_url, "scim": self.scim.url,
-                "environment": {k: v for k, v in self.resources.environment.items() if k.isupper()}}
+        assert self.resources is not None
+        assert self.scim is not None
+        return {
+            "moto": self.moto_url,
+            "scim": self.scim.url,
+            "environment": {k: v for k, v in self.resources.environment.items() if k.isupper()},
+        }
 
     def dump(self) -> str:
         return json.dumps(self.describe(), indent=2)

@@ -120,8 +120,9 @@ def parse(expression: str) -> Schedule:
     if m := _CRON.match(expression):
         fields = m.group(1).split()
         if len(fields) != 6:
-            raise ScheduleError(f"cron needs 6 fields (minutes hours day-of-month month day-of-week year), "
-                                f"got {len(fields)}")
+            raise ScheduleError(
+                f"cron needs 6 fields (minutes hours day-of-month month day-of-week year), got {len(fields)}"
+            )
         minutes, hours, dom, month, dow, year = fields
         if (dom == "?") == (dow == "?"):
             raise ScheduleError("cron: exactly one of day-of-month and day-of-week must be '?'")

@@ -20,8 +20,9 @@ _BOM = b"\xef\xbb\xbf"
 
 
 class ByteRanges(Protocol):
-    def iter_range(self, bucket: str, key: str, start: int, end: int | None = None,
-                   chunk_size: int = ...) -> Iterator[bytes]: ...
+    def iter_range(
+        self, bucket: str, key: str, start: int, end: int | None = None, chunk_size: int = ...
+    ) -> Iterator[bytes]: ...
 
 
 class CsvSourceError(ValueError):
@@ -124,8 +125,9 @@ class CsvS3SourceConnector:
 
     def _record(self, row: int, record: bytes, header: list[str], id_index: int) -> SourceRecord | SourceRowError:
         if len(record) > self.config.max_row_bytes:
-            return SourceRowError(row, f"row {row}",
-                                  f"row is {len(record)} bytes, more than max_row_bytes {self.config.max_row_bytes}")
+            return SourceRowError(
+                row, f"row {row}", f"row is {len(record)} bytes, more than max_row_bytes {self.config.max_row_bytes}"
+            )
         try:
             text = record.decode("utf-8")
         except UnicodeDecodeError as err:
@@ -136,8 +138,9 @@ class CsvS3SourceConnector:
             return SourceRowError(row, f"row {row}", f"row is not valid CSV ({err})")
         if len(cells) != len(header):
             entity = cells[id_index].strip() if len(cells) > id_index else ""
-            return SourceRowError(row, entity or f"row {row}",
-                                  f"row has {len(cells)} fields, the header has {len(header)}")
+            return SourceRowError(
+                row, entity or f"row {row}", f"row has {len(cells)} fields, the header has {len(header)}"
+            )
         entity_id = cells[id_index].strip()
         if not entity_id:
             return SourceRowError(row, f"row {row}", f"missing id: column {self.config.id_column!r} is empty")

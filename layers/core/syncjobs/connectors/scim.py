@@ -42,16 +42,23 @@ def _retry_after(response: httpx.Response, default: float) -> float:
 
 
 class ScimTargetConnector:
-    def __init__(self, config: ScimTarget, token: str | None, retry: RetryPolicy,
-                 sleep: Callable[[float], None] = time.sleep, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        config: ScimTarget,
+        token: str | None,
+        retry: RetryPolicy,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.name = config.name
         self._retry = retry
         self._sleep = sleep
         headers = {"Accept": "application/scim+json", "Content-Type": "application/scim+json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self._http = httpx.Client(base_url=config.base_url.rstrip("/"), headers=headers,
-                                  timeout=config.timeout_seconds, transport=transport)
+        self._http = httpx.Client(
+            base_url=config.base_url.rstrip("/"), headers=headers, timeout=config.timeout_seconds, transport=transport
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -66,8 +73,7 @@ class ScimTargetConnector:
         if response.status_code == 409:
             existing = self._find(path, key, str(resource.get(key, "")))
             if existing is None:
-                raise TargetError(f"409 conflict on create and no {key} match: {_scim_detail(response)}",
-                                  status=409)
+                raise TargetError(f"409 conflict on create and no {key} match: {_scim_detail(response)}", status=409)
             self._checked(self._request("PUT", f"{path}/{existing}", {**body, "id": existing}), "update")
             return Written(existing, adopted=True)
         raise self._error(response, "create")
@@ -97,11 +103,15 @@ class ScimTargetConnector:
     @staticmethod
     def _error(response: httpx.Response, action: str) -> TargetError:
         status = response.status_code
-        return TargetError(f"{action} failed: HTTP {status} {_scim_detail(response)}".rstrip(),
-                           retryable=status == 429 or status >= 500, status=status)
+        return TargetError(
+            f"{action} failed: HTTP {status} {_scim_detail(response)}".rstrip(),
+            retryable=status == 429 or status >= 500,
+            status=status,
+        )
 
-    def _request(self, method: str, path: str, body: dict[str, Any] | None,
-                 params: dict[str, str] | None = None) -> httpx.Response:
+    def _request(
+        self, method: str, path: str, body: dict[str, Any] | None, params: dict[str, str] | None = None
+    ) -> httpx.Response:
         attempts = self._retry.retries + 1
         for attempt in range(1, attempts + 1):
             try:
@@ -119,8 +129,11 @@ class ScimTargetConnector:
             if response.status_code == 429 or response.status_code >= 500:
                 if attempt == attempts:
                     return response
-                self._sleep(_retry_after(response, self._retry.delay_seconds)
-                            if response.status_code == 429 else self._retry.delay_seconds)
+                self._sleep(
+                    _retry_after(response, self._retry.delay_seconds)
+                    if response.status_code == 429
+                    else self._retry.delay_seconds
+                )
                 continue
             return response
         raise AssertionError("unreachable")  # pragma: no cover

@@ -47,8 +47,7 @@ def _set_path(target: dict[str, Any], path: str, value: Any) -> None:
 class CompiledMapping:
     """One entity type's mapping and the job's scope filter, ready to apply to many records."""
 
-    def __init__(self, mapping: dict[str, str], scope: str | None = None,
-                 required: tuple[str, ...] = ()) -> None:
+    def __init__(self, mapping: dict[str, str], scope: str | None = None, required: tuple[str, ...] = ()) -> None:
         self._attributes = [(path, _compile(path, expr)) for path, expr in mapping.items()]
         self._scope = _compile("scope", scope) if scope else None
         self._required = required
@@ -58,7 +57,7 @@ class CompiledMapping:
             return True
         try:
             return bool(self._scope.render(attributes))
-        except Exception as err:  # noqa: BLE001 - any expression error is the entity's, not the run's
+        except Exception as err:
             raise MappingError("scope", f"{type(err).__name__}: {err}") from None
 
     def apply(self, attributes: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +67,7 @@ class CompiledMapping:
                 value = template.render(attributes)
                 if isinstance(value, Undefined):  # a lone {{ missing }} comes back unrendered
                     value._fail_with_undefined_error()
-            except Exception as err:  # noqa: BLE001 - the entity fails with the reason, never the run
+            except Exception as err:
                 raise MappingError(path, f"{type(err).__name__}: {err}") from None
             if value is None or value == "":
                 continue  # an empty source value leaves the target attribute unset

@@ -57,15 +57,27 @@ def encode(lines: Iterable[LogLine], trace: TraceLevel, fmt: str) -> bytes:
     buffer = io.StringIO()
     if fmt == "jsonl":
         for line in lines:
-            record = {"entity_type": line.entity_type, "entity_id": line.entity_id, "target_id": line.target_id,
-                      "row": line.row, "reason": line.reason}
+            record = {
+                "entity_type": line.entity_type,
+                "entity_id": line.entity_id,
+                "target_id": line.target_id,
+                "row": line.row,
+                "reason": line.reason,
+            }
             if content := _content(line, trace):
                 record["content"] = content
             buffer.write(json.dumps(record, ensure_ascii=False) + "\n")
         return buffer.getvalue().encode()
     writer = csv.writer(buffer, lineterminator="\r\n")
     for line in lines:
-        writer.writerow([safe_cell(line.entity_type), safe_cell(line.entity_id), safe_cell(line.target_id),
-                         "" if line.row is None else str(line.row), safe_cell(line.reason),
-                         safe_cell(_content(line, trace))])
+        writer.writerow(
+            [
+                safe_cell(line.entity_type),
+                safe_cell(line.entity_id),
+                safe_cell(line.target_id),
+                "" if line.row is None else str(line.row),
+                safe_cell(line.reason),
+                safe_cell(_content(line, trace)),
+            ]
+        )
     return buffer.getvalue().encode()

@@ -40,8 +40,9 @@ class ShardResult:
             if self.first_failed_at is None:
                 self.first_failed_at = datetime.now(UTC)
             if len(self.failures) < MAX_FAILURE_SAMPLES:
-                self.failures.append(FailureSample(entity_type=line.entity_type, entity_id=line.entity_id,
-                                                   reason=line.reason))
+                self.failures.append(
+                    FailureSample(entity_type=line.entity_type, entity_id=line.entity_id, reason=line.reason)
+                )
 
 
 def compile_mapping(mapping: dict[str, str], scope: str | None, entity_type: str) -> CompiledMapping:
@@ -64,8 +65,13 @@ def process_shard(
     seen: dict[str, int] = {}
 
     for record in batch:
-        def line(reason: str, target_id: str = "", content: dict[str, object] | None = None,
-                 rec: SourceRecord | SourceRowError = record) -> LogLine:
+
+        def line(
+            reason: str,
+            target_id: str = "",
+            content: dict[str, object] | None = None,
+            rec: SourceRecord | SourceRowError = record,
+        ) -> LogLine:
             return LogLine(entity_type, rec.entity_id, target_id, rec.row, reason, content)
 
         if isinstance(record, SourceRowError):
@@ -96,8 +102,9 @@ def process_shard(
             result.add(Outcome.SKIPPED, line("unchanged", stored.target_id if stored else "", resource))
             continue
         if run_type is RunType.VALIDATE:
-            result.add(Outcome.SKIPPED, line(f"valid: would {action.value}", stored.target_id if stored else "",
-                                             resource))
+            result.add(
+                Outcome.SKIPPED, line(f"valid: would {action.value}", stored.target_id if stored else "", resource)
+            )
             continue
         if not writes_target or target is None:  # simulate: what a resync would do
             outcome = Outcome.CREATED if action is Action.CREATE else Outcome.UPDATED

@@ -32,7 +32,10 @@ class StartEvent(BaseModel):
             fired = fired.replace(second=0, microsecond=0)
         request_id = self.request_id or f"{self.trigger.value}:{self.run_type.value}:{fired:%Y-%m-%dT%H:%MZ}"
         return StartRequest(
-            job_id=self.job_id, run_type=self.run_type, trigger=self.trigger,
+            job_id=self.job_id,
+            run_type=self.run_type,
+            trigger=self.trigger,
             triggered_by=self.triggered_by or ("eventbridge" if self.trigger is Trigger.SCHEDULE else "unknown"),
-            request_id=request_id, requested_at=fired,
+            request_id=request_id,
+            requested_at=fired,
         )

@@ -9,7 +9,15 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    select_autoescape,
+)
 
 from syncjobs.models.run import Run
 from syncjobs.notify.rules import MailKind
@@ -20,8 +28,14 @@ SUBJECTS = {
     MailKind.SUCCESS: "Provisioning Success",
 }
 STATUS_LABELS = {
-    "queued": "Queued", "running": "Running", "stopping": "Stopping", "stopped": "Manually Terminated",
-    "succeeded": "Success", "finished_with_errors": "Finished with Error", "failed": "Failed", "skipped": "Skipped",
+    "queued": "Queued",
+    "running": "Running",
+    "stopping": "Stopping",
+    "stopped": "Manually Terminated",
+    "succeeded": "Success",
+    "finished_with_errors": "Finished with Error",
+    "failed": "Failed",
+    "skipped": "Skipped",
 }
 
 
@@ -42,10 +56,15 @@ class RenderedMail:
 
 @cache
 def _environment(override_dir: str | None) -> Environment:
-    loaders = [FileSystemLoader(override_dir)] if override_dir else []
+    loaders: list[BaseLoader] = [FileSystemLoader(override_dir)] if override_dir else []
     loaders.append(PackageLoader("syncjobs.notify", "templates"))
-    return Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(["html", "html.j2"]),
-                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return Environment(
+        loader=ChoiceLoader(loaders),
+        autoescape=select_autoescape(["html", "html.j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def one_line(value: str, limit: int = 200) -> str:
@@ -61,9 +80,17 @@ def subject(kind: MailKind, run: Run) -> str:
 def render(kind: MailKind, run: Run, links: list[Link], details_url: str | None, links_expire_at: str) -> RenderedMail:
     env = _environment(os.environ.get("MAIL_TEMPLATES_DIR") or None)
     context = {
-        "kind": kind.value, "title": SUBJECTS[kind], "run": run, "status_label": STATUS_LABELS[run.status.value],
-        "totals": {o.value: n for o, n in run.totals().items()}, "links": links, "details_url": details_url,
+        "kind": kind.value,
+        "title": SUBJECTS[kind],
+        "run": run,
+        "status_label": STATUS_LABELS[run.status.value],
+        "totals": {o.value: n for o, n in run.totals().items()},
+        "links": links,
+        "details_url": details_url,
         "links_expire_at": links_expire_at,
     }
-    return RenderedMail(subject=subject(kind, run), text=env.get_template("mail.txt.j2").render(context),
-                        html=env.get_template("mail.html.j2").render(context))
+    return RenderedMail(
+        subject=subject(kind, run),
+        text=env.get_template("mail.txt.j2").render(context),
+        html=env.get_template("mail.html.j2").render(context),
+    )

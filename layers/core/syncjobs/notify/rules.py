@@ -51,8 +51,9 @@ def change_of(old: dict[str, Any] | None, new: dict[str, Any]) -> Change | None:
     return None
 
 
-def decide(settings: NotificationSettings, run_type: RunType, change: Change, status: RunStatus,
-           streak_before: int) -> Decision:
+def decide(
+    settings: NotificationSettings, run_type: RunType, change: Change, status: RunStatus, streak_before: int
+) -> Decision:
     """`streak_before`: failed runs in a row before this one."""
     if run_type not in NOTIFYING_TYPES:
         return Decision(None, False, f"{run_type.value} runs do not notify (only read and resync)")
@@ -68,12 +69,18 @@ def decide(settings: NotificationSettings, run_type: RunType, change: Change, st
         if settings.repeat_on_failure:
             return Decision(MailKind.FINISHED_WITH_ERROR, True, "repeat_on_failure: every failed run is reported")
         if position <= ignored:
-            return Decision(MailKind.FINISHED_WITH_ERROR, False,
-                            f"failed run {position} of the streak; the first {ignored} are ignored")
+            return Decision(
+                MailKind.FINISHED_WITH_ERROR,
+                False,
+                f"failed run {position} of the streak; the first {ignored} are ignored",
+            )
         if position == ignored + 1:
             return Decision(MailKind.FINISHED_WITH_ERROR, True, f"failed run {position} of the streak is reported")
-        return Decision(MailKind.FINISHED_WITH_ERROR, False,
-                        f"failed run {position} of the streak; already reported at run {ignored + 1}")
+        return Decision(
+            MailKind.FINISHED_WITH_ERROR,
+            False,
+            f"failed run {position} of the streak; already reported at run {ignored + 1}",
+        )
 
     if status is RunStatus.SUCCEEDED:
         if streak_before == 0:

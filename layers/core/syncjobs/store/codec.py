@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
@@ -34,7 +34,7 @@ def _dynamo_ready(value: Any) -> Any:
 
 
 def dump(value: Any) -> dict[str, Any]:
-    return _serializer.serialize(_dynamo_ready(value))  # type: ignore[no-any-return]
+    return cast(dict[str, Any], _serializer.serialize(_dynamo_ready(value)))
 
 
 def dump_item(item: dict[str, Any]) -> dict[str, Any]:

@@ -31,10 +31,13 @@ class EntityStateStore:
         found: dict[str, EntityState] = {}
         ids = list(dict.fromkeys(entity_ids))
         for offset in range(0, len(ids), 100):
-            pending: dict[str, Any] = {self._table: {
-                "Keys": [_key(job_id, entity_type, i) for i in ids[offset : offset + 100]],
-                "ProjectionExpression": "sk, target_id, #h, run_id, outcome", "ExpressionAttributeNames": {"#h": "hash"},
-            }}
+            pending: dict[str, Any] = {
+                self._table: {
+                    "Keys": [_key(job_id, entity_type, i) for i in ids[offset : offset + 100]],
+                    "ProjectionExpression": "sk, target_id, #h, run_id, outcome",
+                    "ExpressionAttributeNames": {"#h": "hash"},
+                }
+            }
             for attempt in range(8):
                 try:
                     out = self._ddb.batch_get_item(RequestItems=pending)
@@ -42,8 +45,11 @@ class EntityStateStore:
                     raise translate(err, f"reading entity state of job {job_id}") from err
                 for item in out["Responses"].get(self._table, []):
                     found[item["sk"]["S"]] = EntityState(
-                        item["sk"]["S"], item["target_id"]["S"], item["hash"]["S"],
-                        item.get("run_id", {}).get("S", ""), item.get("outcome", {}).get("S", ""),
+                        item["sk"]["S"],
+                        item["target_id"]["S"],
+                        item["hash"]["S"],
+                        item.get("run_id", {}).get("S", ""),
+                        item.get("outcome", {}).get("S", ""),
                     )
                 pending = out.get("UnprocessedKeys") or {}
                 if not pending:
@@ -55,9 +61,18 @@ class EntityStateStore:
 
     def put_many(self, job_id: str, entity_type: str, states: Sequence[EntityState], now: str) -> None:
         requests = [
-            {"PutRequest": {"Item": {**_key(job_id, entity_type, s.entity_id), "target_id": {"S": s.target_id},
-                                     "hash": {"S": s.hash}, "run_id": {"S": s.run_id},
-                                     "outcome": {"S": s.outcome}, "updated_at": {"S": now}}}}
+            {
+                "PutRequest": {
+                    "Item": {
+                        **_key(job_id, entity_type, s.entity_id),
+                        "target_id": {"S": s.target_id},
+                        "hash": {"S": s.hash},
+                        "run_id": {"S": s.run_id},
+                        "outcome": {"S": s.outcome},
+                        "updated_at": {"S": now},
+                    }
+                }
+            }
             for s in states
         ]
         self._write(job_id, requests)

@@ -25,9 +25,17 @@ class RejectedError(StoreError):
 
 _TRANSIENT_CODES = frozenset(
     {
-        "ThrottlingException", "Throttling", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
-        "ServiceUnavailable", "InternalServerError", "InternalFailure", "TooManyRequestsException",
-        "SlowDown", "LimitExceededException", "TransactionInProgressException",
+        "ThrottlingException",
+        "Throttling",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "InternalServerError",
+        "InternalFailure",
+        "TooManyRequestsException",
+        "SlowDown",
+        "LimitExceededException",
+        "TransactionInProgressException",
     }
 )
 _NOT_FOUND_CODES = frozenset(

@@ -75,8 +75,14 @@ class JobStore:
 
     def subscribe(self, job_id: str, email: str) -> None:
         self.get(job_id)  # NotFound for an unknown job
-        item = {"pk": f"JOB#{job_id}", "sk": f"SUB#{email.lower()}", "item_type": "subscription",
-                "job_id": job_id, "email": email, "created_at": datetime.now(UTC).isoformat()}
+        item = {
+            "pk": f"JOB#{job_id}",
+            "sk": f"SUB#{email.lower()}",
+            "item_type": "subscription",
+            "job_id": job_id,
+            "email": email,
+            "created_at": datetime.now(UTC).isoformat(),
+        }
         try:
             self._ddb.put_item(TableName=self._table, Item=codec.dump_item(item))
         except ClientError as err:

@@ -45,16 +45,26 @@ class NotificationStore:
 
     def claim(self, run_id: str, kind: str, recipient: str, reason: str, now: datetime) -> bool:
         """True if this caller may send the mail now; False if it was sent or is being sent."""
-        item = {**codec.load_item(_key(run_id, kind, recipient)), "item_type": "notification",
-                "run_id": run_id, "kind": kind, "recipient": recipient, "state": "claimed",
-                "reason": reason, "at": now.isoformat()}
+        item = {
+            **codec.load_item(_key(run_id, kind, recipient)),
+            "item_type": "notification",
+            "run_id": run_id,
+            "kind": kind,
+            "recipient": recipient,
+            "state": "claimed",
+            "reason": reason,
+            "at": now.isoformat(),
+        }
         try:
             self._ddb.put_item(
-                TableName=self._table, Item=codec.dump_item(item),
+                TableName=self._table,
+                Item=codec.dump_item(item),
                 ConditionExpression="attribute_not_exists(pk) OR (#state = :claimed AND #at < :stale)",
                 ExpressionAttributeNames={"#state": "state", "#at": "at"},
-                ExpressionAttributeValues={":claimed": codec.dump("claimed"),
-                                           ":stale": codec.dump((now - CLAIM_LEASE).isoformat())},
+                ExpressionAttributeValues={
+                    ":claimed": codec.dump("claimed"),
+                    ":stale": codec.dump((now - CLAIM_LEASE).isoformat()),
+                },
             )
         except ClientError as err:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -65,11 +75,15 @@ class NotificationStore:
     def mark_sent(self, run_id: str, kind: str, recipient: str, message_id: str, now: datetime) -> None:
         try:
             self._ddb.update_item(
-                TableName=self._table, Key=_key(run_id, kind, recipient),
+                TableName=self._table,
+                Key=_key(run_id, kind, recipient),
                 UpdateExpression="SET #state = :sent, message_id = :mid, #at = :now",
                 ExpressionAttributeNames={"#state": "state", "#at": "at"},
-                ExpressionAttributeValues={":sent": codec.dump("sent"), ":mid": codec.dump(message_id),
-                                           ":now": codec.dump(now.isoformat())},
+                ExpressionAttributeValues={
+                    ":sent": codec.dump("sent"),
+                    ":mid": codec.dump(message_id),
+                    ":now": codec.dump(now.isoformat()),
+                },
             )
         except ClientError as err:
             raise translate(err, f"recording {kind} mail of run {run_id}") from err
@@ -78,7 +92,8 @@ class NotificationStore:
         """Give a claim back after a failed send, so the retry can take it at once."""
         try:
             self._ddb.delete_item(
-                TableName=self._table, Key=_key(run_id, kind, recipient),
+                TableName=self._table,
+                Key=_key(run_id, kind, recipient),
                 ConditionExpression="#state = :claimed",
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues={":claimed": codec.dump("claimed")},
@@ -88,12 +103,20 @@ class NotificationStore:
                 raise translate(err, f"releasing {kind} mail of run {run_id}") from err
 
     def record_suppressed(self, run_id: str, kind: str, recipient: str, reason: str, now: datetime) -> None:
-        item = {**codec.load_item(_key(run_id, kind, recipient)), "item_type": "notification",
-                "run_id": run_id, "kind": kind, "recipient": recipient, "state": "suppressed",
-                "reason": reason, "at": now.isoformat()}
+        item = {
+            **codec.load_item(_key(run_id, kind, recipient)),
+            "item_type": "notification",
+            "run_id": run_id,
+            "kind": kind,
+            "recipient": recipient,
+            "state": "suppressed",
+            "reason": reason,
+            "at": now.isoformat(),
+        }
         try:
-            self._ddb.put_item(TableName=self._table, Item=codec.dump_item(item),
-                               ConditionExpression="attribute_not_exists(pk)")
+            self._ddb.put_item(
+                TableName=self._table, Item=codec.dump_item(item), ConditionExpression="attribute_not_exists(pk)"
+            )
         except ClientError as err:
             if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise translate(err, f"recording suppressed {kind} mail of run {run_id}") from err
@@ -110,7 +133,14 @@ class NotificationStore:
         records = []
         for raw in out["Items"]:
             item = codec.load_item(raw)
-            records.append(NotificationRecord(kind=item["kind"], recipient=item["recipient"], state=item["state"],
-                                              reason=item.get("reason", ""), at=item["at"],
-                                              message_id=item.get("message_id")))
+            records.append(
+                NotificationRecord(
+                    kind=item["kind"],
+                    recipient=item["recipient"],
+                    state=item["state"],
+                    reason=item.get("reason", ""),
+                    at=item["at"],
+                    message_id=item.get("message_id"),
+                )
+            )
         return records

@@ -15,8 +15,11 @@ from syncjobs.settings import get_settings
 from syncjobs.store.clients import client
 from syncjobs.store.errors import NotFound, translate
 
-_CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8",
-                  "json": "application/json"}
+_CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "jsonl": "application/x-ndjson; charset=utf-8",
+    "json": "application/json",
+}
 
 
 def part_key(run_id: str, shard_id: str, attempt: str, name: str) -> str:
@@ -39,8 +42,9 @@ class SourceObjects:
         except ClientError as err:
             raise translate(err, f"reading s3://{bucket}/{key}") from err
 
-    def iter_range(self, bucket: str, key: str, start: int, end: int | None = None,
-                   chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    def iter_range(
+        self, bucket: str, key: str, start: int, end: int | None = None, chunk_size: int = 1 << 20
+    ) -> Iterator[bytes]:
         """Bytes [start, end) (end=None: to the end of the object), in chunks."""
         wanted = f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
         if end is not None and end <= start:
@@ -67,8 +71,11 @@ class LogObjects:
         extra = {"ContentDisposition": f'attachment; filename="{download_name}"'} if download_name else {}
         try:
             self._s3.put_object(
-                Bucket=self._bucket, Key=key, Body=data,
-                ContentType=_CONTENT_TYPES.get(ext, "application/octet-stream"), **extra,
+                Bucket=self._bucket,
+                Key=key,
+                Body=data,
+                ContentType=_CONTENT_TYPES.get(ext, "application/octet-stream"),
+                **extra,
             )
         except ClientError as err:
             raise translate(err, f"writing s3://{self._bucket}/{key}") from err
@@ -86,7 +93,8 @@ class LogObjects:
         return self._s3.generate_presigned_url(  # type: ignore[no-any-return]
             "get_object",
             Params={
-                "Bucket": self._bucket, "Key": key,
+                "Bucket": self._bucket,
+                "Key": key,
                 "ResponseContentDisposition": f'attachment; filename="{download_name}"',
             },
             ExpiresIn=lifetime_seconds,

@@ -73,8 +73,13 @@ class RunStore:
     def _run_item(self, run: Run, job: JobDefinition) -> dict[str, Any]:
         item = run.model_dump(mode="json")
         item.update(
-            pk=f"RUN#{run.run_id}", sk="RUN", item_type="run", job=job.to_document(), parts={},
-            gsi1pk=f"JOB#{run.job_id}", gsi1sk=f"{run.created_at.isoformat()}#{run.run_id}",
+            pk=f"RUN#{run.run_id}",
+            sk="RUN",
+            item_type="run",
+            job=job.to_document(),
+            parts={},
+            gsi1pk=f"JOB#{run.job_id}",
+            gsi1sk=f"{run.created_at.isoformat()}#{run.run_id}",
         )
         return item
 
@@ -84,25 +89,29 @@ class RunStore:
         try:
             self._ddb.transact_write_items(
                 TransactItems=[
-                    {"Put": {
-                        "TableName": self._table,
-                        "Item": codec.dump_item(self._run_item(run, job)),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }},
-                    {"Update": {
-                        "TableName": self._table,
-                        "Key": job_key(run.job_id),
-                        "UpdateExpression": "SET active_run = :run, active_run_until = :until",
-                        "ConditionExpression": (
-                            "attribute_exists(pk) AND (attribute_not_exists(active_run) "
-                            "OR active_run = :run OR active_run_until < :now)"
-                        ),
-                        "ExpressionAttributeValues": {
-                            ":run": codec.dump(run.run_id),
-                            ":until": codec.dump((now + LOCK_LIFETIME).isoformat()),
-                            ":now": codec.dump(now.isoformat()),
-                        },
-                    }},
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": codec.dump_item(self._run_item(run, job)),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": job_key(run.job_id),
+                            "UpdateExpression": "SET active_run = :run, active_run_until = :until",
+                            "ConditionExpression": (
+                                "attribute_exists(pk) AND (attribute_not_exists(active_run) "
+                                "OR active_run = :run OR active_run_until < :now)"
+                            ),
+                            "ExpressionAttributeValues": {
+                                ":run": codec.dump(run.run_id),
+                                ":until": codec.dump((now + LOCK_LIFETIME).isoformat()),
+                                ":now": codec.dump(now.isoformat()),
+                            },
+                        }
+                    },
                 ]
             )
         except ClientError as err:
@@ -143,10 +152,12 @@ class RunStore:
     def list_for_job(self, job_id: str, limit: int = 50) -> list[Run]:
         try:
             out = self._ddb.query(
-                TableName=self._table, IndexName="gsi1",
+                TableName=self._table,
+                IndexName="gsi1",
                 KeyConditionExpression="gsi1pk = :pk",
                 ExpressionAttributeValues={":pk": codec.dump(f"JOB#{job_id}")},
-                ScanIndexForward=False, Limit=limit,
+                ScanIndexForward=False,
+                Limit=limit,
             )
         except ClientError as err:
             raise translate(err, f"listing runs of job {job_id}") from err
@@ -157,13 +168,16 @@ class RunStore:
         """queued -> running with the planned shard count. Harmless when already running."""
         try:
             self._ddb.update_item(
-                TableName=self._table, Key=run_key(run_id),
+                TableName=self._table,
+                Key=run_key(run_id),
                 UpdateExpression="SET #status = :running, shards_total = :n, read_mode = :mode, started_at = :t",
                 ConditionExpression="#status = :queued",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
-                    ":running": codec.dump(RunStatus.RUNNING.value), ":queued": codec.dump(RunStatus.QUEUED.value),
-                    ":n": codec.dump(shards_total), ":mode": codec.dump(read_mode.value),
+                    ":running": codec.dump(RunStatus.RUNNING.value),
+                    ":queued": codec.dump(RunStatus.QUEUED.value),
+                    ":n": codec.dump(shards_total),
+                    ":mode": codec.dump(read_mode.value),
                     ":t": codec.dump(started_at.isoformat()),
                 },
             )
@@ -179,8 +193,13 @@ class RunStore:
         Raises Conflict when the shard was already counted or the run is no longer active.
         """
         names = {"#status": "status", "#shard": shard_id}
-        values: dict[str, Any] = {":sid": codec.dump({shard_id}), ":attempt": codec.dump(attempt),
-                                  ":one": codec.dump(1), ":shard": codec.dump(shard_id), **_ACTIVE_VALUES}
+        values: dict[str, Any] = {
+            ":sid": codec.dump({shard_id}),
+            ":attempt": codec.dump(attempt),
+            ":one": codec.dump(1),
+            ":shard": codec.dump(shard_id),
+            **_ACTIVE_VALUES,
+        }
         sets = ["parts.#shard = :attempt"]
         for i, (entity_type, per_outcome) in enumerate(sorted(counts.items())):
             names[f"#e{i}"] = entity_type
@@ -194,10 +213,12 @@ class RunStore:
             sets.append("first_failure_at = if_not_exists(first_failure_at, :failed_at)")
         try:
             out = self._ddb.update_item(
-                TableName=self._table, Key=run_key(run_id),
+                TableName=self._table,
+                Key=run_key(run_id),
                 UpdateExpression=f"SET {', '.join(sets)} ADD done_shards :sid, shards_done :one",
                 ConditionExpression=f"{_ACTIVE_CONDITION} AND NOT contains(done_shards, :shard)",
-                ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )
         except ClientError as err:
@@ -207,8 +228,14 @@ class RunStore:
         return _record(codec.load_item(out["Attributes"]))
 
     def finish(
-        self, record: RunRecord, status: RunStatus, log_keys: dict[str, str], failures: list[FailureSample],
-        ended_at: datetime, streak_before: int, reason: str | None = None,
+        self,
+        record: RunRecord,
+        status: RunStatus,
+        log_keys: dict[str, str],
+        failures: list[FailureSample],
+        ended_at: datetime,
+        streak_before: int,
+        reason: str | None = None,
     ) -> bool:
         """Set the final status, update the job's failure streak and release its lock, all at once.
 
@@ -216,8 +243,9 @@ class RunStore:
         """
         try:
             self._ddb.transact_write_items(
-                TransactItems=self._finish_items(record, status, log_keys, failures, ended_at, streak_before,
-                                                 reason, release_lock=True)
+                TransactItems=self._finish_items(
+                    record, status, log_keys, failures, ended_at, streak_before, reason, release_lock=True
+                )
             )
         except ClientError as err:
             if err.response["Error"]["Code"] != "TransactionCanceledException":
@@ -229,8 +257,9 @@ class RunStore:
             # finish without touching it.
             try:
                 self._ddb.transact_write_items(
-                    TransactItems=self._finish_items(record, status, log_keys, failures, ended_at,
-                                                     streak_before, reason, release_lock=False)
+                    TransactItems=self._finish_items(
+                        record, status, log_keys, failures, ended_at, streak_before, reason, release_lock=False
+                    )
                 )
             except ClientError as err2:
                 if err2.response["Error"]["Code"] == "TransactionCanceledException":
@@ -239,8 +268,15 @@ class RunStore:
         return True
 
     def _finish_items(
-        self, record: RunRecord, status: RunStatus, log_keys: dict[str, str], failures: list[FailureSample],
-        ended_at: datetime, streak_before: int, reason: str | None, release_lock: bool,
+        self,
+        record: RunRecord,
+        status: RunStatus,
+        log_keys: dict[str, str],
+        failures: list[FailureSample],
+        ended_at: datetime,
+        streak_before: int,
+        reason: str | None,
+        release_lock: bool,
     ) -> list[dict[str, Any]]:
         run = record.run
         failed = status in {RunStatus.FAILED, RunStatus.FINISHED_WITH_ERRORS, RunStatus.STOPPED}
@@ -251,31 +287,38 @@ class RunStore:
             job_update = "REMOVE active_run, active_run_until " + job_update
             job_condition = "attribute_not_exists(active_run) OR active_run = :run"
         return [
-            {"Update": {
-                "TableName": self._table, "Key": run_key(run.run_id),
-                "UpdateExpression": (
-                    "SET #status = :status, ended_at = :t, log_keys = :logs, failures = :failures, "
-                    "reason = :reason, failure_streak_before = :before"
-                ),
-                "ConditionExpression": _ACTIVE_CONDITION,
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": {
-                    ":status": codec.dump(status.value), ":t": codec.dump(ended_at.isoformat()),
-                    ":logs": codec.dump(log_keys),
-                    ":failures": codec.dump([f.model_dump() for f in failures]),
-                    ":reason": codec.dump(reason) if reason else {"NULL": True},
-                    ":before": codec.dump(streak_before),
-                    **_ACTIVE_VALUES,
-                },
-            }},
-            {"Update": {
-                "TableName": self._table, "Key": job_key(run.job_id),
-                "UpdateExpression": job_update,
-                "ConditionExpression": job_condition,
-                "ExpressionAttributeValues": {
-                    ":status": codec.dump(status.value), ":run": codec.dump(run.run_id),
-                    ":streak": codec.dump(streak_after),
-                },
-            }},
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": run_key(run.run_id),
+                    "UpdateExpression": (
+                        "SET #status = :status, ended_at = :t, log_keys = :logs, failures = :failures, "
+                        "reason = :reason, failure_streak_before = :before"
+                    ),
+                    "ConditionExpression": _ACTIVE_CONDITION,
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": {
+                        ":status": codec.dump(status.value),
+                        ":t": codec.dump(ended_at.isoformat()),
+                        ":logs": codec.dump(log_keys),
+                        ":failures": codec.dump([f.model_dump() for f in failures]),
+                        ":reason": codec.dump(reason) if reason else {"NULL": True},
+                        ":before": codec.dump(streak_before),
+                        **_ACTIVE_VALUES,
+                    },
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": job_key(run.job_id),
+                    "UpdateExpression": job_update,
+                    "ConditionExpression": job_condition,
+                    "ExpressionAttributeValues": {
+                        ":status": codec.dump(status.value),
+                        ":run": codec.dump(run.run_id),
+                        ":streak": codec.dump(streak_after),
+                    },
+                }
+            },
         ]
-

@@ -45,8 +45,11 @@ def finalize_run(run_id: str) -> RunStatus | None:
 
     log_keys: dict[str, str] = {}
     for outcome in OUTCOMES:
-        parts = [logs.get(part_key(run_id, shard_id, attempt, f"{outcome.value}.{fmt}"))
-                 for shard_id, attempt, manifest in manifests if outcome.value in manifest["outcomes"]]
+        parts = [
+            logs.get(part_key(run_id, shard_id, attempt, f"{outcome.value}.{fmt}"))
+            for shard_id, attempt, manifest in manifests
+            if outcome.value in manifest["outcomes"]
+        ]
         if not parts:
             continue
         key = log_key(run_id, outcome.value, fmt)
@@ -63,11 +66,14 @@ def fail_run(record: RunRecord, reason: str) -> None:
     _finish(record, RunStatus.FAILED, {}, [], reason)
 
 
-def _finish(record: RunRecord, status: RunStatus, log_keys: dict[str, str], failures: list[FailureSample],
-            reason: str | None) -> RunStatus | None:
+def _finish(
+    record: RunRecord, status: RunStatus, log_keys: dict[str, str], failures: list[FailureSample], reason: str | None
+) -> RunStatus | None:
     streak_before = JobStore().get(record.run.job_id).failure_streak
     done = RunStore().finish(record, status, log_keys, failures, datetime.now(UTC), streak_before, reason)
     run = record.run
-    logger.info("run finished" if done else "run already finished",
-                extra={"run_id": run.run_id, "job_id": run.job_id, "status": status, "logs": sorted(log_keys)})
+    logger.info(
+        "run finished" if done else "run already finished",
+        extra={"run_id": run.run_id, "job_id": run.job_id, "status": status, "logs": sorted(log_keys)},
+    )
     return status if done else None

@@ -48,7 +48,7 @@ def notify_run_change(old_image: dict[str, Any] | None, new_image: dict[str, Any
             continue
         try:
             message_id = _send(run, decision.kind, recipient)
-        except Exception as err:  # noqa: BLE001 - give the claim back, retry the record later
+        except Exception as err:
             notes.release(run.run_id, decision.kind.value, recipient)
             errors.append(f"{type(err).__name__}: {err}")
             continue

@@ -44,9 +44,13 @@ def run_shard(message: ShardMessage) -> str:
         target = target_for(job) if writes else None
         try:
             result = process_shard(
-                run.run_id, entity_type, run.run_type, compile_mapping(job.mapping[EntityType.USERS], job.scope, entity_type),
+                run.run_id,
+                entity_type,
+                run.run_type,
+                compile_mapping(job.mapping[EntityType.USERS], job.scope, entity_type),
                 source_for(job).read(shard),
-                lambda ids: states.get_many(job.job_id, entity_type, ids), target,
+                lambda ids: states.get_many(job.job_id, entity_type, ids),
+                target,
             )
         finally:
             if target is not None:
@@ -70,8 +74,15 @@ def run_shard(message: ShardMessage) -> str:
     except Conflict:
         logger.info("shard counted by another attempt", extra={"run_id": run.run_id, "shard": shard.shard_id})
         return "duplicate"
-    logger.info("shard done", extra={"run_id": run.run_id, "shard": shard.shard_id, "attempt": attempt,
-                                     "counts": result.counts()[entity_type]})
+    logger.info(
+        "shard done",
+        extra={
+            "run_id": run.run_id,
+            "shard": shard.shard_id,
+            "attempt": attempt,
+            "counts": result.counts()[entity_type],
+        },
+    )
     if after.run.shards_total is not None and after.run.shards_done >= after.run.shards_total:
         finalize_run(run.run_id)
     return "counted"

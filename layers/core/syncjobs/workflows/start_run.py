@@ -25,10 +25,18 @@ def run_id_for(request: StartRequest) -> str:
 
 def _new_run(request: StartRequest, job: JobDefinition) -> Run:
     return Run(
-        run_id=run_id_for(request), job_id=job.job_id, status=RunStatus.QUEUED, run_type=request.run_type,
-        trigger=request.trigger, triggered_by=request.triggered_by, request_id=request.request_id,
-        created_at=request.requested_at, counts=zero_counts(job.entity_types), job_name=job.name,
-        source_name=_source_name(job), target_name=job.target.name,
+        run_id=run_id_for(request),
+        job_id=job.job_id,
+        status=RunStatus.QUEUED,
+        run_type=request.run_type,
+        trigger=request.trigger,
+        triggered_by=request.triggered_by,
+        request_id=request.request_id,
+        created_at=request.requested_at,
+        counts=zero_counts(job.entity_types),
+        job_name=job.name,
+        source_name=_source_name(job),
+        target_name=job.target.name,
     )
 
 
@@ -44,8 +52,13 @@ def start_run(request: StartRequest) -> Run:
 
     if created is CreateResult.JOB_BUSY:
         active = jobs.get(request.job_id).active_run
-        skipped = run.model_copy(update={"status": RunStatus.SKIPPED, "ended_at": datetime.now(UTC),
-                                         "reason": f"job {request.job_id} has an active run {active}"})
+        skipped = run.model_copy(
+            update={
+                "status": RunStatus.SKIPPED,
+                "ended_at": datetime.now(UTC),
+                "reason": f"job {request.job_id} has an active run {active}",
+            }
+        )
         runs.put_skipped(skipped, job_record.definition)
         logger.info("run skipped", extra={"run_id": run.run_id, "job_id": run.job_id, "active_run": active})
         return skipped
@@ -74,9 +87,17 @@ def start_run(request: StartRequest) -> Run:
     else:
         # On a redelivered start of a run that is already running, every shard is queued again;
         # shards already counted are dropped by run_shard, the others are safe to run twice.
-        ShardQueue().send([
-            ShardMessage(run_id=run.run_id, job_id=job.job_id, shard=shard).model_dump_json() for shard in shards
-        ])
-    logger.info("run started", extra={"run_id": run.run_id, "job_id": job.job_id, "shards": len(shards),
-                                      "run_type": run.run_type, "trigger": run.trigger})
+        ShardQueue().send(
+            [ShardMessage(run_id=run.run_id, job_id=job.job_id, shard=shard).model_dump_json() for shard in shards]
+        )
+    logger.info(
+        "run started",
+        extra={
+            "run_id": run.run_id,
+            "job_id": job.job_id,
+            "shards": len(shards),
+            "run_type": run.run_type,
+            "trigger": run.trigger,
+        },
+    )
     return runs.get(run.run_id).run
