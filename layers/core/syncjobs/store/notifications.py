@@ -38,6 +38,21 @@ class NotificationRecord:
     message_id: str | None = None
 
 
+def _item(run_id: str, kind: str, recipient: str, state: str, reason: str, now: datetime) -> dict[str, Any]:
+    return codec.dump_item(
+        {
+            **codec.load_item(_key(run_id, kind, recipient)),
+            "item_type": "notification",
+            "run_id": run_id,
+            "kind": kind,
+            "recipient": recipient,
+            "state": state,
+            "reason": reason,
+            "at": now.isoformat(),
+        }
+    )
+
+
 class NotificationStore:
     def __init__(self) -> None:
         self._ddb = client("dynamodb")
@@ -45,20 +60,10 @@ class NotificationStore:
 
     def claim(self, run_id: str, kind: str, recipient: str, reason: str, now: datetime) -> bool:
         """True if this caller may send the mail now; False if it was sent or is being sent."""
-        item = {
-            **codec.load_item(_key(run_id, kind, recipient)),
-            "item_type": "notification",
-            "run_id": run_id,
-            "kind": kind,
-            "recipient": recipient,
-            "state": "claimed",
-            "reason": reason,
-            "at": now.isoformat(),
-        }
         try:
             self._ddb.put_item(
                 TableName=self._table,
-                Item=codec.dump_item(item),
+                Item=_item(run_id, kind, recipient, "claimed", reason, now),
                 ConditionExpression="attribute_not_exists(pk) OR (#state = :claimed AND #at < :stale)",
                 ExpressionAttributeNames={"#state": "state", "#at": "at"},
                 ExpressionAttributeValues={
@@ -103,19 +108,11 @@ class NotificationStore:
                 raise translate(err, f"releasing {kind} mail of run {run_id}") from err
 
     def record_suppressed(self, run_id: str, kind: str, recipient: str, reason: str, now: datetime) -> None:
-        item = {
-            **codec.load_item(_key(run_id, kind, recipient)),
-            "item_type": "notification",
-            "run_id": run_id,
-            "kind": kind,
-            "recipient": recipient,
-            "state": "suppressed",
-            "reason": reason,
-            "at": now.isoformat(),
-        }
         try:
             self._ddb.put_item(
-                TableName=self._table, Item=codec.dump_item(item), ConditionExpression="attribute_not_exists(pk)"
+                TableName=self._table,
+                Item=_item(run_id, kind, recipient, "suppressed", reason, now),
+                ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as err:
             if err.response["Error"]["Code"] != "ConditionalCheckFailedException":

@@ -54,6 +54,18 @@ def _record(item: dict[str, Any]) -> RunRecord:
     )
 
 
+@dataclass(frozen=True)
+class Closing:
+    """How a run ends: what finalize hands to `RunStore.finish`."""
+
+    status: RunStatus
+    log_keys: dict[str, str]
+    failures: list[FailureSample]
+    ended_at: datetime
+    streak_before: int  # the job's failed runs in a row before this one
+    reason: str | None = None
+
+
 class CreateResult(Enum):
     CREATED = "created"
     ALREADY_EXISTS = "already_exists"  # the same request was delivered before
@@ -227,26 +239,13 @@ class RunStore:
             raise translate(err, f"completing shard {shard_id} of run {run_id}") from err
         return _record(codec.load_item(out["Attributes"]))
 
-    def finish(
-        self,
-        record: RunRecord,
-        status: RunStatus,
-        log_keys: dict[str, str],
-        failures: list[FailureSample],
-        ended_at: datetime,
-        streak_before: int,
-        reason: str | None = None,
-    ) -> bool:
+    def finish(self, record: RunRecord, closing: Closing) -> bool:
         """Set the final status, update the job's failure streak and release its lock, all at once.
 
         False when the run was already finished (a second finalizer, a redelivered message).
         """
         try:
-            self._ddb.transact_write_items(
-                TransactItems=self._finish_items(
-                    record, status, log_keys, failures, ended_at, streak_before, reason, release_lock=True
-                )
-            )
+            self._ddb.transact_write_items(TransactItems=self._finish_items(record, closing, release_lock=True))
         except ClientError as err:
             if err.response["Error"]["Code"] != "TransactionCanceledException":
                 raise translate(err, f"finishing run {record.run.run_id}") from err
@@ -256,28 +255,15 @@ class RunStore:
             # The lock is no longer ours (it outlived LOCK_LIFETIME and another run took it):
             # finish without touching it.
             try:
-                self._ddb.transact_write_items(
-                    TransactItems=self._finish_items(
-                        record, status, log_keys, failures, ended_at, streak_before, reason, release_lock=False
-                    )
-                )
+                self._ddb.transact_write_items(TransactItems=self._finish_items(record, closing, release_lock=False))
             except ClientError as err2:
                 if err2.response["Error"]["Code"] == "TransactionCanceledException":
                     return False
                 raise translate(err2, f"finishing run {record.run.run_id}") from err2
         return True
 
-    def _finish_items(
-        self,
-        record: RunRecord,
-        status: RunStatus,
-        log_keys: dict[str, str],
-        failures: list[FailureSample],
-        ended_at: datetime,
-        streak_before: int,
-        reason: str | None,
-        release_lock: bool,
-    ) -> list[dict[str, Any]]:
+    def _finish_items(self, record: RunRecord, closing: Closing, release_lock: bool) -> list[dict[str, Any]]:
+        status, streak_before = closing.status, closing.streak_before
         run = record.run
         failed = status in {RunStatus.FAILED, RunStatus.FINISHED_WITH_ERRORS, RunStatus.STOPPED}
         streak_after = streak_before + 1 if failed else 0
@@ -299,10 +285,10 @@ class RunStore:
                     "ExpressionAttributeNames": {"#status": "status"},
                     "ExpressionAttributeValues": {
                         ":status": codec.dump(status.value),
-                        ":t": codec.dump(ended_at.isoformat()),
-                        ":logs": codec.dump(log_keys),
-                        ":failures": codec.dump([f.model_dump() for f in failures]),
-                        ":reason": codec.dump(reason) if reason else {"NULL": True},
+                        ":t": codec.dump(closing.ended_at.isoformat()),
+                        ":logs": codec.dump(closing.log_keys),
+                        ":failures": codec.dump([f.model_dump() for f in closing.failures]),
+                        ":reason": codec.dump(closing.reason) if closing.reason else {"NULL": True},
                         ":before": codec.dump(streak_before),
                         **_ACTIVE_VALUES,
                     },

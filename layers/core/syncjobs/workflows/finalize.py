@@ -17,7 +17,7 @@ from syncjobs.observability import logger
 from syncjobs.store.errors import NotFound
 from syncjobs.store.jobs import JobStore
 from syncjobs.store.objects import LogObjects, log_key, part_key
-from syncjobs.store.runs import RunRecord, RunStore
+from syncjobs.store.runs import Closing, RunRecord, RunStore
 
 MANIFEST = "manifest.json"
 
@@ -70,7 +70,8 @@ def _finish(
     record: RunRecord, status: RunStatus, log_keys: dict[str, str], failures: list[FailureSample], reason: str | None
 ) -> RunStatus | None:
     streak_before = JobStore().get(record.run.job_id).failure_streak
-    done = RunStore().finish(record, status, log_keys, failures, datetime.now(UTC), streak_before, reason)
+    closing = Closing(status, log_keys, failures, datetime.now(UTC), streak_before, reason)
+    done = RunStore().finish(record, closing)
     run = record.run
     logger.info(
         "run finished" if done else "run already finished",
