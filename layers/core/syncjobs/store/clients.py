@@ -7,6 +7,7 @@ client at the local moto server in the local stack and the tests).
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from functools import cache
 from typing import Any
 
@@ -24,9 +25,19 @@ _CONFIG = Config(
 )
 
 
+# AWS requests made by this process, per "service.Operation": what a run costs (see `make bench`).
+requests: Counter[str] = Counter()
+
+
+def _count(model: Any, **_: Any) -> None:
+    requests[f"{model.service_model.service_name}.{model.name}"] += 1
+
+
 @cache
 def _client(service: str) -> Any:
-    return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+    made = boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+    made.meta.events.register("before-call.*.*", _count)
+    return made
 
 
 def client(service: str) -> Any:

@@ -1,0 +1,55 @@
+"""The engine workload of the bench, light to import (a child process measures its memory)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from syncjobs.connectors.base import SourceRecord, Written
+from syncjobs.engine.shard import ShardResult, compile_mapping, process_shard
+from syncjobs.models.run import RunType
+from syncjobs_local.sample_data import generate
+
+MAPPING = {
+    "userName": "{{ email | lower }}",
+    "externalId": "{{ employee_id }}",
+    "name.givenName": "{{ first_name }}",
+    "name.familyName": "{{ last_name }}",
+    "displayName": "{{ first_name }} {{ last_name }}",
+    "title": "{{ title }}",
+    "active": "{{ status == 'active' }}",
+    "emails": "{{ [{'value': email | lower, 'type': 'work', 'primary': true}] }}",
+}
+
+
+class NullTarget:
+    """A target that accepts everything at once: measures the engine, not a server."""
+
+    name = "null"
+
+    def create(self, entity_type: str, resource: dict[str, Any]) -> Written:
+        return Written("id-" + resource["externalId"])
+
+    def update(self, entity_type: str, target_id: str, resource: dict[str, Any]) -> Written:
+        return Written(target_id)
+
+
+def parsed_rows(n: int) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(generate(n, bad=False).data.decode())))
+
+
+def run_engine(rows: list[dict[str, str]]) -> ShardResult:
+    records = [SourceRecord(i + 2, r["employee_id"], r) for i, r in enumerate(rows)]
+    mapping = compile_mapping(MAPPING, None, "users")
+    return process_shard("bench", "users", RunType.READ, mapping, records, lambda ids: {}, NullTarget())
+
+
+if __name__ == "__main__":  # python -m tests.bench.workload N work|baseline -> peak RSS in KiB
+    import resource
+    import sys
+
+    rows = parsed_rows(int(sys.argv[1]))
+    if sys.argv[2] == "work":
+        run_engine(rows)
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
