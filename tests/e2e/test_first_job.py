@@ -1,42 +1,21 @@
 """End to end on the local stack: a 1,000-user CSV in S3 into scim2-server through the pollers, the
 outcome logs in S3, and one mail whose links download those logs over HTTP."""
 
-import csv
 import email
 import email.policy
-import io
 import json
 import urllib.parse
 
 import boto3
-import httpx
 import pytest
 
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import RunStatus
 from syncjobs_local.demo import mail_links, prepare, start, wait_for_mail, wait_for_run
 from syncjobs_local.lambda_events import stream_record
+from tests.e2e.helpers import log_rows, scim_users
 
 pytestmark = pytest.mark.e2e
-
-
-def scim_users(stack) -> dict[str, dict]:
-    """Every user in the target, by externalId, from the SCIM server's own listing (paged)."""
-    users: dict[str, dict] = {}
-    with httpx.Client(base_url=stack.scim.url, headers={"Authorization": f"Bearer {stack.scim.token}"}) as http:
-        start_index = 1
-        while True:
-            page = http.get("/Users", params={"startIndex": start_index, "count": 200, "sortBy": "userName"}).json()
-            for user in page.get("Resources", []):
-                users[user["externalId"]] = user
-            start_index += page["itemsPerPage"]
-            if not page.get("Resources") or start_index > page["totalResults"]:
-                return users
-
-
-def log_rows(stack, key: str) -> list[dict[str, str]]:
-    body = boto3.client("s3").get_object(Bucket=stack.resources.name("LogBucket"), Key=key)["Body"].read()
-    return list(csv.DictReader(io.StringIO(body.decode())))
 
 
 def test_a_1000_user_csv_job_provisions_logs_and_mails(stack):

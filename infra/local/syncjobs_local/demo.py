@@ -12,6 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import yaml
@@ -45,11 +46,16 @@ def prepare(
     key: str = "exports/users.csv",
     job_path: Path = EXAMPLE_JOB,
     subscriber: str | None = SUBSCRIBER,
+    bad_rows: bool = True,
+    **overrides: Any,
 ) -> Prepared:
-    """Upload a sample export, store the target's token as a secret, apply the job, subscribe."""
+    """Upload a sample export, store the target's token as a secret, apply the job, subscribe.
+
+    `overrides` replace top-level fields of the example job (shard_size=50, deletes={...}).
+    """
     assert stack.scim is not None
     assert stack.resources is not None
-    export = generate(users)
+    export = generate(users, bad=bad_rows)
     bucket = stack.resources.resolver.parameters["SourceBucketName"]
     boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=export.data)
     sm = boto3.client("secretsmanager")
@@ -61,6 +67,7 @@ def prepare(
     document["source"].update(bucket=bucket, key=key)
     document["target"].update(base_url=stack.scim.url, token_secret=SECRET_NAME)
     document["notification"]["skip_intermediate_notifications"] = True  # one mail: the final one
+    document.update(overrides)
     definition = operations.parse_job(document)
     operations.apply_job(definition)
     if subscriber:

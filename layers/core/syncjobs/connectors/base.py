@@ -20,11 +20,16 @@ class SourceRecord:
 
 @dataclass(frozen=True, slots=True)
 class SourceRowError:
-    """A record the source could not turn into an entity (bad encoding, missing id, ...)."""
+    """A record the source could not turn into an entity (bad encoding, missing id, ...).
+
+    `id_known` is False when not even the entity's id could be read: such a row makes the read
+    incomplete, so no deletes may follow it (the entity might be the unreadable row).
+    """
 
     row: int
     entity_id: str
     reason: str
+    id_known: bool = False
 
 
 class Source(Protocol):
@@ -65,3 +70,7 @@ class Target(Protocol):
     def create(self, entity_type: str, resource: dict[str, Any]) -> Written: ...
 
     def update(self, entity_type: str, target_id: str, resource: dict[str, Any]) -> Written: ...
+
+    def delete(self, entity_type: str, target_id: str) -> None:
+        """Delete an entity; one that is already gone counts as deleted."""
+        ...

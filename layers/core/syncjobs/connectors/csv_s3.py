@@ -138,9 +138,8 @@ class CsvS3SourceConnector:
             return SourceRowError(row, f"row {row}", f"row is not valid CSV ({err})")
         if len(cells) != len(header):
             entity = cells[id_index].strip() if len(cells) > id_index else ""
-            return SourceRowError(
-                row, entity or f"row {row}", f"row has {len(cells)} fields, the header has {len(header)}"
-            )
+            reason = f"row has {len(cells)} fields, the header has {len(header)}"
+            return SourceRowError(row, entity or f"row {row}", reason, id_known=bool(entity))
         entity_id = cells[id_index].strip()
         if not entity_id:
             return SourceRowError(row, f"row {row}", f"missing id: column {self.config.id_column!r} is empty")

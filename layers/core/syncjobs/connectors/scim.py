@@ -86,6 +86,13 @@ class ScimTargetConnector:
         self._checked(response, "update")
         return Written(target_id)
 
+    def delete(self, entity_type: str, target_id: str) -> None:
+        path, _, _ = _ENDPOINTS[entity_type]
+        response = self._request("DELETE", f"{path}/{target_id}", None)
+        if response.status_code in (200, 204, 404):  # 404: already gone, which is what a delete wants
+            return
+        raise self._error(response, "delete")
+
     # ------------------------------------------------------------------ HTTP
     def _find(self, path: str, key: str, value: str) -> str | None:
         escaped = value.replace("\\", "\\\\").replace('"', '\\"')

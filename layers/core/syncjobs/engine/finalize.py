@@ -10,10 +10,11 @@ from syncjobs.models.run import FailureSample, Run, RunStatus
 MAX_FAILURES_SHOWN = 10  # SAP shows at most 10 failed entities in a job's details
 
 
-def final_status(run: Run) -> RunStatus:
+def final_status(run: Run, added_failed: int = 0) -> RunStatus:
+    """`added_failed`: failures finalize itself added (failed or held-back deletes)."""
     if run.status is RunStatus.STOPPING:
         return RunStatus.STOPPED
-    if run.totals()[Outcome.FAILED] > 0:
+    if run.totals()[Outcome.FAILED] + added_failed > 0:
         return RunStatus.FINISHED_WITH_ERRORS
     return RunStatus.SUCCEEDED
 

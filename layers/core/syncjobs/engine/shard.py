@@ -30,6 +30,8 @@ class ShardResult:
     state_changes: list[EntityState] = field(default_factory=list)
     failures: list[FailureSample] = field(default_factory=list)
     first_failed_at: datetime | None = None
+    seen: list[str] = field(default_factory=list)  # ids read (for deletes after a full read)
+    unreadable: int = 0  # rows whose id could not be read
 
     def counts(self) -> dict[str, dict[str, int]]:
         return {self.entity_type: {outcome.value: len(lines) for outcome, lines in self.lines.items()}}
@@ -76,6 +78,10 @@ def process_shard(
 
         if isinstance(record, SourceRowError):
             result.add(Outcome.FAILED, line(record.reason))
+            if record.id_known:
+                result.seen.append(record.entity_id)
+            else:
+                result.unreadable += 1
             continue
         if record.entity_id in seen:
             result.add(Outcome.FAILED, line(f"duplicate id: row {seen[record.entity_id]} has the same id"))
@@ -83,9 +89,17 @@ def process_shard(
         seen[record.entity_id] = record.row
         stored = states.get(record.entity_id)
         try:
-            if not mapping.in_scope(record.attributes):
-                result.add(Outcome.SKIPPED, line("out of scope", stored.target_id if stored else ""))
-                continue
+            in_scope = mapping.in_scope(record.attributes)
+        except MappingError as err:
+            result.seen.append(record.entity_id)  # unknown scope: never a reason to delete
+            result.add(Outcome.FAILED, line(f"scope filter failed: {err}"))
+            continue
+        if not in_scope:
+            # not "seen": an entity that left the scope is deprovisioned like one that left the source
+            result.add(Outcome.SKIPPED, line("out of scope", stored.target_id if stored else ""))
+            continue
+        result.seen.append(record.entity_id)
+        try:
             resource = mapping.apply(record.attributes)
         except MappingError as err:
             result.add(Outcome.FAILED, line(f"mapping failed: {err}"))

@@ -62,6 +62,16 @@ class RetryPolicy(_Strict):
     delay_seconds: float = Field(default=30.0, ge=0, le=60)
 
 
+class DeletePolicy(_Strict):
+    """Deletes happen only after a full read that read every row; a threshold holds them all back."""
+
+    enabled: bool = Field(default=True, description="false = upsert only: never delete in the target")
+    max_count: int | None = Field(default=None, ge=0, description="more pending deletes than this: delete none")
+    max_percent: float | None = Field(
+        default=None, ge=0, le=100, description="more than this % of provisioned entities: delete none"
+    )
+
+
 class NotificationSettings(_Strict):
     """SAP's job notification properties (ips.job.notification.*)."""
 
@@ -107,6 +117,7 @@ class JobDefinition(_Strict):
     shard_size: int = Field(default=500, ge=1, le=10000)
     trace: TraceSettings = TraceSettings()
     retry: RetryPolicy = RetryPolicy()
+    deletes: DeletePolicy = DeletePolicy()
     notification: NotificationSettings = NotificationSettings()
     log_format: Literal["csv", "jsonl"] = "csv"
 

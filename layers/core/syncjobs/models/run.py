@@ -113,6 +113,8 @@ class Run(BaseModel):
     target_name: str = ""
     log_keys: dict[str, str] = Field(default_factory=dict, description="outcome -> S3 key of its log")
     failure_streak_before: int = Field(default=0, description="failed runs in a row before this one")
+    deletes_held: int = Field(default=0, description="deletes the threshold held back (recorded as failed)")
+    deletes_note: str | None = Field(default=None, description="why this run deleted nothing, if it did not")
 
     def totals(self) -> dict[Outcome, int]:
         return total_by_outcome(self.counts)

@@ -59,6 +59,22 @@ class EntityStateStore:
                 raise TransientStoreError(f"reading entity state of job {job_id}: throttled")
         return found
 
+    def provisioned(self, job_id: str, entity_type: str) -> dict[str, str]:
+        """Every entity this job has in the target: entity id -> target id."""
+        out: dict[str, str] = {}
+        paginator = self._ddb.get_paginator("query")
+        try:
+            for page in paginator.paginate(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"{job_id}#{entity_type}"}},
+                ProjectionExpression="sk, target_id",
+            ):
+                out.update((item["sk"]["S"], item["target_id"]["S"]) for item in page["Items"])
+        except ClientError as err:
+            raise translate(err, f"listing entity state of job {job_id}") from err
+        return out
+
     def put_many(self, job_id: str, entity_type: str, states: Sequence[EntityState], now: str) -> None:
         requests = [
             {

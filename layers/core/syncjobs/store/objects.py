@@ -22,8 +22,12 @@ _CONTENT_TYPES = {
 }
 
 
+def run_key_prefix(run_id: str) -> str:
+    return f"runs/{run_id}/"
+
+
 def part_key(run_id: str, shard_id: str, attempt: str, name: str) -> str:
-    return f"runs/{run_id}/parts/{shard_id}/{attempt}/{name}"
+    return f"{run_key_prefix(run_id)}parts/{shard_id}/{attempt}/{name}"
 
 
 def log_key(run_id: str, outcome: str, ext: str) -> str:

@@ -13,7 +13,7 @@ therefore cannot count twice, and the shard that makes shards_done == shards_tot
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -64,6 +64,9 @@ class Closing:
     ended_at: datetime
     streak_before: int  # the job's failed runs in a row before this one
     reason: str | None = None
+    added_counts: Counts = field(default_factory=dict)  # outcomes finalize itself produced (deletes)
+    deletes_held: int = 0
+    deletes_note: str | None = None
 
 
 class CreateResult(Enum):
@@ -74,6 +77,20 @@ class CreateResult(Enum):
 
 _ACTIVE_VALUES = {f":a{i}": codec.dump(s.value) for i, s in enumerate(sorted(ACTIVE_STATUSES))}
 _ACTIVE_CONDITION = f"#status IN ({', '.join(_ACTIVE_VALUES)})"
+
+
+def _count_increments(counts: Counts) -> tuple[list[str], dict[str, str], dict[str, Any]]:
+    """SET clauses adding `counts` to the run's counts map, with their attribute names and values."""
+    sets: list[str] = []
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for i, (entity_type, per_outcome) in enumerate(sorted(counts.items())):
+        for outcome, n in sorted(per_outcome.items()):
+            if n:
+                names[f"#e{i}"], names[f"#o_{outcome}"] = entity_type, outcome
+                values[f":n{i}_{outcome}"] = codec.dump(n)
+                sets.append(f"counts.#e{i}.#o_{outcome} = counts.#e{i}.#o_{outcome} + :n{i}_{outcome}")
+    return sets, names, values
 
 
 class RunStore:
@@ -212,14 +229,10 @@ class RunStore:
             ":shard": codec.dump(shard_id),
             **_ACTIVE_VALUES,
         }
-        sets = ["parts.#shard = :attempt"]
-        for i, (entity_type, per_outcome) in enumerate(sorted(counts.items())):
-            names[f"#e{i}"] = entity_type
-            for outcome, n in sorted(per_outcome.items()):
-                if n:
-                    names[f"#o_{outcome}"] = outcome
-                    values[f":n{i}_{outcome}"] = codec.dump(n)
-                    sets.append(f"counts.#e{i}.#o_{outcome} = counts.#e{i}.#o_{outcome} + :n{i}_{outcome}")
+        increments, count_names, count_values = _count_increments(counts)
+        names.update(count_names)
+        values.update(count_values)
+        sets = ["parts.#shard = :attempt", *increments]
         if failed_at is not None:
             values[":failed_at"] = codec.dump(failed_at.isoformat())
             sets.append("first_failure_at = if_not_exists(first_failure_at, :failed_at)")
@@ -264,6 +277,8 @@ class RunStore:
 
     def _finish_items(self, record: RunRecord, closing: Closing, release_lock: bool) -> list[dict[str, Any]]:
         status, streak_before = closing.status, closing.streak_before
+        sets, added_names, added_values = _count_increments(closing.added_counts)
+        added = "".join(f", {s}" for s in sets)
         run = record.run
         failed = status in {RunStatus.FAILED, RunStatus.FINISHED_WITH_ERRORS, RunStatus.STOPPED}
         streak_after = streak_before + 1 if failed else 0
@@ -279,10 +294,11 @@ class RunStore:
                     "Key": run_key(run.run_id),
                     "UpdateExpression": (
                         "SET #status = :status, ended_at = :t, log_keys = :logs, failures = :failures, "
-                        "reason = :reason, failure_streak_before = :before"
+                        "reason = :reason, failure_streak_before = :before, deletes_held = :held, "
+                        "deletes_note = :note" + added
                     ),
                     "ConditionExpression": _ACTIVE_CONDITION,
-                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeNames": {"#status": "status", **added_names},
                     "ExpressionAttributeValues": {
                         ":status": codec.dump(status.value),
                         ":t": codec.dump(closing.ended_at.isoformat()),
@@ -290,6 +306,9 @@ class RunStore:
                         ":failures": codec.dump([f.model_dump() for f in closing.failures]),
                         ":reason": codec.dump(closing.reason) if closing.reason else {"NULL": True},
                         ":before": codec.dump(streak_before),
+                        ":held": codec.dump(closing.deletes_held),
+                        ":note": codec.dump(closing.deletes_note) if closing.deletes_note else {"NULL": True},
+                        **added_values,
                         **_ACTIVE_VALUES,
                     },
                 }

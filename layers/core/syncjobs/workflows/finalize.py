@@ -1,38 +1,63 @@
-"""finalize: merge each outcome's parts into one downloadable log, set the final status, unlock.
+"""finalize: deletes, merged logs, final status, lock release. Runs when the last shard is counted.
 
-Runs when the last shard is counted; safe to run twice (the final-status write is conditional and
-the merged logs are rewritten identically).
+Safe to run twice: the delete plan is written to S3 before any delete and reused by a retry (a
+target entity already deleted answers 404, which counts as deleted), the merged logs are rewritten
+identically, and the final-status write is conditional on the run still being active.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
+from syncjobs.connectors.base import TargetError
+from syncjobs.connectors.registry import target_for
+from syncjobs.engine.deletes import DeletePlan, plan_deletes, why_no_deletes
 from syncjobs.engine.finalize import final_status, first_failures
-from syncjobs.engine.outcome_log import header
-from syncjobs.models.outcome import OUTCOMES
-from syncjobs.models.run import FailureSample, RunStatus
+from syncjobs.engine.outcome_log import LogLine, encode, header
+from syncjobs.models.outcome import OUTCOMES, EntityType, Outcome
+from syncjobs.models.run import FailureSample, RunStatus, RunType
 from syncjobs.observability import logger
+from syncjobs.store.entity_state import EntityStateStore
 from syncjobs.store.errors import NotFound
 from syncjobs.store.jobs import JobStore
-from syncjobs.store.objects import LogObjects, log_key, part_key
+from syncjobs.store.objects import LogObjects, log_key, part_key, run_key_prefix
 from syncjobs.store.runs import Closing, RunRecord, RunStore
 
 MANIFEST = "manifest.json"
+SEEN = "seen.txt"
 
 
 def download_name(job_id: str, run_id: str, outcome: str, ext: str) -> str:
     return f"{job_id}-{run_id}-{outcome}.{ext}"
 
 
+@dataclass
+class _Extra:
+    """Outcomes finalize itself produces (deletes), added to the shards' logs and counts."""
+
+    lines: dict[Outcome, list[LogLine]] = field(default_factory=lambda: {o: [] for o in OUTCOMES})
+    held: int = 0
+    note: str | None = None
+
+    def counts(self, entity_type: str) -> dict[str, dict[str, int]]:
+        return {entity_type: {o.value: len(lines) for o, lines in self.lines.items() if lines}}
+
+    def failures(self) -> list[FailureSample]:
+        return [
+            FailureSample(entity_type=x.entity_type, entity_id=x.entity_id, reason=x.reason)
+            for x in self.lines[Outcome.FAILED]
+        ]
+
+
 def finalize_run(run_id: str) -> RunStatus | None:
     runs, logs = RunStore(), LogObjects()
     record = runs.get(run_id)
-    run = record.run
+    run, job = record.run, record.job
     if run.status.is_final:
         return None
-    fmt = record.job.log_format
 
     manifests = []
     for shard_id in sorted(record.parts):
@@ -43,6 +68,9 @@ def finalize_run(run_id: str) -> RunStatus | None:
             manifest = {"outcomes": [], "failures": []}
         manifests.append((shard_id, attempt, manifest))
 
+    extra = _deletes(record, manifests, logs)
+
+    fmt = job.log_format
     log_keys: dict[str, str] = {}
     for outcome in OUTCOMES:
         parts = [
@@ -50,31 +78,104 @@ def finalize_run(run_id: str) -> RunStatus | None:
             for shard_id, attempt, manifest in manifests
             if outcome.value in manifest["outcomes"]
         ]
-        if not parts:
+        parts.append(encode(extra.lines[outcome], getattr(job.trace, outcome.value), fmt))
+        data = b"".join(parts)
+        if not data:
             continue
         key = log_key(run_id, outcome.value, fmt)
-        logs.put(key, header(fmt) + b"".join(parts), download_name(run.job_id, run_id, outcome.value, fmt))
+        logs.put(key, header(fmt) + data, download_name(run.job_id, run_id, outcome.value, fmt))
         log_keys[outcome.value] = key
 
-    failures = first_failures([FailureSample.model_validate(f) for f in m["failures"]] for _, _, m in manifests)
-    status = final_status(run)
-    return _finish(record, status, log_keys, failures, reason=None)
+    samples = [[FailureSample.model_validate(f) for f in m["failures"]] for _, _, m in manifests]
+    failures = first_failures([*samples, extra.failures()])
+    added = extra.counts(EntityType.USERS.value)
+    status = final_status(run, added_failed=added[EntityType.USERS.value].get(Outcome.FAILED.value, 0))
+    return _finish(
+        record,
+        Closing(status, log_keys, failures, datetime.now(UTC), _streak(record), None, added, extra.held, extra.note),
+    )
+
+
+def _deletes(record: RunRecord, manifests: list[tuple[str, str, dict[str, Any]]], logs: LogObjects) -> _Extra:
+    run, job = record.run, record.job
+    extra = _Extra()
+    entity_type = EntityType.USERS.value
+    unreadable = sum(m.get("unreadable", 0) for _, _, m in manifests)
+    why_not = why_no_deletes(run.run_type, run.read_mode, job.deletes, unreadable, run.status is RunStatus.STOPPING)
+    if why_not is not None:
+        extra.note = why_not
+        return extra
+
+    plan = _delete_plan(record, manifests, logs)
+    if plan.held_reason:
+        extra.held = len(plan.pending)
+        extra.note = plan.held_reason
+        extra.lines[Outcome.FAILED] = [LogLine(entity_type, e, t, None, plan.held_reason) for e, t in plan.pending]
+        return extra
+    if not plan.deletes:
+        return extra
+    if run.run_type is RunType.SIMULATE:
+        extra.lines[Outcome.DELETED] = [LogLine(entity_type, e, t, None, "simulated delete") for e, t in plan.deletes]
+        return extra
+
+    target = target_for(job)
+    deleted: list[str] = []
+    try:
+        for entity_id, target_id in plan.deletes:
+            try:
+                target.delete(entity_type, target_id)
+            except TargetError as err:
+                extra.lines[Outcome.FAILED].append(
+                    LogLine(entity_type, entity_id, target_id, None, f"delete failed: {err.reason}")
+                )
+                continue
+            extra.lines[Outcome.DELETED].append(LogLine(entity_type, entity_id, target_id, None, ""))
+            deleted.append(entity_id)
+    finally:
+        target.close()
+    EntityStateStore().delete_many(job.job_id, entity_type, deleted)
+    return extra
+
+
+def _delete_plan(record: RunRecord, manifests: list[tuple[str, str, dict[str, Any]]], logs: LogObjects) -> DeletePlan:
+    """The plan, computed once and kept in S3 so a retried finalize deletes exactly the same entities."""
+    run_id, job = record.run.run_id, record.job
+    key = f"{run_key_prefix(run_id)}deletes.json"
+    try:
+        saved = json.loads(logs.get(key))
+        return DeletePlan([(e, t) for e, t in saved["pending"]], saved["held_reason"])
+    except NotFound:
+        pass
+    seen: set[str] = set()
+    for shard_id, attempt, manifest in manifests:
+        if manifest.get("seen"):
+            seen.update(logs.get(part_key(run_id, shard_id, attempt, SEEN)).decode().split("\n"))
+    provisioned = EntityStateStore().provisioned(job.job_id, EntityType.USERS.value)
+    plan = plan_deletes(provisioned, seen, job.deletes)
+    logs.put(key, json.dumps({"pending": plan.pending, "held_reason": plan.held_reason}).encode())
+    return plan
+
+
+def _streak(record: RunRecord) -> int:
+    return JobStore().get(record.run.job_id).failure_streak
 
 
 def fail_run(record: RunRecord, reason: str) -> None:
     """A run that failed outright (bad source, bad credentials, ...), with the reason."""
-    _finish(record, RunStatus.FAILED, {}, [], reason)
+    _finish(record, Closing(RunStatus.FAILED, {}, [], datetime.now(UTC), _streak(record), reason))
 
 
-def _finish(
-    record: RunRecord, status: RunStatus, log_keys: dict[str, str], failures: list[FailureSample], reason: str | None
-) -> RunStatus | None:
-    streak_before = JobStore().get(record.run.job_id).failure_streak
-    closing = Closing(status, log_keys, failures, datetime.now(UTC), streak_before, reason)
+def _finish(record: RunRecord, closing: Closing) -> RunStatus | None:
     done = RunStore().finish(record, closing)
     run = record.run
     logger.info(
         "run finished" if done else "run already finished",
-        extra={"run_id": run.run_id, "job_id": run.job_id, "status": status, "logs": sorted(log_keys)},
+        extra={
+            "run_id": run.run_id,
+            "job_id": run.job_id,
+            "status": closing.status,
+            "logs": sorted(closing.log_keys),
+            "deletes_note": closing.deletes_note,
+        },
     )
-    return status if done else None
+    return closing.status if done else None

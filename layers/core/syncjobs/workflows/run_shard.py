@@ -22,7 +22,7 @@ from syncjobs.store.entity_state import EntityStateStore
 from syncjobs.store.errors import Conflict
 from syncjobs.store.objects import LogObjects, part_key
 from syncjobs.store.runs import RunStore
-from syncjobs.workflows.finalize import MANIFEST, finalize_run
+from syncjobs.workflows.finalize import MANIFEST, SEEN, finalize_run
 
 
 def run_shard(message: ShardMessage) -> str:
@@ -34,6 +34,8 @@ def run_shard(message: ShardMessage) -> str:
         return "run_over"
     if shard.shard_id in record.done_shards:
         logger.info("shard already counted", extra={"run_id": run.run_id, "shard": shard.shard_id})
+        if run.shards_total is not None and run.shards_done >= run.shards_total:
+            finalize_run(run.run_id)  # the worker that counted the last shard died before finalizing
         return "duplicate"
 
     entity_type = EntityType.USERS.value
@@ -66,7 +68,14 @@ def run_shard(message: ShardMessage) -> str:
         if data:
             logs.put(part_key(run.run_id, shard.shard_id, attempt, f"{outcome.value}.{job.log_format}"), data)
             written.append(outcome.value)
-    manifest = {"outcomes": written, "failures": [f.model_dump() for f in result.failures]}
+    if result.seen:
+        logs.put(part_key(run.run_id, shard.shard_id, attempt, SEEN), "\n".join(result.seen).encode())
+    manifest = {
+        "outcomes": written,
+        "failures": [f.model_dump() for f in result.failures],
+        "seen": bool(result.seen),
+        "unreadable": result.unreadable,
+    }
     logs.put(part_key(run.run_id, shard.shard_id, attempt, MANIFEST), json.dumps(manifest).encode())
 
     try:

@@ -1,0 +1,45 @@
+"""What the e2e tests look at: the SCIM server's own listing, the logs in S3, the export in S3."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+
+import boto3
+import httpx
+
+from syncjobs_local.stack import LocalStack
+
+
+def scim_users(stack: LocalStack) -> dict[str, dict]:
+    """Every user in the target, by externalId, from the SCIM server's own listing (paged)."""
+    assert stack.scim is not None
+    users: dict[str, dict] = {}
+    headers = {"Authorization": f"Bearer {stack.scim.token}"}
+    with httpx.Client(base_url=stack.scim.url, headers=headers) as http:
+        start_index = 1
+        while True:
+            params = {"startIndex": start_index, "count": 500, "sortBy": "userName"}
+            page = http.get("/Users", params=params).json()
+            for user in page.get("Resources", []):
+                users[user["externalId"]] = user
+            start_index += page["itemsPerPage"]
+            if not page.get("Resources") or start_index > page["totalResults"]:
+                return users
+
+
+def log_rows(stack: LocalStack, key: str) -> list[dict[str, str]]:
+    assert stack.resources is not None
+    body = boto3.client("s3").get_object(Bucket=stack.resources.name("LogBucket"), Key=key)["Body"].read()
+    return list(csv.DictReader(io.StringIO(body.decode())))
+
+
+def rewrite_export(bucket: str, key: str, change: Callable[[list[list[str]]], list[list[str]]]) -> None:
+    """Apply `change` to the data rows (header kept) of the CSV export in S3."""
+    s3 = boto3.client("s3")
+    text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8", "surrogateescape")
+    rows = list(csv.reader(io.StringIO(text)))
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([rows[0], *change(rows[1:])])
+    s3.put_object(Bucket=bucket, Key=key, Body=out.getvalue().encode("utf-8", "surrogateescape"))

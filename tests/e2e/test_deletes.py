@@ -1,0 +1,75 @@
+"""Deletes on the local stack: after a complete full read only, held back by the threshold, or off."""
+
+import boto3
+import pytest
+
+from syncjobs.models.outcome import Outcome
+from syncjobs.models.run import RunStatus
+from syncjobs_local.demo import prepare, start, wait_for_run
+from tests.e2e.helpers import log_rows, rewrite_export, scim_users
+
+pytestmark = pytest.mark.e2e
+
+GONE = {f"E{i:06d}" for i in range(5, 200, 20)}  # ten users leave the source
+
+
+def without_gone(rows):
+    return [r for r in rows if r[0] not in GONE]
+
+
+def run_twice(stack, **job):
+    """Given 200 users provisioned, when ten leave the export and the job runs again: the second run."""
+    prepared = prepare(stack, users=200, bad_rows=False, shard_size=50, **job)
+    first = wait_for_run(start(stack, prepared.job_id), stack=stack)
+    assert first.totals()[Outcome.CREATED] == 200
+    rewrite_export(prepared.bucket, prepared.key, without_gone)
+    return prepared, wait_for_run(start(stack, prepared.job_id), stack=stack)
+
+
+def provisioned_ids(stack, job_id):
+    table = stack.resources.name("EntityStateTable")
+    items = boto3.client("dynamodb").query(
+        TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": f"{job_id}#users"}}
+    )["Items"]
+    return {i["sk"]["S"] for i in items}
+
+
+def test_entities_that_left_the_source_are_deleted_after_a_full_read(stack):
+    prepared, run = run_twice(stack)
+    totals = run.totals()
+    assert run.status is RunStatus.SUCCEEDED
+    assert (totals[Outcome.DELETED], totals[Outcome.SKIPPED], totals[Outcome.CREATED]) == (10, 190, 0)
+    assert {r["entity_id"] for r in log_rows(stack, run.log_keys["deleted"])} == GONE
+    users = scim_users(stack)
+    assert len(users) == 190
+    assert not GONE & set(users)
+    assert provisioned_ids(stack, prepared.job_id) == set(users)
+
+
+def test_a_delete_threshold_holds_every_delete_back_as_failed(stack):
+    _, run = run_twice(stack, deletes={"max_count": 5})
+    totals = run.totals()
+    assert run.status is RunStatus.FINISHED_WITH_ERRORS
+    assert (totals[Outcome.DELETED], totals[Outcome.FAILED], run.deletes_held) == (0, 10, 10)
+    failed = log_rows(stack, run.log_keys["failed"])
+    assert {r["entity_id"] for r in failed} == GONE
+    assert all(r["reason"].startswith("delete held back: 10 pending deletes exceed") for r in failed)
+    assert len(scim_users(stack)) == 200
+
+
+def test_upsert_only_never_deletes(stack):
+    _, run = run_twice(stack, deletes={"enabled": False})
+    assert run.status is RunStatus.SUCCEEDED
+    assert run.totals()[Outcome.DELETED] == 0
+    assert "upsert only" in run.deletes_note
+    assert len(scim_users(stack)) == 200
+
+
+def test_unreadable_rows_mean_no_deletes(stack):
+    prepared = prepare(stack, users=200, bad_rows=False, shard_size=50)
+    wait_for_run(start(stack, prepared.job_id), stack=stack)
+    rewrite_export(prepared.bucket, prepared.key, lambda rows: [*without_gone(rows), ["", "x@example.com"] + [""] * 6])
+    run = wait_for_run(start(stack, prepared.job_id), stack=stack)
+    assert run.totals()[Outcome.DELETED] == 0
+    assert "1 source row(s) could not be read" in run.deletes_note
+    assert len(scim_users(stack)) == 200
