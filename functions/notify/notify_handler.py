@@ -13,8 +13,6 @@ from syncjobs.observability import logger, metrics, tracer
 from syncjobs.store.codec import load_item
 from syncjobs.workflows.notify_run import notify_run_change
 
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
-
 
 def _record_handler(record: DynamoDBRecord) -> int:
     images = record.raw_event.get("dynamodb", {})
@@ -29,4 +27,6 @@ def _record_handler(record: DynamoDBRecord) -> int:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="RunChanges", unit=MetricUnit.Count, value=len(event.get("Records", [])))
+    # A processor per invocation: it holds the batch's state, and the local stack runs handlers in threads.
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
     return process_partial_response(event=event, record_handler=_record_handler, processor=processor, context=context)

@@ -13,8 +13,6 @@ from syncjobs.models.run import ShardMessage
 from syncjobs.observability import logger, metrics, tracer
 from syncjobs.workflows.run_shard import run_shard
 
-processor = BatchProcessor(event_type=EventType.SQS)
-
 
 def _record_handler(record: SQSRecord) -> str:
     return run_shard(ShardMessage.model_validate_json(record.body))
@@ -25,4 +23,6 @@ def _record_handler(record: SQSRecord) -> str:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="ShardMessages", unit=MetricUnit.Count, value=len(event.get("Records", [])))
+    # A processor per invocation: it holds the batch's state, and the local stack runs handlers in threads.
+    processor = BatchProcessor(event_type=EventType.SQS)
     return process_partial_response(event=event, record_handler=_record_handler, processor=processor, context=context)
