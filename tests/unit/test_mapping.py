@@ -59,3 +59,19 @@ def test_given_a_syntax_error_when_compiled_then_the_attribute_is_named():
 def test_given_a_scope_filter_then_it_decides_by_the_row(status, in_scope):
     mapping = CompiledMapping({"x": "{{ first }}"}, scope="{{ status == 'active' }}")
     assert mapping.in_scope({**ROW, "status": status}) is in_scope
+
+
+def test_given_a_column_that_looks_like_a_number_then_it_stays_text():
+    assert CompiledMapping({"externalId": "{{ id }}"}).apply({"id": "0123"}) == {"externalId": "0123"}
+
+
+def test_given_a_template_with_statements_then_it_is_rendered_on_its_own():
+    mapping = CompiledMapping({"title": "{% if t %}{{ t }}{% else %}none{% endif %}", "x": "{{ t }}"})
+    assert mapping.apply({"t": "Boss"}) == {"title": "Boss", "x": "Boss"}
+    assert mapping.apply({"t": ""}) == {"title": "none"}
+
+
+def test_given_one_failing_attribute_then_the_fast_path_falls_back_and_names_it():
+    mapping = CompiledMapping({"ok": "{{ a }}", "bad": "{{ a | int // 0 }}"})
+    with pytest.raises(MappingError, match=r"^bad: ZeroDivisionError"):
+        mapping.apply({"a": "1"})

@@ -1,15 +1,21 @@
 """Map source attributes to target attributes with jinja2 expressions, compiled once per job.
 
 Expressions run in an immutable sandbox (no attribute access to internals, no mutation) and
-return native Python values: `{{ active == "true" }}` is a bool, `{{ [ {"value": email} ] }}` a list.
-Target attribute names are dotted paths (`name.givenName`) that build nested objects.
+return native Python values: `{{ active == "true" }}` is a bool, `{{ [ {"value": email} ] }}` a list,
+and a column's text stays text. Target attribute names are dotted paths (`name.givenName`) that
+build nested objects.
+
+Speed: all of a mapping's expressions are compiled into one template that evaluates to a dict, so an
+entity costs one render, not one per attribute. Only when that render fails are the attributes
+rendered one by one, to name the one that failed. A template with statements ({% if %}...) is
+rendered on its own.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, Undefined
+from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
 from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate, native_concat
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -29,50 +35,112 @@ _env = _SandboxedNativeEnvironment(undefined=StrictUndefined, autoescape=False)
 _env.template_class = NativeTemplate
 
 
-def _compile(attribute: str, expression: str) -> NativeTemplate:
+def _parse(attribute: str, source: str) -> nodes.Template:
     try:
-        return _env.from_string(expression)  # type: ignore[return-value]
+        return _env.parse(source)
     except TemplateError as err:
         raise MappingError(attribute, f"invalid expression: {err}") from None
 
 
-def _set_path(target: dict[str, Any], path: str, value: Any) -> None:
-    parts = path.split(".")
+def _dict_template(pairs: list[tuple[str, nodes.Expr]]) -> NativeTemplate:
+    """A template evaluating to {name: value}: a single non-text result, so jinja's native mode
+    hands the values over as they are (it would literal_eval a lone string: "0123" -> 123)."""
+    ast = nodes.Template([nodes.Output([nodes.Dict([nodes.Pair(nodes.Const(k), v) for k, v in pairs])])])
+    return _env.from_string(ast)  # type: ignore[return-value]
+
+
+def _set_path(target: dict[str, Any], parts: tuple[str, ...], value: Any) -> None:
     node = target
     for part in parts[:-1]:
         node = node.setdefault(part, {})
     node[parts[-1]] = value
 
 
+def _as_expression(template: nodes.Template) -> nodes.Expr | None:
+    """A template made only of text and {{ expressions }} as one expression; None if it has statements."""
+    if len(template.body) != 1 or not isinstance(template.body[0], nodes.Output):
+        return None
+    parts = [nodes.Const(n.data) if isinstance(n, nodes.TemplateData) else n for n in template.body[0].nodes]
+    if len(parts) == 1:
+        return parts[0]
+    return nodes.Concat(parts)
+
+
+def _combined(parsed: dict[str, nodes.Template]) -> NativeTemplate | None:
+    pairs = []
+    for path, template in parsed.items():
+        expression = _as_expression(template)
+        if expression is None:
+            return None
+        pairs.append((path, expression))
+    return _dict_template(pairs)
+
+
+def _single(path: str, template: nodes.Template) -> NativeTemplate:
+    expression = _as_expression(template)
+    if expression is None:  # statements: rendered as text (and, jinja's native mode, read as a literal)
+        return _env.from_string(template)  # type: ignore[return-value]
+    return _dict_template([(path, expression)])
+
+
 class CompiledMapping:
     """One entity type's mapping and the job's scope filter, ready to apply to many records."""
 
     def __init__(self, mapping: dict[str, str], scope: str | None = None, required: tuple[str, ...] = ()) -> None:
-        self._attributes = [(path, _compile(path, expr)) for path, expr in mapping.items()]
-        self._scope = _compile("scope", scope) if scope else None
+        parsed = {path: _parse(path, source) for path, source in mapping.items()}
+        self._attributes = [(path, _single(path, template)) for path, template in parsed.items()]
+        self._combined = _combined(parsed)
+        self._paths = {path: tuple(path.split(".")) for path in mapping}
+        self._scope = _single("scope", _parse("scope", scope)) if scope else None
         self._required = required
 
     def in_scope(self, attributes: dict[str, Any]) -> bool:
         if self._scope is None:
             return True
         try:
-            return bool(self._scope.render(attributes))
+            value = self._scope.render(attributes)
+            return bool(value["scope"] if isinstance(value, dict) and "scope" in value else value)
         except Exception as err:
             raise MappingError("scope", f"{type(err).__name__}: {err}") from None
 
     def apply(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        values = self._render_combined(attributes)
+        if values is None:
+            values = self._render_each(attributes)  # raises MappingError naming the attribute
         out: dict[str, Any] = {}
-        for path, template in self._attributes:
-            try:
-                value = template.render(attributes)
-                if isinstance(value, Undefined):  # a lone {{ missing }} comes back unrendered
-                    value._fail_with_undefined_error()
-            except Exception as err:
-                raise MappingError(path, f"{type(err).__name__}: {err}") from None
+        for path, value in values.items():
             if value is None or value == "":
                 continue  # an empty source value leaves the target attribute unset
-            _set_path(out, path, value)
+            _set_path(out, self._paths[path], value)
         for path in self._required:
             if path not in out:
                 raise MappingError(path, "is required but mapped to an empty value")
         return out
+
+    def _render_combined(self, attributes: dict[str, Any]) -> dict[str, Any] | None:
+        if self._combined is None:
+            return None
+        try:
+            values = self._combined.render(attributes)
+        except Exception:  # the slow path names the failing attribute
+            return None
+        if not isinstance(values, dict):
+            return None
+        for value in values.values():
+            if isinstance(value, Undefined):
+                return None
+        return values
+
+    def _render_each(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for path, template in self._attributes:
+            try:
+                value = template.render(attributes)
+                if isinstance(value, dict) and path in value:
+                    value = value[path]
+                if isinstance(value, Undefined):  # a lone {{ missing }} comes back unrendered
+                    value._fail_with_undefined_error()
+            except Exception as err:
+                raise MappingError(path, f"{type(err).__name__}: {err}") from None
+            values[path] = value
+        return values

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from syncjobs.connectors.base import SourceRecord, SourceRowError, Target, TargetEntityGone, TargetError
 from syncjobs.engine.diff import Action, decide, entity_hash
@@ -51,6 +52,15 @@ def compile_mapping(mapping: dict[str, str], scope: str | None, entity_type: str
     return CompiledMapping(mapping, scope, REQUIRED_ATTRIBUTES.get(entity_type, ()))
 
 
+@dataclass(frozen=True, slots=True)
+class _Context:
+    run_id: str
+    entity_type: str
+    run_type: RunType
+    mapping: CompiledMapping
+    target: Target | None
+
+
 def process_shard(
     run_id: str,
     entity_type: str,
@@ -63,82 +73,76 @@ def process_shard(
     result = ShardResult(entity_type)
     batch = list(records)
     states = lookup_state([r.entity_id for r in batch if isinstance(r, SourceRecord)])
-    writes_target = run_type in {RunType.READ, RunType.RESYNC}
-    seen: dict[str, int] = {}
+    writes = run_type in {RunType.READ, RunType.RESYNC}
+    context = _Context(run_id, entity_type, run_type, mapping, target if writes else None)
+    first_row: dict[str, int] = {}
 
     for record in batch:
-
-        def line(
-            reason: str,
-            target_id: str = "",
-            content: dict[str, object] | None = None,
-            rec: SourceRecord | SourceRowError = record,
-        ) -> LogLine:
-            return LogLine(entity_type, rec.entity_id, target_id, rec.row, reason, content)
-
         if isinstance(record, SourceRowError):
-            result.add(Outcome.FAILED, line(record.reason))
+            result.add(Outcome.FAILED, LogLine(entity_type, record.entity_id, "", record.row, record.reason))
             if record.id_known:
                 result.seen.append(record.entity_id)
             else:
                 result.unreadable += 1
             continue
-        if record.entity_id in seen:
-            result.add(Outcome.FAILED, line(f"duplicate id: row {seen[record.entity_id]} has the same id"))
+        if record.entity_id in first_row:
+            reason = f"duplicate id: row {first_row[record.entity_id]} has the same id"
+            result.add(Outcome.FAILED, LogLine(entity_type, record.entity_id, "", record.row, reason))
             continue
-        seen[record.entity_id] = record.row
+        first_row[record.entity_id] = record.row
         stored = states.get(record.entity_id)
-        try:
-            in_scope = mapping.in_scope(record.attributes)
-        except MappingError as err:
-            result.seen.append(record.entity_id)  # unknown scope: never a reason to delete
-            result.add(Outcome.FAILED, line(f"scope filter failed: {err}"))
-            continue
-        if not in_scope:
-            # not "seen": an entity that left the scope is deprovisioned like one that left the source
-            result.add(Outcome.SKIPPED, line("out of scope", stored.target_id if stored else ""))
-            continue
-        result.seen.append(record.entity_id)
-        try:
-            resource = mapping.apply(record.attributes)
-        except MappingError as err:
-            result.add(Outcome.FAILED, line(f"mapping failed: {err}"))
-            continue
-
-        new_hash = entity_hash(resource)
-        if stored is not None and stored.run_id == run_id and stored.hash == new_hash and stored.outcome:
-            # This run already wrote the entity (an earlier attempt at this shard died before it was
-            # counted): count what that attempt did, without writing again.
-            result.add(Outcome(stored.outcome), line("", stored.target_id, resource))
-            continue
-        action = decide(stored.hash if stored else None, new_hash, always_write=run_type is RunType.RESYNC)
-        if action is Action.SKIP:
-            result.add(Outcome.SKIPPED, line("unchanged", stored.target_id if stored else "", resource))
-            continue
-        if run_type is RunType.VALIDATE:
-            result.add(
-                Outcome.SKIPPED, line(f"valid: would {action.value}", stored.target_id if stored else "", resource)
-            )
-            continue
-        if not writes_target or target is None:  # simulate: what a resync would do
-            outcome = Outcome.CREATED if action is Action.CREATE else Outcome.UPDATED
-            result.add(outcome, line(f"simulated {action.value}", stored.target_id if stored else "", resource))
-            continue
-        try:
-            if action is Action.UPDATE and stored is not None:
-                try:
-                    written = target.update(entity_type, stored.target_id, resource)
-                    outcome = Outcome.UPDATED
-                except TargetEntityGone:
-                    written = target.create(entity_type, resource)
-                    outcome = Outcome.CREATED
-            else:
-                written = target.create(entity_type, resource)
-                outcome = Outcome.CREATED
-        except TargetError as err:
-            result.add(Outcome.FAILED, line(err.reason, stored.target_id if stored else "", resource))
-            continue
-        reason = "adopted existing target entity" if written.adopted else ""
-        result.add(outcome, line(reason, written.target_id, resource))
-        result.state_changes.append(EntityState(record.entity_id, written.target_id, new_hash, run_id, outcome.value))
+        outcome, reason, target_id, resource, seen, change = _process(context, record, stored)
+        result.add(outcome, LogLine(entity_type, record.entity_id, target_id, record.row, reason, resource))
+        if seen:
+            result.seen.append(record.entity_id)
+        if change is not None:
+            result.state_changes.append(change)
     return result
+
+
+_Decided = tuple[Outcome, str, str, dict[str, Any] | None, bool, EntityState | None]
+
+
+def _process(ctx: _Context, record: SourceRecord, stored: EntityState | None) -> _Decided:
+    """One entity: (outcome, reason, target id, mapped content, seen, entity-state change)."""
+    known_id = stored.target_id if stored else ""
+    try:
+        in_scope = ctx.mapping.in_scope(record.attributes)
+    except MappingError as err:  # unknown scope: "seen", never a reason to delete
+        return Outcome.FAILED, f"scope filter failed: {err}", known_id, None, True, None
+    if not in_scope:  # not "seen": an entity that left the scope is deprovisioned like one that left the source
+        return Outcome.SKIPPED, "out of scope", known_id, None, False, None
+    try:
+        resource = ctx.mapping.apply(record.attributes)
+    except MappingError as err:
+        return Outcome.FAILED, f"mapping failed: {err}", known_id, None, True, None
+
+    new_hash = entity_hash(resource)
+    if stored is not None and stored.run_id == ctx.run_id and stored.hash == new_hash and stored.outcome:
+        # This run already wrote the entity (an earlier attempt at this shard died before it was
+        # counted): count what that attempt did, without writing again.
+        return Outcome(stored.outcome), "", known_id, resource, True, None
+    action = decide(stored.hash if stored else None, new_hash, always_write=ctx.run_type is RunType.RESYNC)
+    if action is Action.SKIP:
+        return Outcome.SKIPPED, "unchanged", known_id, resource, True, None
+    if ctx.run_type is RunType.VALIDATE:
+        return Outcome.SKIPPED, f"valid: would {action.value}", known_id, resource, True, None
+    if ctx.target is None:  # simulate: what a resync would do
+        outcome = Outcome.CREATED if action is Action.CREATE else Outcome.UPDATED
+        return outcome, f"simulated {action.value}", known_id, resource, True, None
+    try:
+        if action is Action.UPDATE and stored is not None:
+            try:
+                written = ctx.target.update(ctx.entity_type, stored.target_id, resource)
+                outcome = Outcome.UPDATED
+            except TargetEntityGone:
+                written = ctx.target.create(ctx.entity_type, resource)
+                outcome = Outcome.CREATED
+        else:
+            written = ctx.target.create(ctx.entity_type, resource)
+            outcome = Outcome.CREATED
+    except TargetError as err:
+        return Outcome.FAILED, err.reason, known_id, resource, True, None
+    reason = "adopted existing target entity" if written.adopted else ""
+    change = EntityState(record.entity_id, written.target_id, new_hash, ctx.run_id, outcome.value)
+    return outcome, reason, written.target_id, resource, True, change

@@ -21,7 +21,7 @@ from syncjobs.observability import logger
 from syncjobs.store.entity_state import EntityStateStore
 from syncjobs.store.errors import Conflict
 from syncjobs.store.objects import LogObjects, part_key
-from syncjobs.store.runs import RunStore
+from syncjobs.store.runs import RunRecord, RunStore
 from syncjobs.workflows.finalize import MANIFEST, SEEN, finalize_run
 
 
@@ -34,8 +34,7 @@ def run_shard(message: ShardMessage) -> str:
         return "run_over"
     if shard.shard_id in record.done_shards:
         logger.info("shard already counted", extra={"run_id": run.run_id, "shard": shard.shard_id})
-        if run.shards_total is not None and run.shards_done >= run.shards_total:
-            finalize_run(run.run_id)  # the worker that counted the last shard died before finalizing
+        _finalize_if_complete(record)
         return "duplicate"
 
     entity_type = EntityType.USERS.value
@@ -82,6 +81,7 @@ def run_shard(message: ShardMessage) -> str:
         after = runs.complete_shard(run.run_id, shard.shard_id, attempt, result.counts(), result.first_failed_at)
     except Conflict:
         logger.info("shard counted by another attempt", extra={"run_id": run.run_id, "shard": shard.shard_id})
+        _finalize_if_complete(runs.get(run.run_id))
         return "duplicate"
     logger.info(
         "shard done",
@@ -92,6 +92,15 @@ def run_shard(message: ShardMessage) -> str:
             "counts": result.counts()[entity_type],
         },
     )
-    if after.run.shards_total is not None and after.run.shards_done >= after.run.shards_total:
-        finalize_run(run.run_id)
+    _finalize_if_complete(after)
     return "counted"
+
+
+def _finalize_if_complete(record: RunRecord) -> None:
+    """Finalize when every shard is counted. Also called by an attempt that found its shard counted
+    by another: the worker that counted the last shard may have died before finalizing, and the
+    duplicate's successful delivery deletes the message that would have retried it. Finalize is
+    idempotent, so two attempts finalizing at once is harmless."""
+    run = record.run
+    if run.status.is_active and run.shards_total is not None and run.shards_done >= run.shards_total:
+        finalize_run(run.run_id)
