@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from syncjobs.admin import operations
 from syncjobs.observability import logger, metrics, tracer
-from syncjobs.store.errors import NotFound
+from syncjobs.store.errors import Conflict, NotFound
 
 app = APIGatewayRestResolver()
 
@@ -17,6 +17,11 @@ app = APIGatewayRestResolver()
 @app.exception_handler(NotFound)
 def _not_found(err: NotFound) -> Response[Any]:
     return Response(status_code=404, content_type=content_types.APPLICATION_JSON, body={"message": str(err)})
+
+
+@app.exception_handler(Conflict)
+def _conflict(err: Conflict) -> Response[Any]:
+    return Response(status_code=409, content_type=content_types.APPLICATION_JSON, body={"message": str(err)})
 
 
 @app.exception_handler(operations.InvalidInput)
@@ -38,6 +43,12 @@ def put_job(job_id: str) -> dict[str, Any]:
 @app.get("/jobs/<job_id>/runs")
 def list_runs(job_id: str) -> dict[str, Any]:
     return {"runs": [run.model_dump(mode="json") for run in operations.list_runs(job_id)]}
+
+
+@app.post("/runs/<run_id>/stop")
+def stop_run(run_id: str) -> dict[str, Any]:
+    caller = app.current_event.request_context.identity.user_arn or "unknown IAM caller"
+    return operations.stop_run(run_id, caller).model_dump(mode="json")
 
 
 @app.get("/runs/<run_id>")

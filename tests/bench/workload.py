@@ -45,11 +45,19 @@ def run_engine(rows: list[dict[str, str]]) -> ShardResult:
     return process_shard("bench", "users", RunType.READ, mapping, records, lambda ids: {}, NullTarget())
 
 
+def peak_rss_kib() -> int:
+    """Peak RSS of this address space (VmHWM); ru_maxrss would include the parent's peak from before exec."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 if __name__ == "__main__":  # python -m tests.bench.workload N work|baseline -> peak RSS in KiB
-    import resource
     import sys
 
     rows = parsed_rows(int(sys.argv[1]))
     if sys.argv[2] == "work":
         run_engine(rows)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    print(peak_rss_kib())

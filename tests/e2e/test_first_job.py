@@ -93,4 +93,5 @@ def test_a_1000_user_csv_job_provisions_logs_and_mails(stack):
         assert answer == {"batchItemFailures": []}
     assert stack.outbox.tick() is False
     assert len(stack.outbox.written) == 1
-    assert json.loads(stack.http_get(f"{stack.moto_url}/moto-api/data.json"))["ses"]["RawMessage"].__len__() == 1
+    sent = json.loads(stack.http_get(f"{stack.moto_url}/moto-api/data.json"))["ses"]["RawMessage"]
+    assert len(sent) == 1

@@ -267,27 +267,32 @@ class Scheduler(_Loop):
 
 
 class Outbox(_Loop):
-    """Writes every mail SES accepted to the outbox folder as an .eml file."""
+    """Writes every mail SES accepted to the outbox folder as an .eml file.
+
+    moto runs in this process, so the outbox reads its SES backend directly (moto's data.json would
+    serialise every service's state, the entity-state table included, several times a second).
+    """
 
     interval = 0.3
 
-    def __init__(self, fetch_state: Callable[[], bytes], folder: Path) -> None:
+    def __init__(self, account: str, region: str, folder: Path) -> None:
         super().__init__("outbox")
-        self._fetch_state = fetch_state
+        self._account, self._region = account, region
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self._seen: set[str] = set()
         self.written: list[Path] = []
 
     def tick(self) -> bool:
-        data = json.loads(self._fetch_state())
+        from moto.ses.models import RawMessage, ses_backends
+
         wrote = False
-        for message in data.get("ses", {}).get("RawMessage", []):
-            if message["id"] in self._seen:
+        for message in list(ses_backends[self._account][self._region].sent_messages):
+            if not isinstance(message, RawMessage) or message.id in self._seen:
                 continue
-            self._seen.add(message["id"])
-            path = self.folder / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{message['id'][:24]}.eml"
-            path.write_bytes(message["raw_data"].encode("utf-8", errors="surrogateescape"))
+            self._seen.add(message.id)
+            path = self.folder / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{message.id[:24]}.eml"
+            path.write_bytes(message.raw_data.encode("utf-8", errors="surrogateescape"))
             self.written.append(path)
             wrote = True
         return wrote

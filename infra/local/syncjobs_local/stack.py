@@ -195,7 +195,7 @@ class LocalStack:
                             props.get("StartingPosition", "TRIM_HORIZON"),
                         )
                     )
-        self.outbox = Outbox(lambda: self.http_get(f"{self.moto_url}/moto-api/data.json"), self.workdir / "outbox")
+        self.outbox = Outbox(res.resolver.account, REGION, self.workdir / "outbox")
         self._pollers.append(self.outbox)
         if self.start_scheduler:
             self.scheduler = Scheduler(self._invoke_by_arn)

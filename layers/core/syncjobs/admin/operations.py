@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,11 @@ def subscribe(job_id: str, email: str) -> None:
     except ValidationError as err:
         raise InvalidInput("subscription", describe(err)) from None
     JobStore().subscribe(subscription.job_id, str(subscription.email))
+
+
+def stop_run(run_id: str, requested_by: str) -> Run:
+    """Ask a run to stop: every shard stops within one batch, and the run ends `stopped`."""
+    return RunStore().request_stop(run_id, requested_by, datetime.now(UTC)).run
 
 
 def get_run(run_id: str) -> Run:

@@ -7,6 +7,7 @@ that dies half-way leaves no partial accounting behind (see workflows.run_shard)
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ class ShardResult:
     first_failed_at: datetime | None = None
     seen: list[str] = field(default_factory=list)  # ids read (for deletes after a full read)
     unreadable: int = 0  # rows whose id could not be read
+    stopped: bool = False  # a stop request cut the shard short
 
     def counts(self) -> dict[str, dict[str, int]]:
         return {self.entity_type: {outcome.value: len(lines) for outcome, lines in self.lines.items()}}
@@ -69,8 +71,13 @@ def process_shard(
     records: Iterable[SourceRecord | SourceRowError],
     lookup_state: Callable[[list[str]], dict[str, EntityState]],
     target: Target | None,
+    should_stop: Callable[[], bool] | None = None,
+    stop_check_seconds: float = 1.0,
 ) -> ShardResult:
+    """`should_stop` is asked at most every `stop_check_seconds`; once it says yes, the records not
+    yet processed are left alone (not counted, not logged): the shard ends with what it did."""
     result = ShardResult(entity_type)
+    next_check = time.monotonic() + stop_check_seconds
     batch = list(records)
     states = lookup_state([r.entity_id for r in batch if isinstance(r, SourceRecord)])
     writes = run_type in {RunType.READ, RunType.RESYNC}
@@ -78,6 +85,11 @@ def process_shard(
     first_row: dict[str, int] = {}
 
     for record in batch:
+        if should_stop is not None and time.monotonic() >= next_check:
+            next_check = time.monotonic() + stop_check_seconds
+            if should_stop():
+                result.stopped = True
+                break
         if isinstance(record, SourceRowError):
             result.add(Outcome.FAILED, LogLine(entity_type, record.entity_id, "", record.row, record.reason))
             if record.id_known:

@@ -194,25 +194,75 @@ class RunStore:
 
     # ------------------------------------------------------------------ progress
     def mark_running(self, run_id: str, shards_total: int, read_mode: ReadMode, started_at: datetime) -> None:
-        """queued -> running with the planned shard count. Harmless when already running."""
+        """queued -> running with the planned shard count. Harmless when already running; a run
+        stopped while it was being planned keeps `stopping` but learns its shard count."""
+        values = {
+            ":running": codec.dump(RunStatus.RUNNING.value),
+            ":queued": codec.dump(RunStatus.QUEUED.value),
+            ":stopping": codec.dump(RunStatus.STOPPING.value),
+            ":n": codec.dump(shards_total),
+            ":mode": codec.dump(read_mode.value),
+            ":t": codec.dump(started_at.isoformat()),
+        }
+        for update, condition in (
+            ("SET #status = :running, shards_total = :n, read_mode = :mode, started_at = :t", "#status = :queued"),
+            (
+                "SET shards_total = :n, read_mode = :mode, started_at = :t",
+                "#status = :stopping AND attribute_not_exists(shards_total)",
+            ),
+        ):
+            try:
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key=run_key(run_id),
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={k: v for k, v in values.items() if k in update + condition},
+                )
+                return
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise translate(err, f"starting run {run_id}") from err
+
+    def request_stop(self, run_id: str, requested_by: str, now: datetime) -> RunRecord:
+        """queued/running -> stopping. Raises Conflict if the run is already over."""
         try:
-            self._ddb.update_item(
+            out = self._ddb.update_item(
                 TableName=self._table,
                 Key=run_key(run_id),
-                UpdateExpression="SET #status = :running, shards_total = :n, read_mode = :mode, started_at = :t",
-                ConditionExpression="#status = :queued",
+                UpdateExpression="SET #status = :stopping, stop_requested_by = :who, stop_requested_at = :t",
+                ConditionExpression="#status IN (:queued, :running, :stopping)",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
-                    ":running": codec.dump(RunStatus.RUNNING.value),
+                    ":stopping": codec.dump(RunStatus.STOPPING.value),
                     ":queued": codec.dump(RunStatus.QUEUED.value),
-                    ":n": codec.dump(shards_total),
-                    ":mode": codec.dump(read_mode.value),
-                    ":t": codec.dump(started_at.isoformat()),
+                    ":running": codec.dump(RunStatus.RUNNING.value),
+                    ":who": codec.dump(requested_by),
+                    ":t": codec.dump(now.isoformat()),
                 },
+                ReturnValues="ALL_NEW",
             )
         except ClientError as err:
-            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise translate(err, f"starting run {run_id}") from err
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise Conflict(f"run {run_id} is already over") from err
+            raise translate(err, f"stopping run {run_id}") from err
+        return _record(codec.load_item(out["Attributes"]))
+
+    def status(self, run_id: str) -> RunStatus:
+        try:
+            out = self._ddb.get_item(
+                TableName=self._table,
+                Key=run_key(run_id),
+                ConsistentRead=True,
+                ProjectionExpression="#status",
+                ExpressionAttributeNames={"#status": "status"},
+            )
+        except ClientError as err:
+            raise translate(err, f"reading run {run_id}") from err
+        if "Item" not in out:
+            raise NotFound(f"run {run_id} does not exist")
+        return RunStatus(out["Item"]["status"]["S"])
 
     def complete_shard(
         self, run_id: str, shard_id: str, attempt: str, counts: Counts, failed_at: datetime | None

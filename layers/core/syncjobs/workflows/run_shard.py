@@ -52,6 +52,7 @@ def run_shard(message: ShardMessage) -> str:
                 source_for(job).read(shard),
                 lambda ids: states.get_many(job.job_id, entity_type, ids),
                 target,
+                should_stop=lambda: runs.status(run.run_id) is RunStatus.STOPPING,
             )
         finally:
             if target is not None:
