@@ -16,6 +16,7 @@ class SourceRecord:
     row: int
     entity_id: str
     attributes: dict[str, Any]
+    modified: str | None = None  # when the source last changed it, if the source says (delta reads)
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,4 +143,6 @@ class CsvS3SourceConnector:
         entity_id = cells[id_index].strip()
         if not entity_id:
             return SourceRowError(row, f"row {row}", f"missing id: column {self.config.id_column!r} is empty")
-        return SourceRecord(row, entity_id, dict(zip(header, cells, strict=True)))
+        attributes = dict(zip(header, cells, strict=True))
+        modified = attributes.get(self.config.modified_column) if self.config.modified_column else None
+        return SourceRecord(row, entity_id, attributes, modified)

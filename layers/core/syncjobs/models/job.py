@@ -72,6 +72,13 @@ class DeletePolicy(_Strict):
     )
 
 
+class DeltaSettings(_Strict):
+    """Delta reads: only entities modified since the last successful run (SAP ips.delta.read)."""
+
+    enabled: bool = True
+    full_read_every: int = Field(default=10, ge=1, le=1000, description="force a full read after N delta reads")
+
+
 class NotificationSettings(_Strict):
     """SAP's job notification properties (ips.job.notification.*)."""
 
@@ -118,6 +125,7 @@ class JobDefinition(_Strict):
     trace: TraceSettings = TraceSettings()
     retry: RetryPolicy = RetryPolicy()
     deletes: DeletePolicy = DeletePolicy()
+    delta: DeltaSettings | None = None
     notification: NotificationSettings = NotificationSettings()
     log_format: Literal["csv", "jsonl"] = "csv"
 
@@ -126,6 +134,8 @@ class JobDefinition(_Strict):
         for entity_type in self.entity_types:
             if entity_type not in self.mapping or not self.mapping[entity_type]:
                 raise ValueError(f"mapping.{entity_type.value}: is required for entity type {entity_type.value}")
+        if self.delta is not None and self.delta.enabled and not self.source.modified_column:
+            raise ValueError("source.modified_column: is required for delta reads (delta.enabled)")
         if EntityType.USERS in self.mapping and "userName" not in self.mapping[EntityType.USERS]:
             raise ValueError("mapping.users.userName: is required (SCIM's unique user key)")
         return self

@@ -96,6 +96,7 @@ class Run(BaseModel):
     status: RunStatus
     run_type: RunType
     read_mode: ReadMode = ReadMode.FULL
+    delta_since: str | None = Field(default=None, description="a delta read reads what changed after this")
     trigger: Trigger
     triggered_by: str
     request_id: str

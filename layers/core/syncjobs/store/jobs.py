@@ -32,6 +32,8 @@ class JobRecord:
         self.active_run: str | None = item.get("active_run")
         self.failure_streak: int = item.get("failure_streak", 0)
         self.last_status: str | None = item.get("last_status")
+        self.watermark: str | None = item.get("watermark")
+        self.delta_reads_since_full: int = item.get("delta_reads_since_full", 0)
 
 
 class JobStore:

@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from syncjobs.models.job import JobDefinition
-from syncjobs.models.run import ACTIVE_STATUSES, Counts, FailureSample, ReadMode, Run, RunStatus
+from syncjobs.models.run import ACTIVE_STATUSES, Counts, FailureSample, ReadMode, Run, RunStatus, RunType
 from syncjobs.settings import get_settings
 from syncjobs.store import codec
 from syncjobs.store.clients import client
@@ -65,6 +65,7 @@ class Closing:
     streak_before: int  # the job's failed runs in a row before this one
     reason: str | None = None
     added_counts: Counts = field(default_factory=dict)  # outcomes finalize itself produced (deletes)
+    watermark: str | None = None  # newest modified time the run read (kept by the job if it succeeded)
     deletes_held: int = 0
     deletes_note: str | None = None
 
@@ -193,24 +194,31 @@ class RunStore:
         return [Run.model_validate(codec.load_item(item)) for item in out["Items"]]
 
     # ------------------------------------------------------------------ progress
-    def mark_running(self, run_id: str, shards_total: int, read_mode: ReadMode, started_at: datetime) -> None:
+    def mark_running(
+        self, run_id: str, shards_total: int, read_mode: ReadMode, delta_since: str | None, started_at: datetime
+    ) -> None:
         """queued -> running with the planned shard count. Harmless when already running; a run
         stopped while it was being planned keeps `stopping` but learns its shard count."""
-        values = {
-            ":running": codec.dump(RunStatus.RUNNING.value),
-            ":queued": codec.dump(RunStatus.QUEUED.value),
-            ":stopping": codec.dump(RunStatus.STOPPING.value),
+        plan = {
             ":n": codec.dump(shards_total),
             ":mode": codec.dump(read_mode.value),
+            ":since": codec.dump(delta_since) if delta_since else {"NULL": True},
             ":t": codec.dump(started_at.isoformat()),
         }
-        for update, condition in (
-            ("SET #status = :running, shards_total = :n, read_mode = :mode, started_at = :t", "#status = :queued"),
+        planned = "shards_total = :n, read_mode = :mode, delta_since = :since, started_at = :t"
+        attempts = (
             (
-                "SET shards_total = :n, read_mode = :mode, started_at = :t",
-                "#status = :stopping AND attribute_not_exists(shards_total)",
+                f"SET #status = :running, {planned}",
+                "#status = :queued",
+                {":running": codec.dump(RunStatus.RUNNING.value), ":queued": codec.dump(RunStatus.QUEUED.value)},
             ),
-        ):
+            (
+                f"SET {planned}",
+                "#status = :stopping AND attribute_not_exists(shards_total)",
+                {":stopping": codec.dump(RunStatus.STOPPING.value)},
+            ),
+        )
+        for update, condition, values in attempts:
             try:
                 self._ddb.update_item(
                     TableName=self._table,
@@ -218,7 +226,7 @@ class RunStore:
                     UpdateExpression=update,
                     ConditionExpression=condition,
                     ExpressionAttributeNames={"#status": "status"},
-                    ExpressionAttributeValues={k: v for k, v in values.items() if k in update + condition},
+                    ExpressionAttributeValues={**plan, **values},
                 )
                 return
             except ClientError as err:
@@ -333,6 +341,16 @@ class RunStore:
         failed = status in {RunStatus.FAILED, RunStatus.FINISHED_WITH_ERRORS, RunStatus.STOPPED}
         streak_after = streak_before + 1 if failed else 0
         job_update = "SET last_status = :status, last_run = :run, failure_streak = :streak"
+        job_values: dict[str, Any] = {}
+        if status is RunStatus.SUCCEEDED and closing.watermark:
+            job_update += ", watermark = :wm"
+            job_values[":wm"] = codec.dump(closing.watermark)
+        if run.read_mode is ReadMode.DELTA:
+            job_update += ", delta_reads_since_full = if_not_exists(delta_reads_since_full, :zero) + :one"
+            job_values.update({":zero": codec.dump(0), ":one": codec.dump(1)})
+        elif status is RunStatus.SUCCEEDED and run.run_type is RunType.READ:
+            job_update += ", delta_reads_since_full = :zero"
+            job_values[":zero"] = codec.dump(0)
         job_condition = "attribute_exists(pk)"
         if release_lock:
             job_update = "REMOVE active_run, active_run_until " + job_update
@@ -373,6 +391,7 @@ class RunStore:
                         ":status": codec.dump(status.value),
                         ":run": codec.dump(run.run_id),
                         ":streak": codec.dump(streak_after),
+                        **job_values,
                     },
                 }
             },

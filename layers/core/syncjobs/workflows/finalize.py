@@ -15,6 +15,7 @@ from typing import Any
 from syncjobs.connectors.base import TargetError
 from syncjobs.connectors.registry import target_for
 from syncjobs.engine.deletes import DeletePlan, plan_deletes, why_no_deletes
+from syncjobs.engine.delta import newer
 from syncjobs.engine.finalize import final_status, first_failures
 from syncjobs.engine.outcome_log import LogLine, encode, header
 from syncjobs.models.outcome import OUTCOMES, EntityType, Outcome
@@ -90,10 +91,21 @@ def finalize_run(run_id: str) -> RunStatus | None:
     failures = first_failures([*samples, extra.failures()])
     added = extra.counts(EntityType.USERS.value)
     status = final_status(run, added_failed=added[EntityType.USERS.value].get(Outcome.FAILED.value, 0))
-    return _finish(
-        record,
-        Closing(status, log_keys, failures, datetime.now(UTC), _streak(record), None, added, extra.held, extra.note),
+    watermark = None
+    for _, _, manifest in manifests:
+        watermark = newer(watermark, manifest.get("watermark"))
+    closing = Closing(
+        status=status,
+        log_keys=log_keys,
+        failures=failures,
+        ended_at=datetime.now(UTC),
+        streak_before=_streak(record),
+        added_counts=added,
+        watermark=watermark,
+        deletes_held=extra.held,
+        deletes_note=extra.note,
     )
+    return _finish(record, closing)
 
 
 def _deletes(record: RunRecord, manifests: list[tuple[str, str, dict[str, Any]]], logs: LogObjects) -> _Extra:

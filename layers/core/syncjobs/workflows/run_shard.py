@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, datetime
 
 from syncjobs.connectors.registry import source_for, target_for
+from syncjobs.engine.delta import DeltaFilter
 from syncjobs.engine.outcome_log import encode
 from syncjobs.engine.shard import ShardResult, compile_mapping, process_shard
 from syncjobs.models.outcome import EntityType
@@ -39,6 +40,7 @@ def run_shard(message: ShardMessage) -> str:
 
     entity_type = EntityType.USERS.value
     result = ShardResult(entity_type)
+    delta = DeltaFilter(run.delta_since)
     if run.status is not RunStatus.STOPPING:
         states = EntityStateStore()
         writes = run.run_type in {RunType.READ, RunType.RESYNC}
@@ -49,7 +51,7 @@ def run_shard(message: ShardMessage) -> str:
                 entity_type,
                 run.run_type,
                 compile_mapping(job.mapping[EntityType.USERS], job.scope, entity_type),
-                source_for(job).read(shard),
+                delta(source_for(job).read(shard)),
                 lambda ids: states.get_many(job.job_id, entity_type, ids),
                 target,
                 should_stop=lambda: runs.status(run.run_id) is RunStatus.STOPPING,
@@ -75,6 +77,7 @@ def run_shard(message: ShardMessage) -> str:
         "failures": [f.model_dump() for f in result.failures],
         "seen": bool(result.seen),
         "unreadable": result.unreadable,
+        "watermark": delta.watermark,
     }
     logs.put(part_key(run.run_id, shard.shard_id, attempt, MANIFEST), json.dumps(manifest).encode())
 

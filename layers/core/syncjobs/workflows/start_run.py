@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 from syncjobs.connectors.csv_s3 import CsvSourceError
 from syncjobs.connectors.registry import source_for
+from syncjobs.engine.delta import choose_read_mode
 from syncjobs.models.job import JobDefinition
-from syncjobs.models.run import ReadMode, Run, RunStatus, ShardMessage, StartRequest, zero_counts
+from syncjobs.models.run import Run, RunStatus, ShardMessage, StartRequest, zero_counts
 from syncjobs.observability import logger
 from syncjobs.store.errors import NotFound, StoreError, TransientStoreError
 from syncjobs.store.jobs import JobStore
@@ -81,7 +82,8 @@ def start_run(request: StartRequest) -> Run:
         fail_run(record, f"planning failed: {err}")
         return runs.get(run.run_id).run
 
-    runs.mark_running(run.run_id, len(shards), ReadMode.FULL, datetime.now(UTC))
+    mode, since = choose_read_mode(run.run_type, job.delta, job_record.watermark, job_record.delta_reads_since_full)
+    runs.mark_running(run.run_id, len(shards), mode, since, datetime.now(UTC))
     if not shards:
         finalize_run(run.run_id)
     else:
