@@ -81,3 +81,12 @@ def test_given_a_missing_export_then_the_run_fails_with_the_reason_and_releases_
     assert answer["status"] == "failed"
     assert "planning failed" in answer["reason"]
     assert fire(aws, job_id, trigger="cli", triggered_by="t", request_id="b")["status"] == "failed"  # not skipped
+
+
+def test_the_first_delete_plan_claimed_is_the_one_every_finalizer_uses(aws):
+    job_id = prepare(aws, users=5).job_id
+    run_id = fire(aws, job_id, trigger="cli", triggered_by="t", request_id="p")["run_id"]
+    runs = RunStore()
+    assert runs.claim_delete_plan(run_id, "runs/x/deletes-a.json") == "runs/x/deletes-a.json"
+    assert runs.claim_delete_plan(run_id, "runs/x/deletes-b.json") == "runs/x/deletes-a.json"
+    assert runs.get(run_id).delete_plan == "runs/x/deletes-a.json"

@@ -1,60 +1,84 @@
-"""scim2-server (a real SCIM 2.0 server, in memory) on a loopback port, as the local target system."""
+"""scim2-server (a real SCIM 2.0 server, in memory) as the local target system.
+
+It runs as its own process, the `scim2-server` command, so the target has a core of its own as a real
+one would, instead of sharing this process's interpreter lock with moto and the handlers. Each
+`new_tenant()` gives an empty target under a new path (`--dynamic-tenants`), so tests start clean
+without restarting the server. Its per-request log goes to /dev/null (a full pipe would block it).
+"""
 
 from __future__ import annotations
 
+import itertools
 import secrets
-import threading
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
-from scim2_models import ScimProvider
-from scim2_server.memory import InMemoryStorage
-from scim2_server.service import ScimService
-from scim2_server.testserver.application import BEARER_TOKEN_SCHEME, BearerTokenApplication
-from scim2_server.utils import (
-    load_default_resource_types,
-    load_default_schemas,
-    load_default_service_provider_config,
-)
+import httpx
 
 
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 class ScimServer:
     def __init__(self, token: str | None = None) -> None:
         self.token = token or secrets.token_urlsafe(24)
-        config = load_default_service_provider_config()
-        config.authentication_schemes = [*(config.authentication_schemes or []), BEARER_TOKEN_SCHEME]
-        provider = ScimProvider.from_discovery(
-            load_default_schemas().values(), load_default_resource_types().values(), config=config
-        )
-        self.storage = InMemoryStorage()
-        app = BearerTokenApplication(
-            self.storage,
-            provider,
-            service=ScimService(provider, secret=secrets.token_urlsafe(32)),
-            bearer_tokens=[self.token],
-        )
-        self._server = make_server("127.0.0.1", 0, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="scim2-server", daemon=True)
+        self.port = _free_port()
+        self._tenants = itertools.count(1)
+        self.tenant = "t0"
+        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v2"
+        return f"http://127.0.0.1:{self.port}/{self.tenant}/v2"
 
-    def start(self) -> ScimServer:
-        self._thread.start()
-        return self
+    def start(self, timeout_s: float = 30.0) -> ScimServer:
+        command = Path(sys.executable).parent / "scim2-server"
+        self._process = subprocess.Popen(  # noqa: S603 - fixed argv, our own virtualenv's command
+            [
+                str(command),
+                "--hostname",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--bearer-token",
+                self.token,
+                "--dynamic-tenants",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"scim2-server exited with {self._process.returncode} on port {self.port}")
+            try:
+                response = httpx.get(
+                    f"{self.url}/ServiceProviderConfig", timeout=2, headers={"Authorization": f"Bearer {self.token}"}
+                )
+                if response.status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"scim2-server did not answer on port {self.port} within {timeout_s:.0f}s")
+            time.sleep(0.1)
+
+    def new_tenant(self) -> str:
+        """An empty target from now on; returns its base URL."""
+        self.tenant = f"t{next(self._tenants)}"
+        return self.url
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()

@@ -110,8 +110,7 @@ class LocalStack:
         self._stop_pollers()
         self.http_get(f"{self.moto_url}/moto-api/reset", method="POST")
         assert self.scim is not None
-        self.scim.stop()
-        self.scim = ScimServer(self.scim_token).start()
+        self.scim.new_tenant()
         self._provision()
 
     def stop(self) -> None:

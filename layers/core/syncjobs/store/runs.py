@@ -43,6 +43,7 @@ class RunRecord:
     job: JobDefinition
     done_shards: frozenset[str]
     parts: dict[str, str]  # shard id -> attempt id whose outcome parts count
+    delete_plan: str | None = None  # S3 key of the delete plan finalize claimed
 
 
 def _record(item: dict[str, Any]) -> RunRecord:
@@ -51,6 +52,7 @@ def _record(item: dict[str, Any]) -> RunRecord:
         job=JobDefinition.model_validate(item["job"]),
         done_shards=frozenset(item.get("done_shards", ())),
         parts=dict(item.get("parts", {})),
+        delete_plan=item.get("delete_plan"),
     )
 
 
@@ -232,6 +234,26 @@ class RunStore:
             except ClientError as err:
                 if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise translate(err, f"starting run {run_id}") from err
+
+    def claim_delete_plan(self, run_id: str, key: str) -> str:
+        """Make `key` the run's delete plan unless another finalizer's plan came first; returns the one
+        that counts. A plan computed later could miss deletes an earlier finalizer already made."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=run_key(run_id),
+                UpdateExpression="SET delete_plan = :key",
+                ConditionExpression="attribute_not_exists(delete_plan)",
+                ExpressionAttributeValues={":key": codec.dump(key)},
+            )
+            return key
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise translate(err, f"recording the delete plan of run {run_id}") from err
+        winner = self._ddb.get_item(
+            TableName=self._table, Key=run_key(run_id), ConsistentRead=True, ProjectionExpression="delete_plan"
+        )
+        return str(winner["Item"]["delete_plan"]["S"])
 
     def request_stop(self, run_id: str, requested_by: str, now: datetime) -> RunRecord:
         """queued/running -> stopping. Raises Conflict if the run is already over."""

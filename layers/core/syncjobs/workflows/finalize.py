@@ -8,6 +8,7 @@ identically, and the final-status write is conditional on the run still being ac
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -150,22 +151,26 @@ def _deletes(record: RunRecord, manifests: list[tuple[str, str, dict[str, Any]]]
 
 
 def _delete_plan(record: RunRecord, manifests: list[tuple[str, str, dict[str, Any]]], logs: LogObjects) -> DeletePlan:
-    """The plan, computed once and kept in S3 so a retried finalize deletes exactly the same entities."""
+    """The plan, computed once: a retried or concurrent finalize must delete exactly the same entities,
+    and one computing its plan after another finalizer's deletes would find nothing left to delete.
+    Each plan is written under its own key; the first one claimed on the run item is the plan."""
     run_id, job = record.run.run_id, record.job
-    key = f"{run_key_prefix(run_id)}deletes.json"
-    try:
-        saved = json.loads(logs.get(key))
-        return DeletePlan([(e, t) for e, t in saved["pending"]], saved["held_reason"])
-    except NotFound:
-        pass
-    seen: set[str] = set()
-    for shard_id, attempt, manifest in manifests:
-        if manifest.get("seen"):
-            seen.update(logs.get(part_key(run_id, shard_id, attempt, SEEN)).decode().split("\n"))
-    provisioned = EntityStateStore().provisioned(job.job_id, EntityType.USERS.value)
-    plan = plan_deletes(provisioned, seen, job.deletes)
-    logs.put(key, json.dumps({"pending": plan.pending, "held_reason": plan.held_reason}).encode())
-    return plan
+    key = record.delete_plan
+    if key is None:
+        seen: set[str] = set()
+        for shard_id, attempt, manifest in manifests:
+            if manifest.get("seen"):
+                seen.update(logs.get(part_key(run_id, shard_id, attempt, SEEN)).decode().split("\n"))
+        provisioned = EntityStateStore().provisioned(job.job_id, EntityType.USERS.value)
+        plan = plan_deletes(provisioned, seen, job.deletes)
+        key = f"{run_key_prefix(run_id)}deletes-{uuid.uuid4().hex[:12]}.json"
+        logs.put(key, json.dumps({"pending": plan.pending, "held_reason": plan.held_reason}).encode())
+        winner = RunStore().claim_delete_plan(run_id, key)
+        if winner == key:
+            return plan
+        key = winner
+    saved = json.loads(logs.get(key))
+    return DeletePlan([(e, t) for e, t in saved["pending"]], saved["held_reason"])
 
 
 def _streak(record: RunRecord) -> int:
