@@ -115,3 +115,10 @@ def test_given_state_from_an_earlier_run_then_unchanged_is_skipped():
     states = {"a": EntityState("a", "ta", entity_hash(resource), run_id="r0", outcome="created")}
     result, _ = run([rec(2, "a", "a@x")], states, run_id="r1")
     assert counts(result) == {"skipped": 1}
+
+
+def test_given_simulate_then_unchanged_entities_count_as_the_updates_a_resync_would_make():
+    same = {"userName": "c@x", "active": True}
+    result, target = run([rec(2, "c", "c@x")], {"c": EntityState("c", "tc", entity_hash(same))}, RunType.SIMULATE)
+    assert counts(result) == {"updated": 1}
+    assert target.calls == []

@@ -38,6 +38,7 @@ class Prepared:
     export: SampleExport
     bucket: str
     key: str
+    document: dict[str, Any]  # the job as applied
 
 
 def prepare(
@@ -72,14 +73,14 @@ def prepare(
     operations.apply_job(definition)
     if subscriber:
         operations.subscribe(definition.job_id, subscriber)
-    return Prepared(definition.job_id, export, bucket, key)
+    return Prepared(definition.job_id, export, bucket, key, document)
 
 
-def start(stack: LocalStack, job_id: str, who: str = "demo") -> str:
+def start(stack: LocalStack, job_id: str, who: str = "demo", run_type: str = "read") -> str:
     """Start a run through the start_run handler, as the CLI does."""
     answer = stack.invoke(
         "StartRunFunction",
-        {"job_id": job_id, "type": "read", "trigger": "cli", "triggered_by": who, "request_id": str(uuid.uuid4())},
+        {"job_id": job_id, "type": run_type, "trigger": "cli", "triggered_by": who, "request_id": str(uuid.uuid4())},
     )
     return str(answer["run_id"])
 

@@ -134,7 +134,9 @@ def _process(ctx: _Context, record: SourceRecord, stored: EntityState | None) ->
         # This run already wrote the entity (an earlier attempt at this shard died before it was
         # counted): count what that attempt did, without writing again.
         return Outcome(stored.outcome), "", known_id, resource, True, None
-    action = decide(stored.hash if stored else None, new_hash, always_write=ctx.run_type is RunType.RESYNC)
+    # simulate shows what a resync would do, so it writes (in its logs) everything a resync writes
+    always_write = ctx.run_type in {RunType.RESYNC, RunType.SIMULATE}
+    action = decide(stored.hash if stored else None, new_hash, always_write=always_write)
     if action is Action.SKIP:
         return Outcome.SKIPPED, "unchanged", known_id, resource, True, None
     if ctx.run_type is RunType.VALIDATE:
