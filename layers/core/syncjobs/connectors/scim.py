@@ -86,6 +86,11 @@ class ScimTargetConnector:
         self._checked(response, "update")
         return Written(target_id)
 
+    def schema(self, entity_type: str) -> dict[str, Any]:
+        """The target's own schema for the entity type (GET /Schemas/{urn}, RFC 7643 section 7)."""
+        _, urn, _ = _ENDPOINTS[entity_type]
+        return dict(self._checked(self._request("GET", f"/Schemas/{urn}", None), "read schema").json())
+
     def delete(self, entity_type: str, target_id: str) -> None:
         path, _, _ = _ENDPOINTS[entity_type]
         response = self._request("DELETE", f"{path}/{target_id}", None)

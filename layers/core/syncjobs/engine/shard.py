@@ -61,6 +61,7 @@ class _Context:
     run_type: RunType
     mapping: CompiledMapping
     target: Target | None
+    schema_problems: Callable[[dict[str, Any]], list[str]] | None
 
 
 def process_shard(
@@ -73,6 +74,7 @@ def process_shard(
     target: Target | None,
     should_stop: Callable[[], bool] | None = None,
     stop_check_seconds: float = 1.0,
+    schema_problems: Callable[[dict[str, Any]], list[str]] | None = None,
 ) -> ShardResult:
     """`should_stop` is asked at most every `stop_check_seconds`; once it says yes, the records not
     yet processed are left alone (not counted, not logged): the shard ends with what it did."""
@@ -81,7 +83,7 @@ def process_shard(
     batch = list(records)
     states = lookup_state([r.entity_id for r in batch if isinstance(r, SourceRecord)])
     writes = run_type in {RunType.READ, RunType.RESYNC}
-    context = _Context(run_id, entity_type, run_type, mapping, target if writes else None)
+    context = _Context(run_id, entity_type, run_type, mapping, target if writes else None, schema_problems)
     first_row: dict[str, int] = {}
 
     for record in batch:
@@ -137,9 +139,12 @@ def _process(ctx: _Context, record: SourceRecord, stored: EntityState | None) ->
     # simulate shows what a resync would do, so it writes (in its logs) everything a resync writes
     always_write = ctx.run_type in {RunType.RESYNC, RunType.SIMULATE}
     action = decide(stored.hash if stored else None, new_hash, always_write=always_write)
-    if action is Action.SKIP:
+    if action is Action.SKIP and ctx.run_type is not RunType.VALIDATE:
         return Outcome.SKIPPED, "unchanged", known_id, resource, True, None
     if ctx.run_type is RunType.VALIDATE:
+        problems = ctx.schema_problems(resource) if ctx.schema_problems else []
+        if problems:
+            return Outcome.FAILED, "schema: " + "; ".join(problems), known_id, resource, True, None
         return Outcome.SKIPPED, f"valid: would {action.value}", known_id, resource, True, None
     if ctx.target is None:  # simulate: what a resync would do
         outcome = Outcome.CREATED if action is Action.CREATE else Outcome.UPDATED

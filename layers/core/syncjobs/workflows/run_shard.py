@@ -8,11 +8,13 @@ message reprocesses the shard (a target entity it had created is found by its ke
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from datetime import UTC, datetime
 
 from syncjobs.connectors.registry import source_for, target_for
+from syncjobs.engine import schema_check
 from syncjobs.engine.delta import DeltaFilter
 from syncjobs.engine.outcome_log import encode
 from syncjobs.engine.shard import ShardResult, compile_mapping, process_shard
@@ -44,7 +46,11 @@ def run_shard(message: ShardMessage) -> str:
     if run.status is not RunStatus.STOPPING:
         states = EntityStateStore()
         writes = run.run_type in {RunType.READ, RunType.RESYNC}
-        target = target_for(job) if writes else None
+        target = target_for(job) if writes or run.run_type is RunType.VALIDATE else None
+        schema_problems = None
+        if run.run_type is RunType.VALIDATE and target is not None:
+            target_schema = target.schema(entity_type)  # read once per shard; validate never writes
+            schema_problems = functools.partial(schema_check.check, schema=target_schema)
         try:
             result = process_shard(
                 run.run_id,
@@ -55,6 +61,7 @@ def run_shard(message: ShardMessage) -> str:
                 lambda ids: states.get_many(job.job_id, entity_type, ids),
                 target,
                 should_stop=lambda: runs.status(run.run_id) is RunStatus.STOPPING,
+                schema_problems=schema_problems,
             )
         finally:
             if target is not None:
