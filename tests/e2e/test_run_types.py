@@ -47,6 +47,6 @@ def test_validate_reports_what_the_target_schema_would_refuse(stack):
     assert outcomes(run) == {Outcome.FAILED: 30}
     reasons = {r["reason"] for r in log_rows(stack, run.log_keys["failed"])}
     assert reasons == {
-        "schema: nickname2: is not an attribute of the target's schema; active: must be of SCIM type boolean, got str"
+        "schema: active: must be of SCIM type boolean, got str; nickname2: is not an attribute of the target's schema"
     }
     assert scim_users(stack) == {}
