@@ -40,6 +40,16 @@ def put_job(job_id: str) -> dict[str, Any]:
     return {"job_id": job_id, "version": operations.apply_job(definition)}
 
 
+@app.post("/jobs/<job_id>/trace-next-run")
+def trace_next_run(job_id: str) -> dict[str, Any]:
+    body = app.current_event.json_body or {}
+    outcomes = body.get("outcomes") if isinstance(body, dict) else None
+    if not isinstance(outcomes, list) or not all(isinstance(o, str) for o in outcomes):
+        raise operations.InvalidInput("trace request", ["outcomes: must be a list of outcome names"])
+    operations.trace_next_run(job_id, outcomes)
+    return {"job_id": job_id, "trace_next_run": sorted(set(outcomes))}
+
+
 @app.get("/jobs/<job_id>/runs")
 def list_runs(job_id: str) -> dict[str, Any]:
     return {"runs": [run.model_dump(mode="json") for run in operations.list_runs(job_id)]}

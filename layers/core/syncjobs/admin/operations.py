@@ -46,6 +46,20 @@ def apply_job(definition: JobDefinition) -> int:
     return JobStore().put(definition)
 
 
+CONTENT_TRACEABLE = ("created", "updated", "skipped", "failed")  # deleted entities never carry content
+
+
+def trace_next_run(job_id: str, outcomes: list[str]) -> None:
+    """Record the mapped attributes (personal data) of these outcomes in the next run's logs only."""
+    unknown = [o for o in outcomes if o not in CONTENT_TRACEABLE]
+    if unknown or not outcomes:
+        problems = [
+            f"outcomes: {o!r} cannot be traced with content (one of {', '.join(CONTENT_TRACEABLE)})" for o in unknown
+        ] or ["outcomes: name at least one outcome"]
+        raise InvalidInput("trace request", problems)
+    JobStore().trace_next_run(job_id, sorted(set(outcomes)))
+
+
 def subscribe(job_id: str, email: str) -> None:
     try:
         subscription = Subscription(job_id=job_id, email=email)

@@ -34,6 +34,7 @@ class JobRecord:
         self.last_status: str | None = item.get("last_status")
         self.watermark: str | None = item.get("watermark")
         self.delta_reads_since_full: int = item.get("delta_reads_since_full", 0)
+        self.trace_once: list[str] = sorted(item.get("trace_once", []))  # outcomes traced with content, next run
 
 
 class JobStore:
@@ -74,6 +75,35 @@ class JobStore:
         if "Item" not in out:
             raise NotFound(f"job {job_id} does not exist")
         return JobRecord(codec.load_item(out["Item"]))
+
+    def trace_next_run(self, job_id: str, outcomes: list[str]) -> None:
+        """Trace these outcomes with content in the job's next run only (SAP's one-shot *.content)."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=job_key(job_id),
+                UpdateExpression="SET trace_once = :outcomes",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":outcomes": codec.dump(set(outcomes))},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise NotFound(f"job {job_id} does not exist") from err
+            raise translate(err, f"setting one-shot tracing of job {job_id}") from err
+
+    def consume_trace_once(self, job_id: str, outcomes: list[str]) -> None:
+        """Clear the one-shot tracing a run has taken, unless an admin asked again meanwhile."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=job_key(job_id),
+                UpdateExpression="REMOVE trace_once",
+                ConditionExpression="trace_once = :outcomes",
+                ExpressionAttributeValues={":outcomes": codec.dump(set(outcomes))},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise translate(err, f"clearing one-shot tracing of job {job_id}") from err
 
     def subscribe(self, job_id: str, email: str) -> None:
         self.get(job_id)  # NotFound for an unknown job

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from syncjobs.connectors.csv_s3 import CsvSourceError
 from syncjobs.connectors.registry import source_for
 from syncjobs.engine.delta import choose_read_mode
-from syncjobs.models.job import JobDefinition
+from syncjobs.models.job import JobDefinition, TraceLevel
 from syncjobs.models.run import Run, RunStatus, ShardMessage, StartRequest, zero_counts
 from syncjobs.observability import logger
 from syncjobs.store.errors import NotFound, StoreError, TransientStoreError
@@ -22,6 +22,14 @@ def run_id_for(request: StartRequest) -> str:
     """The same request (a redelivered event, a retried API call) always names the same run."""
     digest = hashlib.sha256(f"{request.job_id}\n{request.request_id}".encode()).hexdigest()[:10]
     return f"{request.requested_at.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest}"
+
+
+def with_trace_once(job: JobDefinition, outcomes: list[str]) -> JobDefinition:
+    """The job as its next run executes it: one-shot content tracing folded into its trace settings."""
+    if not outcomes:
+        return job
+    trace = job.trace.model_copy(update=dict.fromkeys(outcomes, TraceLevel.CONTENT))
+    return job.model_copy(update={"trace": trace})
 
 
 def _new_run(request: StartRequest, job: JobDefinition) -> Run:
@@ -48,8 +56,11 @@ def _source_name(job: JobDefinition) -> str:
 def start_run(request: StartRequest) -> Run:
     jobs, runs = JobStore(), RunStore()
     job_record = jobs.get(request.job_id)  # NotFound: an unknown job
-    run = _new_run(request, job_record.definition)
-    created = runs.create_locked(run, job_record.definition)
+    definition = with_trace_once(job_record.definition, job_record.trace_once)
+    run = _new_run(request, definition)
+    created = runs.create_locked(run, definition)
+    if created is CreateResult.CREATED and job_record.trace_once:
+        jobs.consume_trace_once(request.job_id, job_record.trace_once)
 
     if created is CreateResult.JOB_BUSY:
         active = jobs.get(request.job_id).active_run
