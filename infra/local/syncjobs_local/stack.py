@@ -135,7 +135,7 @@ class LocalStack:
         context = LambdaContext(logical_id, REGION, self.resources.resolver.account)
         return self._handlers[logical_id](event, context)
 
-    def _invoke_by_arn(self, arn: str) -> Any:
+    def invoker(self, arn: str) -> Any:
         assert self.resources is not None
         for logical_id in self.resources.functions:
             if self.resources.attr(logical_id, "Arn") == arn:
@@ -197,7 +197,7 @@ class LocalStack:
         self.outbox = Outbox(res.resolver.account, REGION, self.workdir / "outbox")
         self._pollers.append(self.outbox)
         if self.start_scheduler:
-            self.scheduler = Scheduler(self._invoke_by_arn)
+            self.scheduler = Scheduler(self.invoker)
             self._pollers.append(self.scheduler)
         for poller in self._pollers:
             poller.start()

@@ -1,0 +1,67 @@
+"""The local scheduler does what EventBridge does: fires a rule's target at the rule's times (UTC),
+with the target's constant input, into start_run."""
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import boto3
+
+from syncjobs.models.run import Trigger
+from syncjobs.store.runs import RunStore
+from syncjobs_local.demo import prepare
+from syncjobs_local.pollers import Scheduler
+
+
+def rule(aws, name: str, expression: str, job_id: str) -> None:
+    events = boto3.client("events")
+    events.put_rule(Name=name, ScheduleExpression=expression, State="ENABLED")
+    target = {
+        "Id": "start-run",
+        "Arn": aws.function_name("StartRunFunction"),
+        "Input": json.dumps({"job_id": job_id, "type": "read"}),
+    }
+    events.put_targets(Rule=name, Targets=[target])
+
+
+def runs_of(job_id: str, count: int, timeout_s: float = 20.0):
+    deadline = time.monotonic() + timeout_s
+    while len(runs := RunStore().list_for_job(job_id)) < count:
+        assert time.monotonic() < deadline, f"{len(runs)} run(s), expected {count}"
+        time.sleep(0.1)
+    return runs
+
+
+def test_a_rate_rule_fires_start_run_with_its_constant_input(aws):
+    job_id = prepare(aws, users=5).job_id
+    rule(aws, "hr-every-minute", "rate(1 minute)", job_id)
+    now = [datetime(2026, 11, 21, 8, 0, 0, tzinfo=UTC)]
+    scheduler = Scheduler(aws.invoker, clock=lambda: now[0])
+
+    scheduler.tick()  # the rule is seen: its first fire is a minute later
+    now[0] += timedelta(seconds=59)
+    scheduler.tick()
+    assert scheduler.fired == []
+
+    now[0] += timedelta(seconds=2)
+    scheduler.tick()
+    assert scheduler.fired == [("hr-every-minute", datetime(2026, 11, 21, 8, 1, tzinfo=UTC))]
+    (run,) = runs_of(job_id, 1)
+    assert run.trigger is Trigger.SCHEDULE
+    assert run.triggered_by == "eventbridge"
+
+
+def test_a_cron_rule_fires_on_weekdays_at_its_hour_utc(aws):
+    job_id = prepare(aws, users=5).job_id
+    rule(aws, "hr-weekdays", "cron(0 8 ? * MON-FRI *)", job_id)
+    rule(aws, "broken", "cron(0 8 * * MON *)", job_id)  # both day fields set: EventBridge would refuse it
+    now = [datetime(2026, 11, 21, 7, 59, tzinfo=UTC)]  # a Saturday
+    scheduler = Scheduler(aws.invoker, clock=lambda: now[0])
+    scheduler.tick()
+    now[0] = datetime(2026, 11, 22, 8, 0, 30, tzinfo=UTC)  # Sunday: nothing
+    scheduler.tick()
+    assert scheduler.fired == []
+    now[0] = datetime(2026, 11, 23, 8, 0, 30, tzinfo=UTC)  # Monday 08:00
+    scheduler.tick()
+    assert scheduler.fired == [("hr-weekdays", datetime(2026, 11, 23, 8, 0, tzinfo=UTC))]
+    runs_of(job_id, 1)
