@@ -34,6 +34,11 @@ def log_key(run_id: str, outcome: str, ext: str) -> str:
     return f"runs/{run_id}/logs/{outcome}.{ext}"
 
 
+def log_download_name(job_id: str, run_id: str, log: str) -> str:
+    """What a downloaded log is called: `<job>-<run>-<outcome>.<ext>`, from its key or its file name."""
+    return f"{job_id}-{run_id}-{log.rsplit('/', 1)[-1]}"
+
+
 class SourceObjects:
     """Read-only access to source exports, by byte range, so shards read only their slice."""
 

@@ -25,15 +25,11 @@ from syncjobs.observability import logger
 from syncjobs.store.entity_state import EntityStateStore
 from syncjobs.store.errors import NotFound
 from syncjobs.store.jobs import JobStore
-from syncjobs.store.objects import LogObjects, log_key, part_key, run_key_prefix
+from syncjobs.store.objects import LogObjects, log_download_name, log_key, part_key, run_key_prefix
 from syncjobs.store.runs import Closing, RunRecord, RunStore
 
 MANIFEST = "manifest.json"
 SEEN = "seen.txt"
-
-
-def download_name(job_id: str, run_id: str, outcome: str, ext: str) -> str:
-    return f"{job_id}-{run_id}-{outcome}.{ext}"
 
 
 @dataclass
@@ -85,7 +81,7 @@ def finalize_run(run_id: str) -> RunStatus | None:
         if not data:
             continue
         key = log_key(run_id, outcome.value, fmt)
-        logs.put(key, header(fmt) + data, download_name(run.job_id, run_id, outcome.value, fmt))
+        logs.put(key, header(fmt) + data, log_download_name(run.job_id, run_id, key))
         log_keys[outcome.value] = key
 
     samples = [[FailureSample.model_validate(f) for f in m["failures"]] for _, _, m in manifests]

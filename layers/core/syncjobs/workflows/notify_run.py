@@ -16,7 +16,7 @@ from syncjobs.settings import get_settings
 from syncjobs.store.jobs import JobStore
 from syncjobs.store.mailer import Mailer
 from syncjobs.store.notifications import NotificationStore
-from syncjobs.store.objects import LogObjects
+from syncjobs.store.objects import LogObjects, log_download_name
 
 
 class MailNotSent(RuntimeError):
@@ -69,8 +69,7 @@ def _send(run: Run, kind: MailKind, recipient: str) -> str:
     for outcome in Outcome:
         key = run.log_keys.get(outcome.value)
         if key:
-            file_name = key.rsplit("/", 1)[-1]
-            name = f"{run.job_id}-{run.run_id}-{file_name}"
+            name = log_download_name(run.job_id, run.run_id, key)
             links.append(Link(outcome.value, totals[outcome], logs.presign_download(key, name, lifetime), name))
     details = f"{settings.details_base_url}/runs/{run.run_id}" if settings.details_base_url else None
     mail = render(kind, run, links, details, expires_at.strftime("%Y-%m-%d %H:%M UTC"))
