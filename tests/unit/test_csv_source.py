@@ -80,3 +80,14 @@ def test_given_an_unusable_export_then_planning_fails_with_the_reason(data, mess
 
 def test_given_only_a_header_then_there_are_no_shards():
     assert source(b"id,name\n").plan(10) == []
+
+
+@pytest.mark.parametrize("shard_size", [1, 2, 10])
+def test_given_a_duplicate_id_in_another_shard_then_only_its_first_row_counts(shard_size):
+    data = b"id,name\n1,a\n2,b\n\n1,c\n3,d\n"
+    records = read_all(source(data), shard_size)
+    errors = [r for r in records if isinstance(r, SourceRowError)]
+    assert [(e.row, e.entity_id, e.reason, e.id_known) for e in errors] == [
+        (5, "1", "duplicate id: row 2 has the same id", True)
+    ]
+    assert [r.entity_id for r in records if isinstance(r, SourceRecord)] == ["1", "2", "3"]

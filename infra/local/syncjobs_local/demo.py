@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--workdir", type=Path, default=None, help="where the outbox goes (default: a temp dir)")
     args = parser.parse_args(argv)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 120)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="syncjobs-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
 

@@ -48,6 +48,25 @@ def record_ends(chunks: Iterable[bytes]) -> Iterator[int]:
     yield offset  # end of object (a last record without a line break, or nothing)
 
 
+def _records(chunks: Iterable[bytes]) -> Iterator[tuple[int, int, bytes]]:
+    """(start, end, bytes) of each record, as the chunks stream by (only one record is held whole)."""
+    buffer = bytearray()
+    base = 0  # offset of buffer[0] in the object
+    start = 0
+
+    def streamed() -> Iterator[bytes]:
+        for chunk in chunks:
+            buffer.extend(chunk)
+            yield chunk
+
+    for end in record_ends(streamed()):
+        if end == start:
+            continue
+        yield start, end, bytes(buffer[start - base : end - base])
+        del buffer[: end - base]
+        base, start = end, end
+
+
 def _parse_header(raw: bytes, delimiter: str) -> list[str]:
     text = raw.removeprefix(_BOM).decode("utf-8", errors="strict")
     rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
@@ -63,33 +82,46 @@ class CsvS3SourceConnector:
         self._objects = objects
 
     def plan(self, shard_size: int) -> list[ShardSpec]:
-        chunks = self._objects.iter_range(self.config.bucket, self.config.key, 0)
+        """Shards of `shard_size` records. Reading every id on the way, it also marks each row whose
+        id an earlier row already has, so that id is written once, by its first row, whatever shard
+        the rows land in (two shards writing one entity at once would race)."""
         header: list[str] | None = None
+        id_index = 0
         shards: list[ShardSpec] = []
-        previous = 0
-        shard_start = 0
-        records_in_shard = 0
-        first_row = 2
-        row = 0
-        for end in record_ends(chunks):
-            if end == previous:
-                continue
+        shard_start, shard_end, first_row, records_in_shard, row = 0, 0, 2, 0, 0
+        first_rows: dict[str, int] = {}
+        duplicates: dict[int, int] = {}
+        for start, end, record in _records(self._objects.iter_range(self.config.bucket, self.config.key, 0)):
             row += 1
             if header is None:
-                header = self._read_header(previous, end)
-                shard_start = end
-                previous = end
+                header = self._read_header(start, end)
+                id_index = header.index(self.config.id_column)
+                shard_start = shard_end = end
                 continue
+            if record.strip(b"\r\n"):
+                entity_id = self._id_of(record, id_index)
+                if entity_id:
+                    if entity_id in first_rows:
+                        duplicates[row] = first_rows[entity_id]
+                    else:
+                        first_rows[entity_id] = row
             records_in_shard += 1
+            shard_end = end
             if records_in_shard == shard_size:
-                shards.append(self._shard(len(shards), shard_start, end, first_row, header))
-                shard_start, first_row, records_in_shard = end, row + 1, 0
-            previous = end
+                shards.append(self._shard(len(shards), shard_start, end, first_row, header, duplicates))
+                shard_start, first_row, records_in_shard, duplicates = end, row + 1, 0, {}
         if header is None:
             raise CsvSourceError(f"{self.name} is empty: it has no header row")
         if records_in_shard:
-            shards.append(self._shard(len(shards), shard_start, previous, first_row, header))
+            shards.append(self._shard(len(shards), shard_start, shard_end, first_row, header, duplicates))
         return shards
+
+    def _id_of(self, record: bytes, id_index: int) -> str:
+        try:
+            cells = next(csv.reader(io.StringIO(record.decode("utf-8")), delimiter=self.config.delimiter))
+        except (UnicodeDecodeError, csv.Error, StopIteration):
+            return ""  # the reader fails this row with the reason
+        return cells[id_index].strip() if len(cells) > id_index else ""
 
     def _read_header(self, start: int, end: int) -> list[str]:
         raw = b"".join(self._objects.iter_range(self.config.bucket, self.config.key, start, end))
@@ -106,22 +138,28 @@ class CsvS3SourceConnector:
         return header
 
     @staticmethod
-    def _shard(index: int, start: int, end: int, first_row: int, header: list[str]) -> ShardSpec:
-        return ShardSpec(shard_id=f"{index:05d}", start=start, end=end, first_row=first_row, header=header)
+    def _shard(
+        index: int, start: int, end: int, first_row: int, header: list[str], duplicates: dict[int, int]
+    ) -> ShardSpec:
+        return ShardSpec(
+            shard_id=f"{index:05d}", start=start, end=end, first_row=first_row, header=header, duplicates=duplicates
+        )
 
     def read(self, shard: ShardSpec) -> Iterator[SourceRecord | SourceRowError]:
         raw = b"".join(self._objects.iter_range(self.config.bucket, self.config.key, shard.start, shard.end))
         header = shard.header
         id_index = header.index(self.config.id_column)
         row = shard.first_row - 1
-        previous = 0
-        for end in record_ends([raw]):
-            record = raw[previous:end]
-            previous = end
+        for _, _, record in _records([raw]):
+            row += 1
             if not record.strip(b"\r\n"):
                 continue
-            row += 1
-            yield self._record(row, record, header, id_index)
+            parsed = self._record(row, record, header, id_index)
+            if row in shard.duplicates and isinstance(parsed, SourceRecord):
+                reason = f"duplicate id: row {shard.duplicates[row]} has the same id"
+                yield SourceRowError(row, parsed.entity_id, reason, id_known=True)
+                continue
+            yield parsed
 
     def _record(self, row: int, record: bytes, header: list[str], id_index: int) -> SourceRecord | SourceRowError:
         if len(record) > self.config.max_row_bytes:

@@ -131,6 +131,9 @@ class ShardSpec(BaseModel):
     end: int = Field(ge=0, description="one past the last byte or item")
     first_row: int = Field(ge=1, description="1-based row number of the first record, for messages")
     header: list[str] = Field(default_factory=list)
+    duplicates: dict[int, int] = Field(
+        default_factory=dict, description="row -> the earlier row with the same id (this row fails)"
+    )
 
 
 class ShardMessage(BaseModel):
