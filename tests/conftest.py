@@ -30,9 +30,7 @@ def aws(_session_stack: LocalStack) -> LocalStack:
 @pytest.fixture
 def stack(_session_stack: LocalStack) -> Iterator[LocalStack]:
     """The whole local stack, pollers running, fresh resources and an empty SCIM target."""
-    _session_stack.reset(pollers=True)
-    if _session_stack.outbox:
-        _session_stack.outbox.forget()
+    _session_stack.reset(pollers=True)  # a fresh outbox too
     yield _session_stack
     _session_stack.reset(pollers=False)
 

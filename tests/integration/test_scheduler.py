@@ -18,7 +18,7 @@ def rule(aws, name: str, expression: str, job_id: str) -> None:
     events.put_rule(Name=name, ScheduleExpression=expression, State="ENABLED")
     target = {
         "Id": "start-run",
-        "Arn": aws.function_name("StartRunFunction"),
+        "Arn": aws.function_arn("StartRunFunction"),
         "Input": json.dumps({"job_id": job_id, "type": "read"}),
     }
     events.put_targets(Rule=name, Targets=[target])

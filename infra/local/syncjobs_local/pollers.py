@@ -296,7 +296,3 @@ class Outbox(_Loop):
             self.written.append(path)
             wrote = True
         return wrote
-
-    def forget(self) -> None:
-        self._seen.clear()
-        self.written.clear()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import json
 import logging
 import os
 import sys
@@ -222,18 +221,6 @@ class LocalStack:
     def http_get(self, url: str, method: str = "GET") -> bytes:
         return self.fetch(url, method)[0]
 
-    def function_name(self, logical_id: str) -> str:
+    def function_arn(self, logical_id: str) -> str:
         assert self.resources is not None
         return self.resources.attr(logical_id, "Arn")
-
-    def describe(self) -> dict[str, Any]:
-        assert self.resources is not None
-        assert self.scim is not None
-        return {
-            "moto": self.moto_url,
-            "scim": self.scim.url,
-            "environment": {k: v for k, v in self.resources.environment.items() if k.isupper()},
-        }
-
-    def dump(self) -> str:
-        return json.dumps(self.describe(), indent=2)
