@@ -14,19 +14,28 @@ from syncjobs_local.stack import LocalStack
 
 def scim_users(stack: LocalStack) -> dict[str, dict]:
     """Every user in the target, by externalId, from the SCIM server's own listing (paged)."""
+    return scim_listing(stack, "/Users")
+
+
+def scim_groups(stack: LocalStack) -> dict[str, dict]:
+    """Every group in the target, by externalId (syncjobs sets it to the source's group id)."""
+    return scim_listing(stack, "/Groups")
+
+
+def scim_listing(stack: LocalStack, endpoint: str, url: str | None = None) -> dict[str, dict]:
     assert stack.scim is not None
-    users: dict[str, dict] = {}
+    found: dict[str, dict] = {}
     headers = {"Authorization": f"Bearer {stack.scim.token}"}
-    with httpx.Client(base_url=stack.scim.url, headers=headers) as http:
+    with httpx.Client(base_url=url or stack.scim.url, headers=headers) as http:
         start_index = 1
         while True:
-            params = {"startIndex": start_index, "count": 500, "sortBy": "userName"}
-            page = http.get("/Users", params=params).json()
-            for user in page.get("Resources", []):
-                users[user["externalId"]] = user
+            params = {"startIndex": start_index, "count": 500, "sortBy": "id"}
+            page = http.get(endpoint, params=params).json()
+            for resource in page.get("Resources", []):
+                found[resource.get("externalId") or resource["id"]] = resource
             start_index += page["itemsPerPage"]
             if not page.get("Resources") or start_index > page["totalResults"]:
-                return users
+                return found
 
 
 def log_rows(stack: LocalStack, key: str) -> list[dict[str, str]]:

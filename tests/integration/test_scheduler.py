@@ -49,6 +49,7 @@ def test_a_rate_rule_fires_start_run_with_its_constant_input(aws):
     (run,) = runs_of(job_id, 1)
     assert run.trigger is Trigger.SCHEDULE
     assert run.triggered_by == "eventbridge"
+    scheduler.drain()
 
 
 def test_a_cron_rule_fires_on_weekdays_at_its_hour_utc(aws):
@@ -65,3 +66,4 @@ def test_a_cron_rule_fires_on_weekdays_at_its_hour_utc(aws):
     scheduler.tick()
     assert scheduler.fired == [("hr-weekdays", datetime(2026, 11, 23, 8, 0, tzinfo=UTC))]
     runs_of(job_id, 1)
+    scheduler.drain()

@@ -7,6 +7,7 @@ import pytest
 from syncjobs.connectors.base import SourceRecord, SourceRowError
 from syncjobs.connectors.csv_s3 import CsvS3SourceConnector, CsvSourceError, record_ends
 from syncjobs.models.job import CsvS3Source
+from syncjobs.models.outcome import EntityType
 
 
 class Bytes:
@@ -91,3 +92,39 @@ def test_given_a_duplicate_id_in_another_shard_then_only_its_first_row_counts(sh
         (5, "1", "duplicate id: row 2 has the same id", True)
     ]
     assert [r.entity_id for r in records if isinstance(r, SourceRecord)] == ["1", "2", "3"]
+
+
+def test_given_a_groups_file_then_each_group_lists_its_member_ids_once():
+    # Given a groups export whose members column separates user ids with ";", with blanks and a repeat
+    data = b"gid,name,members\nG1,Finance,E1; E2;;E1\nG2,Empty,\n"
+    config = CsvS3Source(
+        type="csv_s3",
+        bucket="bkt",
+        key="users.csv",
+        id_column="id",
+        groups={"key": "groups.csv", "id_column": "gid", "members_column": "members"},
+    )
+    # When it is read as the groups source
+    src = CsvS3SourceConnector(config, Bytes(data), EntityType.GROUPS)
+    shards = src.plan(10)
+    records = [r for shard in shards for r in src.read(shard)]
+    # Then the shards say they hold groups, and the members are the distinct, trimmed ids in order
+    assert {s.entity_type for s in shards} == {EntityType.GROUPS}
+    assert src.name == "s3://bkt/groups.csv"
+    assert [(r.entity_id, r.members) for r in records if isinstance(r, SourceRecord)] == [
+        ("G1", ("E1", "E2")),
+        ("G2", ()),
+    ]
+
+
+def test_given_a_members_column_missing_from_the_header_then_planning_names_it():
+    config = CsvS3Source(
+        type="csv_s3",
+        bucket="bkt",
+        key="users.csv",
+        id_column="id",
+        groups={"key": "groups.csv", "id_column": "gid", "members_column": "members"},
+    )
+    src = CsvS3SourceConnector(config, Bytes(b"gid,name\nG1,x\n"), EntityType.GROUPS)
+    with pytest.raises(CsvSourceError, match="column 'members' is not in the header"):
+        src.plan(10)

@@ -27,12 +27,24 @@ def test_the_example_job_file_is_valid():
     ("change", "problem"),
     [
         (lambda d: d.update(job_id="Bad Id"), "job_id: String should match pattern"),
-        (lambda d: d["source"].update(type="ftp"), "source.type: Input should be 'csv_s3'"),
+        (lambda d: d["source"].update(type="ftp"), "source.type: must be one of 'csv_s3', 'scim' (got 'ftp')"),
         (lambda d: d["target"].update(base_url="ftp://x"), "target.base_url: String should match pattern"),
         (lambda d: d.update(shard_size=0), "shard_size: Input should be greater than or equal to 1"),
         (lambda d: d["mapping"]["users"].pop("userName"), "mapping.users.userName: is required"),
         (lambda d: d["trace"].update(deleted="content"), "trace.deleted: Value error, deleted entities never"),
         (lambda d: d.update(colour="blue"), "colour: Extra inputs are not permitted"),
+        (lambda d: d["source"].pop("bucket"), "source.bucket: Field required"),
+        (
+            lambda d: d.update(
+                entity_types=["users", "groups"], mapping={**d["mapping"], "groups": {"displayName": "x"}}
+            ),
+            "source.groups: is required for entity type groups",
+        ),
+        (
+            lambda d: d.update(mapping={**d["mapping"], "groups": {"displayName": "x", "members": "{{ m }}"}}),
+            "mapping.groups.members: is set by syncjobs",
+        ),
+        (lambda d: d["source"].update(groups={"key": "g.csv"}), "source.groups.id_column: Field required"),
     ],
 )
 def test_invalid_job_fields_are_named(change, problem):

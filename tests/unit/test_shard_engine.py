@@ -122,3 +122,78 @@ def test_given_simulate_then_unchanged_entities_count_as_the_updates_a_resync_wo
     result, target = run([rec(2, "c", "c@x")], {"c": EntityState("c", "tc", entity_hash(same))}, RunType.SIMULATE)
     assert counts(result) == {"updated": 1}
     assert target.calls == []
+
+
+GROUP_MAPPING = compile_mapping({"displayName": "{{ name }}"}, None, "groups")
+
+
+class GroupTarget:
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.created: list[dict[str, Any]] = []
+
+    def create(self, entity_type: str, resource: dict[str, Any]) -> Written:
+        self.created.append(resource)
+        return Written(f"t-{resource['externalId']}")
+
+    def update(self, entity_type: str, target_id: str, resource: dict[str, Any]) -> Written:
+        return Written(target_id)
+
+
+def test_given_a_group_then_its_members_are_the_target_ids_of_provisioned_users():
+    # Given users E1 and E2 provisioned as t1 and t2, and E9 never provisioned
+    provisioned = {"E1": "t1", "E2": "t2"}
+    asked: list[list[str]] = []
+
+    def lookup_members(ids: list[str]) -> dict[str, str]:
+        asked.append(ids)
+        return {i: provisioned[i] for i in ids if i in provisioned}
+
+    group = SourceRecord(2, "G1", {"name": "Finance"}, None, ("E2", "E9", "E1"))
+    target = GroupTarget()
+    # When the group shard is processed
+    result = process_shard(
+        "r1", "groups", RunType.READ, GROUP_MAPPING, [group], lambda ids: {}, target, lookup_members=lookup_members
+    )
+    # Then the group is created with the known members, sorted, and the source id as externalId
+    assert target.created == [
+        {
+            "displayName": "Finance",
+            "externalId": "G1",
+            "members": [{"value": "t1", "type": "User"}, {"value": "t2", "type": "User"}],
+        }
+    ]
+    assert asked == [["E2", "E9", "E1"]]  # one lookup for the whole shard
+    (line,) = result.lines[Outcome.CREATED]
+    assert line.reason == "1 member(s) left out, not provisioned by this job: E9"
+
+
+def test_given_a_member_provisioned_later_then_the_group_is_updated():
+    # Given a group written when only E1 was provisioned
+    group = SourceRecord(2, "G1", {"name": "Finance"}, None, ("E1", "E2"))
+    first = process_shard(
+        "r1",
+        "groups",
+        RunType.READ,
+        GROUP_MAPPING,
+        [group],
+        lambda ids: {},
+        GroupTarget(),
+        lookup_members=lambda ids: {"E1": "t1"},
+    )
+    (state,) = first.state_changes
+    # When E2 is provisioned too and the group is read again
+    second = process_shard(
+        "r2",
+        "groups",
+        RunType.READ,
+        GROUP_MAPPING,
+        [group],
+        lambda ids: {"G1": state},
+        GroupTarget(),
+        lookup_members=lambda ids: {"E1": "t1", "E2": "t2"},
+    )
+    # Then the membership change is an update, with nothing left out
+    (line,) = second.lines[Outcome.UPDATED]
+    assert line.reason == ""

@@ -220,6 +220,7 @@ class Scheduler(_Loop):
         self._next: dict[tuple[str, str], datetime] = {}  # (rule, expression) -> next fire time
         self._anchors: dict[str, datetime] = {}
         self.fired: list[tuple[str, datetime]] = []
+        self._invocations: list[threading.Thread] = []
 
     def tick(self) -> bool:
         now = self._clock()
@@ -263,7 +264,15 @@ class Scheduler(_Loop):
                 }
             )
             self.fired.append((rule_name, fire_time))
-            threading.Thread(target=invoke, args=(payload,), name=f"fire-{rule_name}", daemon=True).start()
+            thread = threading.Thread(target=invoke, args=(payload,), name=f"fire-{rule_name}", daemon=True)
+            self._invocations.append(thread)
+            thread.start()
+
+    def drain(self, timeout_s: float = 60.0) -> None:
+        """Wait for the start_run invocations fired so far (before the stack is reset under them)."""
+        deadline = time.monotonic() + timeout_s
+        for thread in self._invocations:
+            thread.join(max(deadline - time.monotonic(), 0.0))
 
 
 class Outbox(_Loop):

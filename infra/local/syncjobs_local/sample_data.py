@@ -119,3 +119,35 @@ def generate(users: int, seed: int = 7, bad: bool = True) -> SampleExport:
             csv.writer(text, lineterminator="\n").writerow(line)
             out += text.getvalue().encode()
     return SampleExport(bytes(out), valid, bad_rows)
+
+
+GROUP_COLUMNS = ["group_id", "name", "members", "modified_at"]
+UNKNOWN_MEMBER = "E999999"  # listed as a member, never a user: left out of the group with a note
+
+
+@dataclass(frozen=True)
+class SampleGroups:
+    data: bytes
+    members: dict[str, list[str]]  # group_id -> member employee ids, as listed
+
+
+def groups_export(users: dict[str, dict[str, str]]) -> SampleGroups:
+    """One group per department (its active users) and a managers group that also lists an unknown id."""
+    members: dict[str, list[str]] = {}
+    names: dict[str, str] = {}
+    for department in ["R&D", "Finance", "Sales", "People"]:
+        gid = "G-" + department.replace("&", "").upper()
+        names[gid] = f"Department {department}"
+        members[gid] = [e for e, u in users.items() if u["department"] == department and u["status"] == "active"]
+    names["G-MANAGERS"] = "Managers"
+    members["G-MANAGERS"] = [e for e, u in users.items() if u["title"] == "Manager"] + [UNKNOWN_MEMBER]
+    return SampleGroups(write_groups(names, members), members)
+
+
+def write_groups(names: dict[str, str], members: dict[str, list[str]]) -> bytes:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(GROUP_COLUMNS)
+    for gid, name in names.items():
+        writer.writerow([gid, name, ";".join(members[gid]), "2026-11-20T00:00:00Z"])
+    return text.getvalue().encode()

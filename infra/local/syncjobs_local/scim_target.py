@@ -35,7 +35,11 @@ class ScimServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/{self.tenant}/v2"
+        return self.tenant_url(self.tenant)
+
+    def tenant_url(self, tenant: str) -> str:
+        """The base URL of any tenant (created on first use), e.g. a second service used as a source."""
+        return f"http://127.0.0.1:{self.port}/{tenant}/v2"
 
     def start(self, timeout_s: float = 30.0) -> ScimServer:
         command = Path(sys.executable).parent / "scim2-server"

@@ -206,6 +206,8 @@ class LocalStack:
             poller.stop()
         for poller in self._pollers:
             poller.join(timeout=10)
+        if self.scheduler is not None:
+            self.scheduler.drain()
         self._pollers = []
 
     def poller_errors(self) -> list[str]:

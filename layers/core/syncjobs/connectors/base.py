@@ -17,6 +17,7 @@ class SourceRecord:
     entity_id: str
     attributes: dict[str, Any]
     modified: str | None = None  # when the source last changed it, if the source says (delta reads)
+    members: tuple[str, ...] | None = None  # groups: the source ids of the member users
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +41,12 @@ class Source(Protocol):
         """Cut the source into shards of about `shard_size` entities each, in a stable order."""
         ...
 
-    def read(self, shard: ShardSpec) -> Iterator[SourceRecord | SourceRowError]:
-        """The records of one shard, in order."""
+    def read(self, shard: ShardSpec, since: str | None = None) -> Iterator[SourceRecord | SourceRowError]:
+        """The records of one shard, in order. `since`: a delta read's watermark, for a source that can
+        filter by modified time itself (the engine filters again, so a source may ignore it)."""
         ...
+
+    def close(self) -> None: ...
 
 
 class TargetError(Exception):

@@ -1,4 +1,4 @@
-"""CSV exports in S3 as a source of users.
+"""CSV exports in S3 as a source of users (and of groups, from a second file).
 
 Planning streams the object once and cuts it at record boundaries (quote-aware, so a quoted field
 may hold line breaks), so every shard is an exact byte range of whole records and knows the row
@@ -10,10 +10,12 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
 from syncjobs.connectors.base import SourceRecord, SourceRowError
 from syncjobs.models.job import CsvS3Source
+from syncjobs.models.outcome import EntityType
 from syncjobs.models.run import ShardSpec
 
 _BOM = b"\xef\xbb\xbf"
@@ -75,11 +77,36 @@ def _parse_header(raw: bytes, delimiter: str) -> list[str]:
     return [cell.strip() for cell in rows[0]]
 
 
+@dataclass(frozen=True, slots=True)
+class CsvFile:
+    """The file of one entity type and the columns that matter to the engine."""
+
+    key: str
+    id_column: str
+    modified_column: str | None
+    members_column: str | None = None
+    members_separator: str = ";"
+
+    @classmethod
+    def of(cls, config: CsvS3Source, entity_type: EntityType) -> CsvFile:
+        if entity_type is EntityType.GROUPS:
+            if config.groups is None:
+                raise CsvSourceError("source.groups: the job reads groups but names no groups file")
+            g = config.groups
+            return cls(g.key, g.id_column, g.modified_column, g.members_column, g.members_separator)
+        return cls(config.key, config.id_column, config.modified_column)
+
+
 class CsvS3SourceConnector:
-    def __init__(self, config: CsvS3Source, objects: ByteRanges) -> None:
+    def __init__(self, config: CsvS3Source, objects: ByteRanges, entity_type: EntityType = EntityType.USERS) -> None:
         self.config = config
-        self.name = f"s3://{config.bucket}/{config.key}"
+        self.file = CsvFile.of(config, entity_type)
+        self.entity_type = entity_type
+        self.name = f"s3://{config.bucket}/{self.file.key}"
         self._objects = objects
+
+    def close(self) -> None:
+        """Nothing to release: each read is its own ranged GET."""
 
     def plan(self, shard_size: int) -> list[ShardSpec]:
         """Shards of `shard_size` records. Reading every id on the way, it also marks each row whose
@@ -91,11 +118,11 @@ class CsvS3SourceConnector:
         shard_start, shard_end, first_row, records_in_shard, row = 0, 0, 2, 0, 0
         first_rows: dict[str, int] = {}
         duplicates: dict[int, int] = {}
-        for start, end, record in _records(self._objects.iter_range(self.config.bucket, self.config.key, 0)):
+        for start, end, record in _records(self._objects.iter_range(self.config.bucket, self.file.key, 0)):
             row += 1
             if header is None:
                 header = self._read_header(start, end)
-                id_index = header.index(self.config.id_column)
+                id_index = header.index(self.file.id_column)
                 shard_start = shard_end = end
                 continue
             if record.strip(b"\r\n"):
@@ -124,31 +151,40 @@ class CsvS3SourceConnector:
         return cells[id_index].strip() if len(cells) > id_index else ""
 
     def _read_header(self, start: int, end: int) -> list[str]:
-        raw = b"".join(self._objects.iter_range(self.config.bucket, self.config.key, start, end))
+        raw = b"".join(self._objects.iter_range(self.config.bucket, self.file.key, start, end))
         try:
             header = _parse_header(raw, self.config.delimiter)
         except UnicodeDecodeError as err:
             raise CsvSourceError(f"{self.name}: the header row is not valid UTF-8 ({err.reason})") from None
-        if self.config.id_column not in header:
+        if self.file.id_column not in header:
             raise CsvSourceError(
-                f"{self.name}: id_column {self.config.id_column!r} is not in the header ({', '.join(header)})"
+                f"{self.name}: id_column {self.file.id_column!r} is not in the header ({', '.join(header)})"
             )
+        for column in (self.file.modified_column, self.file.members_column):
+            if column is not None and column not in header:
+                raise CsvSourceError(f"{self.name}: column {column!r} is not in the header ({', '.join(header)})")
         if len(set(header)) != len(header):
             raise CsvSourceError(f"{self.name}: the header names a column twice ({', '.join(header)})")
         return header
 
-    @staticmethod
     def _shard(
-        index: int, start: int, end: int, first_row: int, header: list[str], duplicates: dict[int, int]
+        self, index: int, start: int, end: int, first_row: int, header: list[str], duplicates: dict[int, int]
     ) -> ShardSpec:
         return ShardSpec(
-            shard_id=f"{index:05d}", start=start, end=end, first_row=first_row, header=header, duplicates=duplicates
+            shard_id=f"{index:05d}",
+            entity_type=self.entity_type,
+            start=start,
+            end=end,
+            first_row=first_row,
+            header=header,
+            duplicates=duplicates,
         )
 
-    def read(self, shard: ShardSpec) -> Iterator[SourceRecord | SourceRowError]:
-        raw = b"".join(self._objects.iter_range(self.config.bucket, self.config.key, shard.start, shard.end))
+    def read(self, shard: ShardSpec, since: str | None = None) -> Iterator[SourceRecord | SourceRowError]:
+        """`since` is not used: a CSV export cannot be asked for changed rows only (the engine filters)."""
+        raw = b"".join(self._objects.iter_range(self.config.bucket, self.file.key, shard.start, shard.end))
         header = shard.header
-        id_index = header.index(self.config.id_column)
+        id_index = header.index(self.file.id_column)
         row = shard.first_row - 1
         for _, _, record in _records([raw]):
             row += 1
@@ -180,7 +216,11 @@ class CsvS3SourceConnector:
             return SourceRowError(row, entity or f"row {row}", reason, id_known=bool(entity))
         entity_id = cells[id_index].strip()
         if not entity_id:
-            return SourceRowError(row, f"row {row}", f"missing id: column {self.config.id_column!r} is empty")
+            return SourceRowError(row, f"row {row}", f"missing id: column {self.file.id_column!r} is empty")
         attributes = dict(zip(header, cells, strict=True))
-        modified = attributes.get(self.config.modified_column) if self.config.modified_column else None
-        return SourceRecord(row, entity_id, attributes, modified)
+        modified = attributes.get(self.file.modified_column) if self.file.modified_column else None
+        members = None
+        if self.file.members_column is not None:
+            listed = attributes[self.file.members_column].split(self.file.members_separator)
+            members = tuple(dict.fromkeys(m.strip() for m in listed if m.strip()))
+        return SourceRecord(row, entity_id, attributes, modified, members)

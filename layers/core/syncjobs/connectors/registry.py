@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from syncjobs.connectors.base import Source
 from syncjobs.connectors.csv_s3 import CsvS3SourceConnector
 from syncjobs.connectors.scim import ScimTargetConnector
-from syncjobs.models.job import JobDefinition
+from syncjobs.connectors.scim_source import ScimSourceConnector
+from syncjobs.models.job import CsvS3Source, JobDefinition
+from syncjobs.models.outcome import EntityType
 from syncjobs.store.objects import SourceObjects
 from syncjobs.store.secrets import get_secret
 
 
-def source_for(job: JobDefinition) -> CsvS3SourceConnector:
-    return CsvS3SourceConnector(job.source, SourceObjects())
+def source_for(job: JobDefinition, entity_type: EntityType = EntityType.USERS) -> Source:
+    if isinstance(job.source, CsvS3Source):
+        return CsvS3SourceConnector(job.source, SourceObjects(), entity_type)
+    token = get_secret(job.source.token_secret) if job.source.token_secret else None
+    return ScimSourceConnector(job.source, entity_type, token, job.retry)
 
 
 def target_for(job: JobDefinition) -> ScimTargetConnector:

@@ -62,6 +62,30 @@ class _Context:
     mapping: CompiledMapping
     target: Target | None
     schema_problems: Callable[[dict[str, Any]], list[str]] | None
+    member_targets: dict[str, str] | None  # groups: member user's source id -> its target id
+
+
+MAX_NAMED_MISSING_MEMBERS = 5
+
+
+def with_members(
+    resource: dict[str, Any], record: SourceRecord, member_targets: dict[str, str]
+) -> tuple[dict[str, Any], str]:
+    """A group as the target gets it: its members as the target ids of the users this job provisioned
+    (sorted, so the hash changes only when the membership does), and the source id as externalId.
+    Members not (yet) provisioned are left out and named in the note; when they are provisioned, the
+    group's hash changes and the next run updates it."""
+    listed = record.members or ()
+    resolved = sorted({member_targets[m] for m in listed if m in member_targets})
+    missing = [m for m in listed if m not in member_targets]
+    grouped = {**resource, "members": [{"value": target_id, "type": "User"} for target_id in resolved]}
+    grouped.setdefault("externalId", record.entity_id)
+    if not missing:
+        return grouped, ""
+    shown = ", ".join(missing[:MAX_NAMED_MISSING_MEMBERS])
+    if len(missing) > MAX_NAMED_MISSING_MEMBERS:
+        shown += f" and {len(missing) - MAX_NAMED_MISSING_MEMBERS} more"
+    return grouped, f"{len(missing)} member(s) left out, not provisioned by this job: {shown}"
 
 
 def process_shard(
@@ -75,15 +99,21 @@ def process_shard(
     should_stop: Callable[[], bool] | None = None,
     stop_check_seconds: float = 1.0,
     schema_problems: Callable[[dict[str, Any]], list[str]] | None = None,
+    lookup_members: Callable[[list[str]], dict[str, str]] | None = None,
 ) -> ShardResult:
     """`should_stop` is asked at most every `stop_check_seconds`; once it says yes, the records not
-    yet processed are left alone (not counted, not logged): the shard ends with what it did."""
+    yet processed are left alone (not counted, not logged): the shard ends with what it did.
+    `lookup_members` (groups) maps member users' source ids to their target ids, all at once."""
     result = ShardResult(entity_type)
     next_check = time.monotonic() + stop_check_seconds
     batch = list(records)
     states = lookup_state([r.entity_id for r in batch if isinstance(r, SourceRecord)])
+    member_targets = None
+    if lookup_members is not None:
+        member_targets = lookup_members([m for r in batch if isinstance(r, SourceRecord) for m in r.members or ()])
     writes = run_type in {RunType.READ, RunType.RESYNC}
-    context = _Context(run_id, entity_type, run_type, mapping, target if writes else None, schema_problems)
+    target_or_none = target if writes else None
+    context = _Context(run_id, entity_type, run_type, mapping, target_or_none, schema_problems, member_targets)
     first_row: dict[str, int] = {}
 
     for record in batch:
@@ -130,7 +160,16 @@ def _process(ctx: _Context, record: SourceRecord, stored: EntityState | None) ->
         resource = ctx.mapping.apply(record.attributes)
     except MappingError as err:
         return Outcome.FAILED, f"mapping failed: {err}", known_id, None, True, None
+    if ctx.member_targets is None:
+        return _apply(ctx, record, stored, resource)
+    resource, note = with_members(resource, record, ctx.member_targets)
+    outcome, reason, target_id, content, seen, change = _apply(ctx, record, stored, resource)
+    return outcome, "; ".join(x for x in (reason, note) if x), target_id, content, seen, change
 
+
+def _apply(ctx: _Context, record: SourceRecord, stored: EntityState | None, resource: dict[str, Any]) -> _Decided:
+    """Diff a mapped entity with its state and write it as the run type says."""
+    known_id = stored.target_id if stored else ""
     new_hash = entity_hash(resource)
     if stored is not None and stored.run_id == ctx.run_id and stored.hash == new_hash and stored.outcome:
         # This run already wrote the entity (an earlier attempt at this shard died before it was

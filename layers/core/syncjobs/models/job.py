@@ -21,8 +21,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class CsvGroupsFile(_Strict):
+    """A second CSV export in the same bucket: one row per group, its members' user ids in one column."""
+
+    key: str = Field(min_length=1, max_length=1024)
+    id_column: str = Field(min_length=1, description="column holding the group's stable id")
+    members_column: str = Field(min_length=1, description="column holding the member users' ids")
+    members_separator: str = Field(default=";", min_length=1, max_length=1)
+    modified_column: str | None = Field(default=None, description="column holding last-modified time")
+
+
 class CsvS3Source(_Strict):
-    """A CSV export in S3: one row per user, a header row naming the columns."""
+    """A CSV export in S3: one row per user, a header row naming the columns (and optionally a groups file)."""
 
     type: Literal["csv_s3"]
     bucket: str = Field(min_length=3, max_length=63)
@@ -31,12 +41,25 @@ class CsvS3Source(_Strict):
     modified_column: str | None = Field(default=None, description="column holding last-modified time")
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     max_row_bytes: int = Field(default=65536, ge=256, le=1048576, description="longer rows fail")
+    groups: CsvGroupsFile | None = Field(default=None, description="the groups export, for entity type groups")
+
+    @property
+    def display_name(self) -> str:
+        """The name mails and run details give the source system (SAP: "Source System: <name>")."""
+        return f"s3://{self.bucket}/{self.key}"
+
+    def has(self, entity_type: EntityType) -> bool:
+        return entity_type is EntityType.USERS or self.groups is not None
+
+    def delta_capable(self, entity_type: EntityType) -> bool:
+        if entity_type is EntityType.GROUPS:
+            return self.groups is not None and self.groups.modified_column is not None
+        return self.modified_column is not None
 
 
-class ScimTarget(_Strict):
-    """A SCIM 2.0 service provider."""
+class _ScimService(_Strict):
+    """A SCIM 2.0 service provider (RFC 7643/7644) reached over HTTP with an optional bearer token."""
 
-    type: Literal["scim"]
     name: str = Field(default="SCIM", min_length=1, max_length=100)
     base_url: str = Field(pattern=r"^https?://", max_length=2048)
     token_secret: str | None = Field(
@@ -53,6 +76,30 @@ class ScimTarget(_Strict):
             if not _SECRET_NAME.match(name):
                 raise ValueError("must be a Secrets Manager secret name or ssm:/parameter/name")
         return value
+
+
+class ScimSource(_ScimService):
+    """A SCIM 2.0 service read as a source: /Users and /Groups, paged and sorted by id, delta by
+    meta.lastModified. Group members are the source's user ids (`members[].value`)."""
+
+    type: Literal["scim"]
+    page_size: int = Field(default=200, ge=1, le=1000, description="resources per listing request")
+
+    @property
+    def display_name(self) -> str:
+        return self.name if self.name != "SCIM" else self.base_url
+
+    def has(self, entity_type: EntityType) -> bool:
+        return True
+
+    def delta_capable(self, entity_type: EntityType) -> bool:
+        return True
+
+
+class ScimTarget(_ScimService):
+    """A SCIM 2.0 service written as the target."""
+
+    type: Literal["scim"]
 
 
 class RetryPolicy(_Strict):
@@ -114,13 +161,16 @@ class JobDefinition(_Strict):
     job_id: str = Field(pattern=JOB_ID_PATTERN, description="lower-case letters, digits and dashes")
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
-    source: CsvS3Source  # a discriminated union on `type` once there is a second source
+    source: CsvS3Source | ScimSource = Field(discriminator="type")
     target: ScimTarget
     entity_types: list[EntityType] = Field(default_factory=lambda: [EntityType.USERS], min_length=1)
     mapping: dict[EntityType, dict[str, str]] = Field(
         description="per entity type: target attribute (dotted path) -> jinja2 expression over source columns"
     )
-    scope: str | None = Field(default=None, description="jinja2 expression; false means out of scope")
+    scope: dict[EntityType, str] = Field(
+        default_factory=dict,
+        description="per entity type: jinja2 expression, false means out of scope (a plain string scopes users)",
+    )
     shard_size: int = Field(default=500, ge=1, le=10000)
     trace: TraceSettings = TraceSettings()
     retry: RetryPolicy = RetryPolicy()
@@ -129,16 +179,34 @@ class JobDefinition(_Strict):
     notification: NotificationSettings = NotificationSettings()
     log_format: Literal["csv", "jsonl"] = "csv"
 
+    @field_validator("scope", mode="before")
+    @classmethod
+    def _plain_scope_is_users(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        return {EntityType.USERS.value: value} if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _mapping_covers_entity_types(self) -> JobDefinition:
         for entity_type in self.entity_types:
             if entity_type not in self.mapping or not self.mapping[entity_type]:
                 raise ValueError(f"mapping.{entity_type.value}: is required for entity type {entity_type.value}")
-        if self.delta is not None and self.delta.enabled and not self.source.modified_column:
-            raise ValueError("source.modified_column: is required for delta reads (delta.enabled)")
+            if not self.source.has(entity_type):
+                raise ValueError(f"source.{entity_type.value}: is required for entity type {entity_type.value}")
+            if self.delta is not None and self.delta.enabled and not self.source.delta_capable(entity_type):
+                field = "modified_column" if entity_type is EntityType.USERS else "groups.modified_column"
+                raise ValueError(f"source.{field}: is required for delta reads (delta.enabled)")
+        if "members" in self.mapping.get(EntityType.GROUPS, {}):
+            raise ValueError("mapping.groups.members: is set by syncjobs from the source's members; do not map it")
         if EntityType.USERS in self.mapping and "userName" not in self.mapping[EntityType.USERS]:
             raise ValueError("mapping.users.userName: is required (SCIM's unique user key)")
         return self
+
+    @property
+    def phases(self) -> list[EntityType]:
+        """The entity types in the order a run processes them: users first, so that a group's members
+        can be resolved to the target ids of users provisioned earlier in the same run."""
+        return [entity_type for entity_type in EntityType if entity_type in self.entity_types]
 
     def to_document(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

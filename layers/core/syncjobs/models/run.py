@@ -88,6 +88,24 @@ class StartRequest(BaseModel):
     requested_at: datetime
 
 
+class Phase(BaseModel):
+    """The shards of one entity type: ids first .. first+count-1. A phase is queued only when every
+    earlier phase is counted (groups after users)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entity_type: EntityType
+    first: int = Field(ge=0)
+    count: int = Field(ge=0)
+
+    def shard_ids(self) -> list[str]:
+        return [shard_id(i) for i in range(self.first, self.first + self.count)]
+
+
+def shard_id(index: int) -> str:
+    return f"{index:05d}"
+
+
 class Run(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -116,6 +134,7 @@ class Run(BaseModel):
     failure_streak_before: int = Field(default=0, description="failed runs in a row before this one")
     deletes_held: int = Field(default=0, description="deletes the threshold held back (recorded as failed)")
     deletes_note: str | None = Field(default=None, description="why this run deleted nothing, if it did not")
+    phases: list[Phase] = Field(default_factory=list, description="the shards of each entity type, in order")
 
     def totals(self) -> dict[Outcome, int]:
         return total_by_outcome(self.counts)
@@ -127,6 +146,7 @@ class ShardSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     shard_id: str = Field(pattern=r"^[0-9]{5}$")
+    entity_type: EntityType = EntityType.USERS
     start: int = Field(ge=0, description="first byte (CSV) or item offset")
     end: int = Field(ge=0, description="one past the last byte or item")
     first_row: int = Field(ge=1, description="1-based row number of the first record, for messages")
@@ -134,6 +154,8 @@ class ShardSpec(BaseModel):
     duplicates: dict[int, int] = Field(
         default_factory=dict, description="row -> the earlier row with the same id (this row fails)"
     )
+    after: str | None = Field(default=None, description="keyed sources: ids greater than this (none: from the first)")
+    until: str | None = Field(default=None, description="keyed sources: ids up to this one (none: to the last)")
 
 
 class ShardMessage(BaseModel):

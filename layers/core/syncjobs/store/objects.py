@@ -3,6 +3,7 @@
 Layout of the log bucket:
   runs/<run_id>/parts/<shard_id>/<attempt>/<name>   what one attempt at a shard wrote
   runs/<run_id>/logs/<outcome>.<ext>                 the merged, downloadable log of one outcome
+  runs/<run_id>/plan/<entity_type>.json              the shards of one phase, queued when it is due
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ def run_key_prefix(run_id: str) -> str:
 
 def part_key(run_id: str, shard_id: str, attempt: str, name: str) -> str:
     return f"{run_key_prefix(run_id)}parts/{shard_id}/{attempt}/{name}"
+
+
+def plan_key(run_id: str, entity_type: str) -> str:
+    return f"{run_key_prefix(run_id)}plan/{entity_type}.json"
 
 
 def log_key(run_id: str, outcome: str, ext: str) -> str:

@@ -2,7 +2,8 @@
 
 Layout:
   run   pk=RUN#<run_id>  sk=RUN   item_type=run, the Run fields, `job` (the definition it ran),
-                                   done_shards (string set), parts (shard -> attempt whose logs count)
+                                   done_shards (string set), parts (shard -> attempt whose logs count),
+                                   queued_phases (string set: entity types whose shards are queued)
         gsi1pk=JOB#<job_id> gsi1sk=<created_at>#<run_id>   (runs of a job, newest last)
   job   pk=JOB#<job_id>  sk=JOB   active_run / active_run_until: the lock that keeps one run per job
 
@@ -21,7 +22,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from syncjobs.models.job import JobDefinition
-from syncjobs.models.run import ACTIVE_STATUSES, Counts, FailureSample, ReadMode, Run, RunStatus, RunType
+from syncjobs.models.run import ACTIVE_STATUSES, Counts, FailureSample, Phase, ReadMode, Run, RunStatus, RunType
 from syncjobs.settings import get_settings
 from syncjobs.store import codec
 from syncjobs.store.clients import client
@@ -44,6 +45,7 @@ class RunRecord:
     done_shards: frozenset[str]
     parts: dict[str, str]  # shard id -> attempt id whose outcome parts count
     delete_plan: str | None = None  # S3 key of the delete plan finalize claimed
+    queued_phases: frozenset[str] = frozenset()  # entity types whose shards were queued
 
 
 def _record(item: dict[str, Any]) -> RunRecord:
@@ -53,6 +55,7 @@ def _record(item: dict[str, Any]) -> RunRecord:
         done_shards=frozenset(item.get("done_shards", ())),
         parts=dict(item.get("parts", {})),
         delete_plan=item.get("delete_plan"),
+        queued_phases=frozenset(item.get("queued_phases", ())),
     )
 
 
@@ -197,17 +200,18 @@ class RunStore:
 
     # ------------------------------------------------------------------ progress
     def mark_running(
-        self, run_id: str, shards_total: int, read_mode: ReadMode, delta_since: str | None, started_at: datetime
+        self, run_id: str, phases: list[Phase], read_mode: ReadMode, delta_since: str | None, started_at: datetime
     ) -> None:
-        """queued -> running with the planned shard count. Harmless when already running; a run
-        stopped while it was being planned keeps `stopping` but learns its shard count."""
+        """queued -> running with the planned shards. Harmless when already running; a run
+        stopped while it was being planned keeps `stopping` but learns its shards."""
         plan = {
-            ":n": codec.dump(shards_total),
+            ":n": codec.dump(sum(phase.count for phase in phases)),
+            ":phases": codec.dump([phase.model_dump(mode="json") for phase in phases]),
             ":mode": codec.dump(read_mode.value),
             ":since": codec.dump(delta_since) if delta_since else {"NULL": True},
             ":t": codec.dump(started_at.isoformat()),
         }
-        planned = "shards_total = :n, read_mode = :mode, delta_since = :since, started_at = :t"
+        planned = "shards_total = :n, phases = :phases, read_mode = :mode, delta_since = :since, started_at = :t"
         attempts = (
             (
                 f"SET #status = :running, {planned}",
@@ -234,6 +238,17 @@ class RunStore:
             except ClientError as err:
                 if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise translate(err, f"starting run {run_id}") from err
+
+    def mark_phase_queued(self, run_id: str, entity_type: str) -> None:
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=run_key(run_id),
+                UpdateExpression="ADD queued_phases :p",
+                ExpressionAttributeValues={":p": codec.dump({entity_type})},
+            )
+        except ClientError as err:
+            raise translate(err, f"recording the queued {entity_type} shards of run {run_id}") from err
 
     def claim_delete_plan(self, run_id: str, key: str) -> str:
         """Make `key` the run's delete plan unless another finalizer's plan came first; returns the one

@@ -15,6 +15,7 @@ from typing import Any
 
 from syncjobs.connectors.base import TargetError
 from syncjobs.connectors.registry import target_for
+from syncjobs.connectors.scim import ScimTargetConnector
 from syncjobs.engine.deletes import DeletePlan, plan_deletes, why_no_deletes
 from syncjobs.engine.delta import newer
 from syncjobs.engine.finalize import final_status, first_failures
@@ -38,16 +39,27 @@ class _Extra:
 
     lines: dict[Outcome, list[LogLine]] = field(default_factory=lambda: {o: [] for o in OUTCOMES})
     held: int = 0
-    note: str | None = None
+    notes: list[str] = field(default_factory=list)
 
-    def counts(self, entity_type: str) -> dict[str, dict[str, int]]:
-        return {entity_type: {o.value: len(lines) for o, lines in self.lines.items() if lines}}
+    def counts(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        for outcome, lines in self.lines.items():
+            for line in lines:
+                per_type = counts.setdefault(line.entity_type, {})
+                per_type[outcome.value] = per_type.get(outcome.value, 0) + 1
+        return counts
 
     def failures(self) -> list[FailureSample]:
         return [
             FailureSample(entity_type=x.entity_type, entity_id=x.entity_id, reason=x.reason)
             for x in self.lines[Outcome.FAILED]
         ]
+
+    def note(self, entity_type: str, text: str, only_type: bool) -> None:
+        self.notes.append(text if only_type else f"{entity_type}: {text}")
+
+
+Manifests = list[tuple[str, str, dict[str, Any]]]  # (shard id, attempt, manifest)
 
 
 def finalize_run(run_id: str) -> RunStatus | None:
@@ -86,8 +98,7 @@ def finalize_run(run_id: str) -> RunStatus | None:
 
     samples = [[FailureSample.model_validate(f) for f in m["failures"]] for _, _, m in manifests]
     failures = first_failures([*samples, extra.failures()])
-    added = extra.counts(EntityType.USERS.value)
-    status = final_status(run, added_failed=added[EntityType.USERS.value].get(Outcome.FAILED.value, 0))
+    status = final_status(run, added_failed=len(extra.lines[Outcome.FAILED]))
     watermark = None
     for _, _, manifest in manifests:
         watermark = newer(watermark, manifest.get("watermark"))
@@ -97,76 +108,107 @@ def finalize_run(run_id: str) -> RunStatus | None:
         failures=failures,
         ended_at=datetime.now(UTC),
         streak_before=_streak(record),
-        added_counts=added,
+        added_counts=extra.counts(),
         watermark=watermark,
         deletes_held=extra.held,
-        deletes_note=extra.note,
+        deletes_note="; ".join(extra.notes) or None,
     )
     return _finish(record, closing)
 
 
-def _deletes(record: RunRecord, manifests: list[tuple[str, str, dict[str, Any]]], logs: LogObjects) -> _Extra:
+def _deletes(record: RunRecord, manifests: Manifests, logs: LogObjects) -> _Extra:
+    """Deletes per entity type, groups before users (a group is gone before its members are)."""
     run, job = record.run, record.job
     extra = _Extra()
-    entity_type = EntityType.USERS.value
-    unreadable = sum(m.get("unreadable", 0) for _, _, m in manifests)
-    why_not = why_no_deletes(run.run_type, run.read_mode, job.deletes, unreadable, run.status is RunStatus.STOPPING)
-    if why_not is not None:
-        extra.note = why_not
+    only_type = len(job.phases) == 1
+    why_not: dict[str, str] = {}
+    types = [t.value for t in job.phases]
+    for type_name in types:
+        unreadable = sum(m.get("unreadable", 0) for _, _, m in manifests if _type_of(m) == type_name)
+        stopped = run.status is RunStatus.STOPPING
+        reason = why_no_deletes(run.run_type, run.read_mode, job.deletes, unreadable, stopped)
+        if reason is not None:
+            why_not[type_name] = reason
+    if len(why_not) == len(job.phases) and len(set(why_not.values())) == 1:
+        extra.notes.append(next(iter(why_not.values())))  # one reason for every type: say it once
         return extra
+    for type_name, reason in why_not.items():
+        extra.note(type_name, reason, only_type)
 
-    plan = _delete_plan(record, manifests, logs)
-    if plan.held_reason:
-        extra.held = len(plan.pending)
-        extra.note = plan.held_reason
-        extra.lines[Outcome.FAILED] = [LogLine(entity_type, e, t, None, plan.held_reason) for e, t in plan.pending]
-        return extra
-    if not plan.deletes:
-        return extra
-    if run.run_type is RunType.SIMULATE:
-        extra.lines[Outcome.DELETED] = [LogLine(entity_type, e, t, None, "simulated delete") for e, t in plan.deletes]
-        return extra
-
-    target = target_for(job)
-    deleted: list[str] = []
+    plans = _delete_plans(record, [t for t in types if t not in why_not], manifests, logs)
+    target = None
     try:
-        for entity_id, target_id in plan.deletes:
-            try:
-                target.delete(entity_type, target_id)
-            except TargetError as err:
-                extra.lines[Outcome.FAILED].append(
-                    LogLine(entity_type, entity_id, target_id, None, f"delete failed: {err.reason}")
-                )
+        for entity_type in reversed(types):
+            plan = plans.get(entity_type)
+            if plan is None:
                 continue
-            extra.lines[Outcome.DELETED].append(LogLine(entity_type, entity_id, target_id, None, ""))
-            deleted.append(entity_id)
+            if plan.held_reason:
+                extra.held += len(plan.pending)
+                extra.note(entity_type, plan.held_reason, only_type)
+                extra.lines[Outcome.FAILED] += [
+                    LogLine(entity_type, e, t, None, plan.held_reason) for e, t in plan.pending
+                ]
+                continue
+            if not plan.deletes:
+                continue
+            if run.run_type is RunType.SIMULATE:
+                extra.lines[Outcome.DELETED] += [
+                    LogLine(entity_type, e, t, None, "simulated delete") for e, t in plan.deletes
+                ]
+                continue
+            target = target or target_for(job)
+            _delete(job.job_id, entity_type, plan, target, extra)
     finally:
-        target.close()
-    EntityStateStore().delete_many(job.job_id, entity_type, deleted)
+        if target is not None:
+            target.close()
     return extra
 
 
-def _delete_plan(record: RunRecord, manifests: list[tuple[str, str, dict[str, Any]]], logs: LogObjects) -> DeletePlan:
-    """The plan, computed once: a retried or concurrent finalize must delete exactly the same entities,
+def _delete(job_id: str, entity_type: str, plan: DeletePlan, target: ScimTargetConnector, extra: _Extra) -> None:
+    deleted: list[str] = []
+    for entity_id, target_id in plan.deletes:
+        try:
+            target.delete(entity_type, target_id)
+        except TargetError as err:
+            extra.lines[Outcome.FAILED].append(
+                LogLine(entity_type, entity_id, target_id, None, f"delete failed: {err.reason}")
+            )
+            continue
+        extra.lines[Outcome.DELETED].append(LogLine(entity_type, entity_id, target_id, None, ""))
+        deleted.append(entity_id)
+    EntityStateStore().delete_many(job_id, entity_type, deleted)
+
+
+def _type_of(manifest: dict[str, Any]) -> str:
+    return str(manifest.get("entity_type", EntityType.USERS.value))
+
+
+def _delete_plans(
+    record: RunRecord, entity_types: list[str], manifests: Manifests, logs: LogObjects
+) -> dict[str, DeletePlan]:
+    """The plans, computed once: a retried or concurrent finalize must delete exactly the same entities,
     and one computing its plan after another finalizer's deletes would find nothing left to delete.
-    Each plan is written under its own key; the first one claimed on the run item is the plan."""
+    Each computation is written under its own key; the first one claimed on the run item is the plan."""
     run_id, job = record.run.run_id, record.job
     key = record.delete_plan
     if key is None:
-        seen: set[str] = set()
-        for shard_id, attempt, manifest in manifests:
-            if manifest.get("seen"):
-                seen.update(logs.get(part_key(run_id, shard_id, attempt, SEEN)).decode().split("\n"))
-        provisioned = EntityStateStore().provisioned(job.job_id, EntityType.USERS.value)
-        plan = plan_deletes(provisioned, seen, job.deletes)
+        plans: dict[str, DeletePlan] = {}
+        for entity_type in entity_types:
+            seen: set[str] = set()
+            for shard_id, attempt, manifest in manifests:
+                if manifest.get("seen") and _type_of(manifest) == entity_type:
+                    seen.update(logs.get(part_key(run_id, shard_id, attempt, SEEN)).decode().split("\n"))
+            provisioned = EntityStateStore().provisioned(job.job_id, entity_type)
+            plans[entity_type] = plan_deletes(provisioned, seen, job.deletes)
         key = f"{run_key_prefix(run_id)}deletes-{uuid.uuid4().hex[:12]}.json"
-        logs.put(key, json.dumps({"pending": plan.pending, "held_reason": plan.held_reason}).encode())
+        body = {t: {"pending": p.pending, "held_reason": p.held_reason} for t, p in plans.items()}
+        logs.put(key, json.dumps(body).encode())
         winner = RunStore().claim_delete_plan(run_id, key)
         if winner == key:
-            return plan
+            return plans
         key = winner
     saved = json.loads(logs.get(key))
-    return DeletePlan([(e, t) for e, t in saved["pending"]], saved["held_reason"])
+    return {t: DeletePlan([(e, i) for e, i in p["pending"]], p["held_reason"]) for t, p in saved.items()}
 
 
 def _streak(record: RunRecord) -> int:

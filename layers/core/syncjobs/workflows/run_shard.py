@@ -24,8 +24,9 @@ from syncjobs.observability import logger
 from syncjobs.store.entity_state import EntityStateStore
 from syncjobs.store.errors import Conflict
 from syncjobs.store.objects import LogObjects, part_key
-from syncjobs.store.runs import RunRecord, RunStore
-from syncjobs.workflows.finalize import MANIFEST, SEEN, finalize_run
+from syncjobs.store.runs import RunStore
+from syncjobs.workflows.finalize import MANIFEST, SEEN
+from syncjobs.workflows.phases import advance
 
 
 def run_shard(message: ShardMessage) -> str:
@@ -37,33 +38,43 @@ def run_shard(message: ShardMessage) -> str:
         return "run_over"
     if shard.shard_id in record.done_shards:
         logger.info("shard already counted", extra={"run_id": run.run_id, "shard": shard.shard_id})
-        _finalize_if_complete(record)
+        advance(record)
         return "duplicate"
 
-    entity_type = EntityType.USERS.value
+    entity_type = shard.entity_type.value
     result = ShardResult(entity_type)
     delta = DeltaFilter(run.delta_since)
     if run.status is not RunStatus.STOPPING:
         states = EntityStateStore()
         writes = run.run_type in {RunType.READ, RunType.RESYNC}
         target = target_for(job) if writes or run.run_type is RunType.VALIDATE else None
+        source = source_for(job, shard.entity_type)
         schema_problems = None
         if run.run_type is RunType.VALIDATE and target is not None:
             target_schema = target.schema(entity_type)  # read once per shard; validate never writes
             schema_problems = functools.partial(schema_check.check, schema=target_schema)
+        lookup_members = None
+        if shard.entity_type is EntityType.GROUPS:
+            users = EntityType.USERS.value
+
+            def lookup_members(ids: list[str]) -> dict[str, str]:
+                return {e: s.target_id for e, s in states.get_many(job.job_id, users, ids).items()}
+
         try:
             result = process_shard(
                 run.run_id,
                 entity_type,
                 run.run_type,
-                compile_mapping(job.mapping[EntityType.USERS], job.scope, entity_type),
-                delta(source_for(job).read(shard)),
+                compile_mapping(job.mapping[shard.entity_type], job.scope.get(shard.entity_type), entity_type),
+                delta(source.read(shard, run.delta_since)),
                 lambda ids: states.get_many(job.job_id, entity_type, ids),
                 target,
                 should_stop=lambda: runs.status(run.run_id) is RunStatus.STOPPING,
                 schema_problems=schema_problems,
+                lookup_members=lookup_members,
             )
         finally:
+            source.close()
             if target is not None:
                 target.close()
         if writes and result.state_changes:
@@ -80,6 +91,7 @@ def run_shard(message: ShardMessage) -> str:
     if result.seen:
         logs.put(part_key(run.run_id, shard.shard_id, attempt, SEEN), "\n".join(result.seen).encode())
     manifest = {
+        "entity_type": entity_type,
         "outcomes": written,
         "failures": [f.model_dump() for f in result.failures],
         "seen": bool(result.seen),
@@ -92,7 +104,7 @@ def run_shard(message: ShardMessage) -> str:
         after = runs.complete_shard(run.run_id, shard.shard_id, attempt, result.counts(), result.first_failed_at)
     except Conflict:
         logger.info("shard counted by another attempt", extra={"run_id": run.run_id, "shard": shard.shard_id})
-        _finalize_if_complete(runs.get(run.run_id))
+        advance(runs.get(run.run_id))
         return "duplicate"
     logger.info(
         "shard done",
@@ -103,15 +115,5 @@ def run_shard(message: ShardMessage) -> str:
             "counts": result.counts()[entity_type],
         },
     )
-    _finalize_if_complete(after)
+    advance(after)
     return "counted"
-
-
-def _finalize_if_complete(record: RunRecord) -> None:
-    """Finalize when every shard is counted. Also called by an attempt that found its shard counted
-    by another: the worker that counted the last shard may have died before finalizing, and the
-    duplicate's successful delivery deletes the message that would have retried it. Finalize is
-    idempotent, so two attempts finalizing at once is harmless."""
-    run = record.run
-    if run.status.is_active and run.shards_total is not None and run.shards_done >= run.shards_total:
-        finalize_run(run.run_id)

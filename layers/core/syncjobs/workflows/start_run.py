@@ -7,15 +7,18 @@ from datetime import UTC, datetime
 
 from syncjobs.connectors.csv_s3 import CsvSourceError
 from syncjobs.connectors.registry import source_for
+from syncjobs.connectors.scim_source import ScimSourceError
 from syncjobs.engine.delta import choose_read_mode
+from syncjobs.engine.phases import number_phases
 from syncjobs.models.job import JobDefinition, TraceLevel
-from syncjobs.models.run import Run, RunStatus, ShardMessage, StartRequest, zero_counts
+from syncjobs.models.outcome import EntityType
+from syncjobs.models.run import Run, RunStatus, ShardSpec, StartRequest, zero_counts
 from syncjobs.observability import logger
 from syncjobs.store.errors import NotFound, StoreError, TransientStoreError
 from syncjobs.store.jobs import JobStore
-from syncjobs.store.queue import ShardQueue
 from syncjobs.store.runs import CreateResult, RunStore
-from syncjobs.workflows.finalize import fail_run, finalize_run
+from syncjobs.workflows.finalize import fail_run
+from syncjobs.workflows.phases import advance, save_plans
 
 
 def run_id_for(request: StartRequest) -> str:
@@ -44,13 +47,17 @@ def _new_run(request: StartRequest, job: JobDefinition) -> Run:
         created_at=request.requested_at,
         counts=zero_counts(job.entity_types),
         job_name=job.name,
-        source_name=_source_name(job),
+        source_name=job.source.display_name,
         target_name=job.target.name,
     )
 
 
-def _source_name(job: JobDefinition) -> str:
-    return f"s3://{job.source.bucket}/{job.source.key}"
+def _plan(job: JobDefinition, entity_type: EntityType) -> list[ShardSpec]:
+    source = source_for(job, entity_type)
+    try:
+        return source.plan(job.shard_size)
+    finally:
+        source.close()
 
 
 def start_run(request: StartRequest) -> Run:
@@ -81,9 +88,14 @@ def start_run(request: StartRequest) -> Run:
         return record.run
     job = record.job  # the definition this run executes, as stored with the run
 
+    if record.run.phases or record.queued_phases:
+        # a redelivered start of a run already planned: its plan stands (the source may have changed)
+        advance(record)
+        return runs.get(run.run_id).run
+
     try:
-        shards = source_for(job).plan(job.shard_size)
-    except (CsvSourceError, NotFound) as err:
+        planned = [(entity_type, _plan(job, entity_type)) for entity_type in job.phases]
+    except (CsvSourceError, ScimSourceError, NotFound) as err:
         logger.warning("run failed at planning", extra={"run_id": run.run_id, "error": str(err)})
         fail_run(record, f"planning failed: {err}")
         return runs.get(run.run_id).run
@@ -93,22 +105,17 @@ def start_run(request: StartRequest) -> Run:
         fail_run(record, f"planning failed: {err}")
         return runs.get(run.run_id).run
 
+    phases, shards = number_phases(planned)
+    save_plans(run.run_id, {p.entity_type.value: shards[p.first : p.first + p.count] for p in phases})
     mode, since = choose_read_mode(run.run_type, job.delta, job_record.watermark, job_record.delta_reads_since_full)
-    runs.mark_running(run.run_id, len(shards), mode, since, datetime.now(UTC))
-    if not shards:
-        finalize_run(run.run_id)
-    else:
-        # On a redelivered start of a run that is already running, every shard is queued again;
-        # shards already counted are dropped by run_shard, the others are safe to run twice.
-        ShardQueue().send(
-            [ShardMessage(run_id=run.run_id, job_id=job.job_id, shard=shard).model_dump_json() for shard in shards]
-        )
+    runs.mark_running(run.run_id, phases, mode, since, datetime.now(UTC))
+    advance(runs.get(run.run_id))
     logger.info(
         "run started",
         extra={
             "run_id": run.run_id,
             "job_id": job.job_id,
-            "shards": len(shards),
+            "shards": {p.entity_type.value: p.count for p in phases},
             "run_type": run.run_type,
             "trigger": run.trigger,
         },

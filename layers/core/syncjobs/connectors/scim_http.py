@@ -1,0 +1,112 @@
+"""HTTP to a SCIM 2.0 service, shared by the SCIM source and target: bearer token, SCIM media type,
+and retries of 429 (honouring Retry-After), 5xx, timeouts and connection errors per the job's policy."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from syncjobs.connectors.base import TargetError
+from syncjobs.models.job import RetryPolicy
+
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+# entity type -> (endpoint, core schema, the attribute that names an entity uniquely enough to find it)
+ENDPOINTS = {"users": ("/Users", USER_SCHEMA, "userName"), "groups": ("/Groups", GROUP_SCHEMA, "externalId")}
+_MAX_RETRY_AFTER = 120.0
+
+
+def scim_detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    if isinstance(body, dict):
+        detail = body.get("detail") or body.get("scimType") or ""
+        return str(detail)[:300]
+    return ""
+
+
+def quoted(value: str) -> str:
+    """A SCIM filter string literal (RFC 7644 section 3.4.2.2)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _retry_after(response: httpx.Response, default: float) -> float:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return min(max(float(value), 0.0), _MAX_RETRY_AFTER)
+    except ValueError:
+        return default
+
+
+class ScimClient:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        timeout_seconds: float,
+        retry: RetryPolicy,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._retry = retry
+        self._sleep = sleep
+        headers = {"Accept": "application/scim+json", "Content-Type": "application/scim+json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_seconds, transport=transport
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def checked(self, response: httpx.Response, action: str) -> httpx.Response:
+        if response.status_code >= 400:
+            raise self.error(response, action)
+        return response
+
+    @staticmethod
+    def error(response: httpx.Response, action: str) -> TargetError:
+        status = response.status_code
+        return TargetError(
+            f"{action} failed: HTTP {status} {scim_detail(response)}".rstrip(),
+            retryable=status == 429 or status >= 500,
+            status=status,
+        )
+
+    def get_json(self, path: str, params: dict[str, str], action: str) -> dict[str, Any]:
+        return dict(self.checked(self.request("GET", path, None, params=params), action).json())
+
+    def request(
+        self, method: str, path: str, body: dict[str, Any] | None, params: dict[str, str] | None = None
+    ) -> httpx.Response:
+        attempts = self._retry.retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self._http.request(method, path, json=body, params=params)
+            except httpx.TimeoutException as err:
+                if attempt == attempts:
+                    raise TargetError(f"{method} {path} timed out after {attempts} attempts", retryable=True) from err
+                self._sleep(self._retry.delay_seconds)
+                continue
+            except httpx.TransportError as err:
+                if attempt == attempts:
+                    raise TargetError(f"{method} {path}: {type(err).__name__}: {err}", retryable=True) from err
+                self._sleep(self._retry.delay_seconds)
+                continue
+            if response.status_code == 429 or response.status_code >= 500:
+                if attempt == attempts:
+                    return response
+                self._sleep(
+                    _retry_after(response, self._retry.delay_seconds)
+                    if response.status_code == 429
+                    else self._retry.delay_seconds
+                )
+                continue
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
