@@ -27,7 +27,7 @@ from typing import Any
 import boto3
 import httpx
 
-from syncjobs.connectors.scim import ScimTargetConnector
+from syncjobs.connectors.scim_http import ScimClient
 from syncjobs.store import clients
 from syncjobs_local.demo import prepare, start, wait_for_run
 from syncjobs_local.sample_data import COLUMNS, generate
@@ -83,19 +83,19 @@ def timed_run(stack: LocalStack, job_id: str) -> tuple[float, dict[str, Any], An
     time.sleep(1.0)  # let the notifier finish with the previous run's last stream records
     clients.requests.clear()
     writes: Counter[str] = Counter()
-    original = ScimTargetConnector._request
+    original = ScimClient.request
 
-    def counting(self: ScimTargetConnector, method: str, *args: Any, **kwargs: Any) -> Any:
+    def counting(self: ScimClient, method: str, *args: Any, **kwargs: Any) -> Any:
         writes[method] += method != "GET"
         return original(self, method, *args, **kwargs)
 
-    ScimTargetConnector._request = counting  # type: ignore[method-assign]
+    ScimClient.request = counting  # type: ignore[method-assign]
     try:
         started = time.perf_counter()
         run = wait_for_run(start(stack, job_id), timeout_s=1800, stack=stack)
         elapsed = time.perf_counter() - started
     finally:
-        ScimTargetConnector._request = original  # type: ignore[method-assign]
+        ScimClient.request = original  # type: ignore[method-assign]
     costs = {
         "services": per_service(clients.requests),
         "target_writes": sum(writes.values()),

@@ -19,6 +19,7 @@ import boto3
 import httpx
 import pytest
 
+from syncjobs.admin import operations
 from syncjobs.connectors.scim import ScimTargetConnector
 from syncjobs.models.job import JobDefinition
 from syncjobs.models.outcome import Outcome
@@ -31,7 +32,8 @@ from syncjobs.workflows import finalize as finalize_module
 from syncjobs.workflows import run_shard as run_shard_module
 from syncjobs_local.demo import prepare, start
 from syncjobs_local.lambda_events import sqs_event
-from tests.e2e.helpers import log_rows, rewrite_export, scim_users
+from syncjobs_local.sample_data import write_groups
+from tests.e2e.helpers import log_rows, rewrite_export, scim_groups, scim_users
 
 pytestmark = pytest.mark.e2e
 
@@ -103,7 +105,7 @@ class Faults:
             original = getattr(target, name)
 
             def killing(*args: Any, __original: Callable[..., Any] = original) -> Any:
-                self.tick("target_write")
+                self.tick("group_write" if args[0] == "groups" else "target_write")
                 return __original(*args)
 
             setattr(target, name, killing)
@@ -256,3 +258,49 @@ def test_runs_stay_exact_under_kills_duplicates_and_a_flaky_target(aws, monkeypa
     )
     assert faults.killed == 1
     assert run.failures == []
+
+
+GROUP_KILL_POINTS = ("group_write", "after_counted", "after_parts_written", "in_finalize")
+GROUP_CASES = [(seed, GROUP_KILL_POINTS[seed % len(GROUP_KILL_POINTS)]) for seed in range(100, 108)]
+
+
+@pytest.mark.parametrize(("seed", "kill_point"), GROUP_CASES, ids=[f"seed{s}-{k}" for s, k in GROUP_CASES])
+def test_groups_stay_exact_under_kills_duplicates_and_a_flaky_target(aws, monkeypatch, seed, kill_point):
+    """Kills in the groups phase: at a group create (the target has it, the state does not: found by
+    externalId, never created twice), and at the shard count that completes the users phase (the
+    groups shards must still be queued, once)."""
+    rng = random.Random(seed)
+    users = 30
+    prepared = prepare(aws, users=users, bad_rows=False, shard_size=10, retry={"retries": 5, "delay_seconds": 0})
+    user_ids = sorted(f"E{i:06d}" for i in range(1, users + 1))
+    members = {f"G{g}": user_ids[g * 5 : g * 5 + 8] for g in range(5)}
+    boto3.client("s3").put_object(
+        Bucket=prepared.bucket, Key="exports/groups.csv", Body=write_groups({g: f"Team {g}" for g in members}, members)
+    )
+    document = dict(prepared.document)
+    document["entity_types"] = ["users", "groups"]
+    document["mapping"] = {**document["mapping"], "groups": {"displayName": "{{ name }}"}}
+    groups_file = {"key": "exports/groups.csv", "id_column": "group_id", "members_column": "members"}
+    document["source"] = {**document["source"], "groups": groups_file}
+    operations.apply_job(operations.parse_job(document))
+
+    occurrences = {"group_write": 5, "after_counted": 4, "after_parts_written": 4, "in_finalize": 1}
+    faults = Faults(rng, kill_point, 0.2, occurrences)
+    with injected(monkeypatch, faults):
+        run = drive(aws, start(aws, prepared.job_id), rng, duplicates=0.5, concurrent=seed % 2 == 0)
+
+    assert faults.killed == 1
+    assert {t: {o: n for o, n in c.items() if n} for t, c in run.counts.items()} == {
+        "users": {"created": users},
+        "groups": {"created": 5},
+    }
+    created = log_rows(aws, run.log_keys["created"])
+    assert sorted(r["entity_id"] for r in created if r["entity_type"] == "groups") == sorted(members)
+    target_users = scim_users(aws)
+    target_groups = scim_groups(aws)
+    headers = {"Authorization": f"Bearer {aws.scim.token}"}
+    listed = httpx.get(f"{aws.scim.url}/Groups", params={"count": 0}, headers=headers).json()
+    assert listed["totalResults"] == 5  # no group created twice
+    for gid, ids in members.items():
+        assert {m["value"] for m in target_groups[gid]["members"]} == {target_users[e]["id"] for e in ids}
+    assert EntityStateStore().provisioned(prepared.job_id, "groups") == {g: target_groups[g]["id"] for g in members}

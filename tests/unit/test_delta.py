@@ -11,23 +11,29 @@ WM = "2026-11-20T00:00:00+00:00"
 ON = DeltaSettings(full_read_every=3)
 
 
+USERS_WM = {"users": WM}
+BOTH_WM = {"users": WM, "groups": "2026-11-01T00:00:00+00:00"}
+
+
 @pytest.mark.parametrize(
-    ("run_type", "delta", "watermark", "since_full", "mode"),
+    ("run_type", "delta", "watermarks", "since_full", "types", "mode"),
     [
-        (RunType.READ, None, WM, 0, ReadMode.FULL),  # delta reads off
-        (RunType.READ, ON, None, 0, ReadMode.FULL),  # first read of the job
-        (RunType.READ, ON, WM, 0, ReadMode.DELTA),
-        (RunType.READ, ON, WM, 2, ReadMode.DELTA),
-        (RunType.READ, ON, WM, 3, ReadMode.FULL),  # forced after 3 delta reads
-        (RunType.READ, DeltaSettings(enabled=False), WM, 0, ReadMode.FULL),
-        (RunType.RESYNC, ON, WM, 0, ReadMode.FULL),
-        (RunType.SIMULATE, ON, WM, 0, ReadMode.FULL),
+        (RunType.READ, None, USERS_WM, 0, ["users"], ReadMode.FULL),  # delta reads off
+        (RunType.READ, ON, {}, 0, ["users"], ReadMode.FULL),  # first read of the job
+        (RunType.READ, ON, USERS_WM, 0, ["users"], ReadMode.DELTA),
+        (RunType.READ, ON, USERS_WM, 2, ["users"], ReadMode.DELTA),
+        (RunType.READ, ON, USERS_WM, 3, ["users"], ReadMode.FULL),  # forced after 3 delta reads
+        (RunType.READ, DeltaSettings(enabled=False), USERS_WM, 0, ["users"], ReadMode.FULL),
+        (RunType.RESYNC, ON, USERS_WM, 0, ["users"], ReadMode.FULL),
+        (RunType.SIMULATE, ON, USERS_WM, 0, ["users"], ReadMode.FULL),
+        (RunType.READ, ON, USERS_WM, 0, ["users", "groups"], ReadMode.FULL),  # groups new to the job
+        (RunType.READ, ON, BOTH_WM, 0, ["users", "groups"], ReadMode.DELTA),
     ],
 )
-def test_read_mode(run_type, delta, watermark, since_full, mode):
-    got, since = choose_read_mode(run_type, delta, watermark, since_full)
+def test_read_mode(run_type, delta, watermarks, since_full, types, mode):
+    got, since = choose_read_mode(run_type, delta, watermarks, since_full, types)
     assert got is mode
-    assert since == (WM if mode is ReadMode.DELTA else None)
+    assert since == ({t: watermarks[t] for t in types} if mode is ReadMode.DELTA else {})
 
 
 def test_a_delta_filter_keeps_modified_and_unreadable_rows_and_tracks_the_newest():

@@ -40,9 +40,7 @@ class ScimTargetConnector:
         path, schema, key = ENDPOINTS[entity_type]
         body = {"schemas": [schema], **resource}
         if entity_type == "groups" and resource.get(key):
-            existing = self._find(path, key, str(resource[key]))
-            if existing is not None:
-                return self._adopt(path, existing, body)
+            return self._create_unless_found(path, key, str(resource[key]), body)
         response = self._client.request("POST", path, body)
         if response.status_code == 201:
             return Written(str(response.json()["id"]))
@@ -76,6 +74,31 @@ class ScimTargetConnector:
         raise self._client.error(response, "delete")
 
     # ------------------------------------------------------------------ HTTP
+    def _create_unless_found(self, path: str, key: str, value: str, body: dict[str, Any]) -> Written:
+        """Create an entity whose key the target does not keep unique, at most once: before every
+        attempt, look for it, since a POST that timed out or failed with a 5xx may have been applied
+        (a blind retry would create it twice)."""
+        last: TargetError | None = None
+        last_response: httpx.Response | None = None
+        for attempt in range(self._client.attempts):
+            if attempt:
+                self._client.pause(last_response)
+            existing = self._find(path, key, value)
+            if existing is not None:
+                return self._adopt(path, existing, body)
+            try:
+                response = self._client.request("POST", path, body, retry=False)
+            except TargetError as err:
+                last, last_response = err, None
+                continue
+            if response.status_code == 201:
+                return Written(str(response.json()["id"]))
+            last, last_response = self._client.error(response, "create"), response
+            if not last.retryable:
+                raise last
+        assert last is not None
+        raise last
+
     def _adopt(self, path: str, existing: str, body: dict[str, Any]) -> Written:
         self._client.checked(self._client.request("PUT", f"{path}/{existing}", {**body, "id": existing}), "update")
         return Written(existing, adopted=True)

@@ -82,31 +82,41 @@ class ScimClient:
     def get_json(self, path: str, params: dict[str, str], action: str) -> dict[str, Any]:
         return dict(self.checked(self.request("GET", path, None, params=params), action).json())
 
+    @property
+    def attempts(self) -> int:
+        return self._retry.retries + 1
+
+    def pause(self, response: httpx.Response | None) -> None:
+        """Wait before the next attempt: Retry-After of a 429, else the policy's delay."""
+        delay = self._retry.delay_seconds
+        self._sleep(_retry_after(response, delay) if response is not None and response.status_code == 429 else delay)
+
     def request(
-        self, method: str, path: str, body: dict[str, Any] | None, params: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        params: dict[str, str] | None = None,
+        retry: bool = True,
     ) -> httpx.Response:
-        attempts = self._retry.retries + 1
+        """One call, retried on 429, 5xx, timeouts and connection errors (unless retry=False): the last
+        429/5xx answer is returned; a timeout or connection error on the last attempt raises."""
+        attempts = self.attempts if retry else 1
         for attempt in range(1, attempts + 1):
             try:
                 response = self._http.request(method, path, json=body, params=params)
             except httpx.TimeoutException as err:
                 if attempt == attempts:
-                    raise TargetError(f"{method} {path} timed out after {attempts} attempts", retryable=True) from err
-                self._sleep(self._retry.delay_seconds)
+                    raise TargetError(f"{method} {path} timed out after {attempt} attempt(s)", retryable=True) from err
+                self.pause(None)
                 continue
             except httpx.TransportError as err:
                 if attempt == attempts:
                     raise TargetError(f"{method} {path}: {type(err).__name__}: {err}", retryable=True) from err
-                self._sleep(self._retry.delay_seconds)
+                self.pause(None)
                 continue
-            if response.status_code == 429 or response.status_code >= 500:
-                if attempt == attempts:
-                    return response
-                self._sleep(
-                    _retry_after(response, self._retry.delay_seconds)
-                    if response.status_code == 429
-                    else self._retry.delay_seconds
-                )
+            if (response.status_code == 429 or response.status_code >= 500) and attempt < attempts:
+                self.pause(response)
                 continue
             return response
         raise AssertionError("unreachable")  # pragma: no cover

@@ -20,14 +20,22 @@ from syncjobs.models.run import ReadMode, RunType
 
 
 def choose_read_mode(
-    run_type: RunType, delta: DeltaSettings | None, watermark: str | None, delta_reads_since_full: int
-) -> tuple[ReadMode, str | None]:
-    """(mode, since): since is the watermark a delta read filters by."""
-    if run_type is not RunType.READ or delta is None or not delta.enabled or watermark is None:
-        return ReadMode.FULL, None
-    if delta_reads_since_full >= delta.full_read_every:
-        return ReadMode.FULL, None
-    return ReadMode.DELTA, watermark
+    run_type: RunType,
+    delta: DeltaSettings | None,
+    watermarks: dict[str, str],
+    delta_reads_since_full: int,
+    entity_types: list[str],
+) -> tuple[ReadMode, dict[str, str]]:
+    """(mode, since): since holds, per entity type, the watermark a delta read filters by.
+
+    Each entity type keeps its own watermark: a users export and a groups export have clocks of
+    their own, and one type's newest time would hide the other's changes. An entity type without a
+    watermark yet (say, groups just added to the job) makes the read full."""
+    if run_type is not RunType.READ or delta is None or not delta.enabled:
+        return ReadMode.FULL, {}
+    if delta_reads_since_full >= delta.full_read_every or any(t not in watermarks for t in entity_types):
+        return ReadMode.FULL, {}
+    return ReadMode.DELTA, {t: watermarks[t] for t in entity_types}
 
 
 def parse_time(value: str) -> datetime | None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
 from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate, native_concat
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 
@@ -90,6 +91,7 @@ class CompiledMapping:
         parsed = {path: _parse(path, source) for path, source in mapping.items()}
         self._attributes = [(path, _single(path, template)) for path, template in parsed.items()]
         self._combined = _combined(parsed)
+        self._globals = dict(self._combined.globals) if self._combined is not None else {}
         self._paths = {path: tuple(path.split(".")) for path in mapping}
         self._scope = _single("scope", _parse("scope", scope)) if scope else None
         self._required = required
@@ -118,10 +120,14 @@ class CompiledMapping:
         return out
 
     def _render_combined(self, attributes: dict[str, Any]) -> dict[str, Any] | None:
-        if self._combined is None:
+        template = self._combined
+        if template is None:
             return None
         try:
-            values = self._combined.render(attributes)
+            # What template.render does, minus its per-call copy of the (ChainMap) globals and its
+            # traceback rewriting: a third of the time of an 8-attribute mapping.
+            context = Context(_env, {**self._globals, **attributes}, template.name, template.blocks)
+            values = native_concat(template.root_render_func(context))
         except Exception:  # the slow path names the failing attribute
             return None
         if not isinstance(values, dict):

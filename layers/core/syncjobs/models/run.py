@@ -114,7 +114,9 @@ class Run(BaseModel):
     status: RunStatus
     run_type: RunType
     read_mode: ReadMode = ReadMode.FULL
-    delta_since: str | None = Field(default=None, description="a delta read reads what changed after this")
+    delta_since: dict[str, str] = Field(
+        default_factory=dict, description="per entity type: a delta read reads what changed after this"
+    )
     trigger: Trigger
     triggered_by: str
     request_id: str

@@ -32,7 +32,8 @@ class JobRecord:
         self.active_run: str | None = item.get("active_run")
         self.failure_streak: int = item.get("failure_streak", 0)
         self.last_status: str | None = item.get("last_status")
-        self.watermark: str | None = item.get("watermark")
+        # per entity type: the newest modified time the last successful read saw (delta reads)
+        self.watermarks: dict[str, str] = dict(item.get("watermarks") or {})
         self.delta_reads_since_full: int = item.get("delta_reads_since_full", 0)
         self.trace_once: list[str] = sorted(item.get("trace_once", []))  # outcomes traced with content, next run
 

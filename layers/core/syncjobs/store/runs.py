@@ -70,7 +70,7 @@ class Closing:
     streak_before: int  # the job's failed runs in a row before this one
     reason: str | None = None
     added_counts: Counts = field(default_factory=dict)  # outcomes finalize itself produced (deletes)
-    watermark: str | None = None  # newest modified time the run read (kept by the job if it succeeded)
+    watermarks: dict[str, str] = field(default_factory=dict)  # per entity type: newest modified time read
     deletes_held: int = 0
     deletes_note: str | None = None
 
@@ -200,7 +200,7 @@ class RunStore:
 
     # ------------------------------------------------------------------ progress
     def mark_running(
-        self, run_id: str, phases: list[Phase], read_mode: ReadMode, delta_since: str | None, started_at: datetime
+        self, run_id: str, phases: list[Phase], read_mode: ReadMode, delta_since: dict[str, str], started_at: datetime
     ) -> None:
         """queued -> running with the planned shards. Harmless when already running; a run
         stopped while it was being planned keeps `stopping` but learns its shards."""
@@ -208,7 +208,7 @@ class RunStore:
             ":n": codec.dump(sum(phase.count for phase in phases)),
             ":phases": codec.dump([phase.model_dump(mode="json") for phase in phases]),
             ":mode": codec.dump(read_mode.value),
-            ":since": codec.dump(delta_since) if delta_since else {"NULL": True},
+            ":since": codec.dump(delta_since),
             ":t": codec.dump(started_at.isoformat()),
         }
         planned = "shards_total = :n, phases = :phases, read_mode = :mode, delta_since = :since, started_at = :t"
@@ -379,9 +379,9 @@ class RunStore:
         streak_after = streak_before + 1 if failed else 0
         job_update = "SET last_status = :status, last_run = :run, failure_streak = :streak"
         job_values: dict[str, Any] = {}
-        if status is RunStatus.SUCCEEDED and closing.watermark:
-            job_update += ", watermark = :wm"
-            job_values[":wm"] = codec.dump(closing.watermark)
+        if status is RunStatus.SUCCEEDED and closing.watermarks:
+            job_update += ", watermarks = :wm"  # finalize merged them with the job's earlier ones
+            job_values[":wm"] = codec.dump(closing.watermarks)
         if run.read_mode is ReadMode.DELTA:
             job_update += ", delta_reads_since_full = if_not_exists(delta_reads_since_full, :zero) + :one"
             job_values.update({":zero": codec.dump(0), ":one": codec.dump(1)})

@@ -99,17 +99,19 @@ def finalize_run(run_id: str) -> RunStatus | None:
     samples = [[FailureSample.model_validate(f) for f in m["failures"]] for _, _, m in manifests]
     failures = first_failures([*samples, extra.failures()])
     status = final_status(run, added_failed=len(extra.lines[Outcome.FAILED]))
-    watermark = None
+    job_record = JobStore().get(run.job_id)
+    watermarks = dict(job_record.watermarks)  # a type this run saw no modified time for keeps its own
     for _, _, manifest in manifests:
-        watermark = newer(watermark, manifest.get("watermark"))
+        if newest := newer(watermarks.get(_type_of(manifest)), manifest.get("watermark")):
+            watermarks[_type_of(manifest)] = newest
     closing = Closing(
         status=status,
         log_keys=log_keys,
         failures=failures,
         ended_at=datetime.now(UTC),
-        streak_before=_streak(record),
+        streak_before=job_record.failure_streak,
         added_counts=extra.counts(),
-        watermark=watermark,
+        watermarks=watermarks,
         deletes_held=extra.held,
         deletes_note="; ".join(extra.notes) or None,
     )

@@ -43,7 +43,8 @@ def run_shard(message: ShardMessage) -> str:
 
     entity_type = shard.entity_type.value
     result = ShardResult(entity_type)
-    delta = DeltaFilter(run.delta_since)
+    since = run.delta_since.get(entity_type)
+    delta = DeltaFilter(since)
     if run.status is not RunStatus.STOPPING:
         states = EntityStateStore()
         writes = run.run_type in {RunType.READ, RunType.RESYNC}
@@ -66,7 +67,7 @@ def run_shard(message: ShardMessage) -> str:
                 entity_type,
                 run.run_type,
                 compile_mapping(job.mapping[shard.entity_type], job.scope.get(shard.entity_type), entity_type),
-                delta(source.read(shard, run.delta_since)),
+                delta(source.read(shard, since)),
                 lambda ids: states.get_many(job.job_id, entity_type, ids),
                 target,
                 should_stop=lambda: runs.status(run.run_id) is RunStatus.STOPPING,

@@ -107,7 +107,10 @@ def start_run(request: StartRequest) -> Run:
 
     phases, shards = number_phases(planned)
     save_plans(run.run_id, {p.entity_type.value: shards[p.first : p.first + p.count] for p in phases})
-    mode, since = choose_read_mode(run.run_type, job.delta, job_record.watermark, job_record.delta_reads_since_full)
+    types = [t.value for t in job.phases]
+    mode, since = choose_read_mode(
+        run.run_type, job.delta, job_record.watermarks, job_record.delta_reads_since_full, types
+    )
     runs.mark_running(run.run_id, phases, mode, since, datetime.now(UTC))
     advance(runs.get(run.run_id))
     logger.info(
