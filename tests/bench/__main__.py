@@ -162,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{stack.shard_workers} shard workers); target raw create rate {raw:,.0f}/s into an empty "
             f"target at the same concurrency; ratio {load / raw:.3f}"
         )
+        planning = (run.started_at - run.created_at).total_seconds()
+        print(
+            f"            of which: request to shards queued {planning:.1f}s, shards and finalize "
+            f"{(run.ended_at - run.started_at).total_seconds():.1f}s"
+        )
         print(f"requests    initial run: {initial['services']}; target writes {initial['target_writes']:,}")
         _, unchanged, run2 = timed_run(stack, prepared.job_id)
         ddb = unchanged["services"].get("dynamodb", 0)

@@ -12,7 +12,6 @@ import pytest
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import RunStatus
 from syncjobs_local.demo import mail_links, prepare, start, wait_for_mail, wait_for_run
-from syncjobs_local.lambda_events import stream_record
 from tests.e2e.helpers import log_rows, scim_users
 
 pytestmark = pytest.mark.e2e
@@ -79,18 +78,7 @@ def test_a_1000_user_csv_job_provisions_logs_and_mails(stack):
     assert stack.poller_errors() == []
 
     # And stream records delivered again (three times each) send no further mail
-    streams = boto3.client("dynamodbstreams")
-    arn = stack.resources.attr("JobsTable", "StreamArn")
-    records = []
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(
-            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        records += streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
-    events = [stream_record(r, arn, "us-east-1") for r in records]
-    for _ in range(3):
-        answer = stack.invoke("NotifyFunction", {"Records": events})
-        assert answer == {"batchItemFailures": []}
+    stack.replay_streams(times=3)
     assert stack.outbox.tick() is False
     assert len(stack.outbox.written) == 1
     sent = json.loads(stack.http_get(f"{stack.moto_url}/moto-api/data.json"))["ses"]["RawMessage"]

@@ -94,16 +94,15 @@ def test_given_a_duplicate_id_in_another_shard_then_only_its_first_row_counts(sh
     assert [r.entity_id for r in records if isinstance(r, SourceRecord)] == ["1", "2", "3"]
 
 
+def with_groups_file() -> CsvS3Source:
+    groups = {"key": "groups.csv", "id_column": "gid", "members_column": "members"}
+    return CsvS3Source(type="csv_s3", bucket="bkt", key="users.csv", id_column="id", groups=groups)
+
+
 def test_given_a_groups_file_then_each_group_lists_its_member_ids_once():
     # Given a groups export whose members column separates user ids with ";", with blanks and a repeat
     data = b"gid,name,members\nG1,Finance,E1; E2;;E1\nG2,Empty,\n"
-    config = CsvS3Source(
-        type="csv_s3",
-        bucket="bkt",
-        key="users.csv",
-        id_column="id",
-        groups={"key": "groups.csv", "id_column": "gid", "members_column": "members"},
-    )
+    config = with_groups_file()
     # When it is read as the groups source
     src = CsvS3SourceConnector(config, Bytes(data), EntityType.GROUPS)
     shards = src.plan(10)
@@ -118,13 +117,7 @@ def test_given_a_groups_file_then_each_group_lists_its_member_ids_once():
 
 
 def test_given_a_members_column_missing_from_the_header_then_planning_names_it():
-    config = CsvS3Source(
-        type="csv_s3",
-        bucket="bkt",
-        key="users.csv",
-        id_column="id",
-        groups={"key": "groups.csv", "id_column": "gid", "members_column": "members"},
-    )
+    config = with_groups_file()
     src = CsvS3SourceConnector(config, Bytes(b"gid,name\nG1,x\n"), EntityType.GROUPS)
     with pytest.raises(CsvSourceError, match="column 'members' is not in the header"):
         src.plan(10)

@@ -125,7 +125,8 @@ def mail_links(path: Path) -> dict[str, str]:
     body = message.get_body(preferencelist=("plain",))
     assert body is not None
     text = body.get_content()
-    return {m.group(1): m.group(2) for m in re.finditer(r"^\s+(\w+) \(\d+\): (\S+)$", text, re.MULTILINE)}
+    found = re.finditer(r"^ +(\w+): Download [^\n]* \(\d+\)\n +(\S+)$", text, re.MULTILINE)
+    return {m.group(1): m.group(2) for m in found}
 
 
 def main(argv: list[str] | None = None) -> int:

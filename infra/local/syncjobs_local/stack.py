@@ -14,12 +14,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import boto3
 from moto.server import ThreadedMotoServer
 
 from syncjobs import settings as syncjobs_settings
 from syncjobs.store import clients as store_clients
 from syncjobs.store import secrets as store_secrets
-from syncjobs_local.lambda_events import FilterCriteria, LambdaContext
+from syncjobs_local.lambda_events import FilterCriteria, LambdaContext, stream_record
 from syncjobs_local.moto_fixes import serialise_dynamodb_writes
 from syncjobs_local.pollers import Outbox, Scheduler, SqsPoller, StreamPoller
 from syncjobs_local.provision import TEMPLATE, Provisioned, provision
@@ -209,6 +210,28 @@ class LocalStack:
         if self.scheduler is not None:
             self.scheduler.drain()
         self._pollers = []
+
+    def replay_streams(self, times: int = 1) -> None:
+        """Deliver every record the jobs table's stream holds to the notify function again, `times`
+        times, unfiltered: what a retried or duplicated stream batch does. Raises if a batch fails."""
+        assert self.resources is not None
+        streams: Any = boto3.client("dynamodbstreams")
+        arn = self.resources.attr("JobsTable", "StreamArn")
+        records: list[dict[str, Any]] = []
+        for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            iterator = streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            while iterator:
+                out = streams.get_records(ShardIterator=iterator, Limit=1000)
+                records += out["Records"]
+                iterator = out.get("NextShardIterator") if out["Records"] else None
+        events = [stream_record(r, arn, REGION) for r in records]
+        for _ in range(times):
+            for offset in range(0, len(events), 100):
+                answer = self.invoke("NotifyFunction", {"Records": events[offset : offset + 100]})
+                if answer["batchItemFailures"]:
+                    raise RuntimeError(f"notify failed on replayed records: {answer['batchItemFailures']}")
 
     def poller_errors(self) -> list[str]:
         return [e for p in self._pollers for e in p.errors]

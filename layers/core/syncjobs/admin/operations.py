@@ -60,12 +60,23 @@ def trace_next_run(job_id: str, outcomes: list[str]) -> None:
     JobStore().trace_next_run(job_id, sorted(set(outcomes)))
 
 
-def subscribe(job_id: str, email: str) -> None:
+def subscribe(job_id: str, email: str, trigger: str = "default") -> Subscription:
+    """Subscribe a person or a distribution list; a second subscribe of the same address changes its trigger."""
     try:
-        subscription = Subscription(job_id=job_id, email=email)
+        subscription = Subscription.model_validate({"job_id": job_id, "email": email, "trigger": trigger})
     except ValidationError as err:
         raise InvalidInput("subscription", describe(err)) from None
-    JobStore().subscribe(subscription.job_id, str(subscription.email))
+    JobStore().subscribe(subscription)
+    return subscription
+
+
+def unsubscribe(job_id: str, email: str) -> None:
+    JobStore().unsubscribe(job_id, email)
+
+
+def subscribers(job_id: str) -> list[Subscription]:
+    JobStore().get(job_id)  # NotFound for an unknown job
+    return JobStore().subscriptions(job_id)
 
 
 def stop_run(run_id: str, requested_by: str) -> Run:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from syncjobs.models.outcome import EntityType
+from syncjobs.models.run import RunType
 
 JOB_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
@@ -127,11 +128,27 @@ class DeltaSettings(_Strict):
 
 
 class NotificationSettings(_Strict):
-    """SAP's job notification properties (ips.job.notification.*)."""
+    """SAP's job notification properties (ips.job.notification.*), and Entra's daily cap."""
 
     skip_intermediate_notifications: bool = False
     ignored_consecutive_failures: int = Field(default=0, ge=0, le=100)
     repeat_on_failure: bool = False
+    notify_run_types: list[RunType] = Field(
+        default_factory=lambda: [RunType.READ, RunType.RESYNC], description="SAP: only read and resync notify"
+    )
+    max_one_mail_per_day: bool = Field(
+        default=False, description="per recipient: hold further mails for 24 h and list them in the next one"
+    )
+
+
+class SubscriptionTrigger(StrEnum):
+    """When a subscriber is mailed: the job's default (SAP) policy, or one of Netwrix's triggers."""
+
+    DEFAULT = "default"
+    ALWAYS = "always"
+    RECORDS_UPDATED = "records_updated"
+    ERRORS = "errors"
+    JOB_FAILS = "job_fails"
 
 
 class TraceLevel(StrEnum):
@@ -215,3 +232,4 @@ class JobDefinition(_Strict):
 class Subscription(_Strict):
     job_id: str = Field(pattern=JOB_ID_PATTERN)
     email: EmailStr
+    trigger: SubscriptionTrigger = SubscriptionTrigger.DEFAULT

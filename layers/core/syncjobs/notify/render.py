@@ -19,6 +19,7 @@ from jinja2 import (
     select_autoescape,
 )
 
+from syncjobs.models.notification import HeldMail
 from syncjobs.models.run import Run
 from syncjobs.notify.rules import MailKind
 
@@ -26,6 +27,14 @@ SUBJECTS = {
     MailKind.RUNNING_WITH_ERROR: "Provisioning Running with Error",
     MailKind.FINISHED_WITH_ERROR: "Provisioning Finished with Error",
     MailKind.SUCCESS: "Provisioning Success",
+    MailKind.DELETES_HELD: "Provisioning Deletes Held Back",
+}
+LINK_LABELS = {  # SAP's wording
+    "created": "Download created entities logs",
+    "updated": "Download updated entities logs",
+    "failed": "Download error logs",
+    "skipped": "Download skipped entities logs",
+    "deleted": "Download deleted entities logs",
 }
 STATUS_LABELS = {
     "queued": "Queued",
@@ -77,7 +86,16 @@ def subject(kind: MailKind, run: Run) -> str:
     return one_line(f"{SUBJECTS[kind]}. Source System: {run.source_name or run.job_name}", 300)
 
 
-def render(kind: MailKind, run: Run, links: list[Link], details_url: str | None, links_expire_at: str) -> RenderedMail:
+def render(
+    kind: MailKind,
+    run: Run,
+    links: list[Link],
+    details_url: str | None,
+    links_expire_at: str,
+    why: str = "",
+    held: list[HeldMail] | None = None,
+) -> RenderedMail:
+    """`why`: the rule that sent this mail; `held`: mails the daily cap held back since the last one."""
     env = _environment(os.environ.get("MAIL_TEMPLATES_DIR") or None)
     context = {
         "kind": kind.value,
@@ -85,9 +103,21 @@ def render(kind: MailKind, run: Run, links: list[Link], details_url: str | None,
         "run": run,
         "status_label": STATUS_LABELS[run.status.value],
         "totals": {o.value: n for o, n in run.totals().items()},
+        "by_type": {t: c for t, c in run.counts.items()} if len(run.counts) > 1 else {},
         "links": links,
+        "link_labels": LINK_LABELS,
         "details_url": details_url,
         "links_expire_at": links_expire_at,
+        "why": why,
+        "held": [
+            {
+                "title": SUBJECTS.get(MailKind(h.kind), h.kind),
+                "run_id": h.run_id,
+                "status": STATUS_LABELS.get(h.status, h.status),
+                "at": h.at[:16].replace("T", " ") + " UTC",
+            }
+            for h in held or []
+        ],
     }
     return RenderedMail(
         subject=subject(kind, run),

@@ -1,31 +1,43 @@
-"""Which mail a run change deserves: SAP Identity Provisioning's notification semantics, as a pure function.
+"""Which mails a run change deserves, per subscription: a pure function of (policy, history, transition).
 
+The job's default policy is SAP Identity Provisioning's:
 - "Running with Error" once per run, after its first failed entity, unless
   skip_intermediate_notifications.
 - "Finished with Error" for a run that finished with failed entities, failed outright or was
   stopped; the first `ignored_consecutive_failures` failed runs of a streak send nothing, the next
-  sends one, then silence until a success; `repeat_on_failure` sends one for every failed run.
+  sends one, then silence until a success; `repeat_on_failure` sends one for every failed run (and
+  overrides the ignored count).
 - "Success" only for the first success after a failure streak that was reported.
-- Only read and resync jobs notify.
+- By default only read and resync runs notify (`notify_run_types`).
+
+A subscription may instead use one of Netwrix Directory Manager's triggers, each judged on the
+finished run alone: always; records are updated (created, updated or deleted > 0); one or more errors
+occur (failed entities, or the run failed); job fails (the run failed outright).
+
+Entra adds a mail when the delete threshold held deletes back (default policy, always and errors), and
+a cap of one mail per recipient per job per 24 hours (`max_one_mail_per_day`) that holds the others
+back and lists them in the next one that goes out; see `cap`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from syncjobs.models.job import NotificationSettings
+from syncjobs.models.job import NotificationSettings, SubscriptionTrigger
 from syncjobs.models.run import RunStatus, RunType
 
 FAILED_STATUSES = frozenset({RunStatus.FINISHED_WITH_ERRORS, RunStatus.FAILED, RunStatus.STOPPED})
-NOTIFYING_TYPES = frozenset({RunType.READ, RunType.RESYNC})
+CAP_WINDOW = timedelta(hours=24)
 
 
 class MailKind(StrEnum):
     RUNNING_WITH_ERROR = "running_with_error"
     FINISHED_WITH_ERROR = "finished_with_error"
     SUCCESS = "success"
+    DELETES_HELD = "deletes_held"
 
 
 class Change(StrEnum):
@@ -34,8 +46,21 @@ class Change(StrEnum):
 
 
 @dataclass(frozen=True)
+class Transition:
+    """What just happened to a run, and the job's history before it."""
+
+    change: Change
+    run_type: RunType
+    status: RunStatus
+    streak_before: int = 0  # failed runs in a row before this one
+    changed_records: int = 0  # created + updated + deleted
+    failed_entities: int = 0
+    deletes_held: int = 0
+
+
+@dataclass(frozen=True)
 class Decision:
-    kind: MailKind | None  # None: nothing to say about this change
+    kind: MailKind
     send: bool
     reason: str
 
@@ -51,41 +76,89 @@ def change_of(old: dict[str, Any] | None, new: dict[str, Any]) -> Change | None:
     return None
 
 
-def decide(
-    settings: NotificationSettings, run_type: RunType, change: Change, status: RunStatus, streak_before: int
-) -> Decision:
-    """`streak_before`: failed runs in a row before this one."""
-    if run_type not in NOTIFYING_TYPES:
-        return Decision(None, False, f"{run_type.value} runs do not notify (only read and resync)")
+def decide(policy: NotificationSettings, trigger: SubscriptionTrigger, t: Transition) -> list[Decision]:
+    """The decisions for one subscription: one per mail kind the transition concerns, sent or not."""
+    if t.change is Change.FIRST_FAILURE:
+        kinds = [MailKind.RUNNING_WITH_ERROR]
+    else:
+        kinds = [MailKind.FINISHED_WITH_ERROR if t.status in FAILED_STATUSES else MailKind.SUCCESS]
+        if t.deletes_held:
+            kinds.append(MailKind.DELETES_HELD)
+    if t.run_type not in policy.notify_run_types:
+        notifying = ", ".join(r.value for r in policy.notify_run_types) or "none"
+        return [
+            Decision(k, False, f"{t.run_type.value} runs do not notify (this job notifies: {notifying})") for k in kinds
+        ]
+    return [_decide_kind(policy, trigger, t, kind) for kind in kinds]
 
-    if change is Change.FIRST_FAILURE:
-        if settings.skip_intermediate_notifications:
-            return Decision(MailKind.RUNNING_WITH_ERROR, False, "skip_intermediate_notifications is on")
-        return Decision(MailKind.RUNNING_WITH_ERROR, True, "first failed entity of the run")
 
-    ignored = settings.ignored_consecutive_failures
-    if status in FAILED_STATUSES:
-        position = streak_before + 1
-        if settings.repeat_on_failure:
-            return Decision(MailKind.FINISHED_WITH_ERROR, True, "repeat_on_failure: every failed run is reported")
+def _decide_kind(policy: NotificationSettings, trigger: SubscriptionTrigger, t: Transition, kind: MailKind) -> Decision:
+    if kind is MailKind.DELETES_HELD:
+        if trigger in (SubscriptionTrigger.RECORDS_UPDATED, SubscriptionTrigger.JOB_FAILS):
+            return Decision(kind, False, f"trigger {trigger.value}: held deletes are not reported")
+        return Decision(kind, True, f"the delete threshold held {t.deletes_held} delete(s) back")
+    if trigger is SubscriptionTrigger.DEFAULT:
+        return _sap(policy, t, kind)
+    if kind is MailKind.RUNNING_WITH_ERROR:
+        return Decision(kind, False, f"trigger {trigger.value}: reports finished runs only")
+    if trigger is SubscriptionTrigger.ALWAYS:
+        return Decision(kind, True, "trigger always: every finished run")
+    if trigger is SubscriptionTrigger.RECORDS_UPDATED:
+        if t.changed_records:
+            return Decision(kind, True, f"trigger records_updated: {t.changed_records} record(s) changed")
+        return Decision(kind, False, "trigger records_updated: no record created, updated or deleted")
+    if trigger is SubscriptionTrigger.ERRORS:
+        if t.failed_entities or t.status is RunStatus.FAILED:
+            return Decision(kind, True, f"trigger errors: {_errors(t)}")
+        return Decision(kind, False, "trigger errors: no error")
+    if t.status is RunStatus.FAILED:
+        return Decision(kind, True, "trigger job_fails: the run failed")
+    return Decision(kind, False, f"trigger job_fails: the run {t.status.value.replace('_', ' ')}, it did not fail")
+
+
+def _errors(t: Transition) -> str:
+    return "the run failed" if t.status is RunStatus.FAILED else f"{t.failed_entities} failed entit(y/ies)"
+
+
+def _sap(policy: NotificationSettings, t: Transition, kind: MailKind) -> Decision:
+    if kind is MailKind.RUNNING_WITH_ERROR:
+        if policy.skip_intermediate_notifications:
+            return Decision(kind, False, "skip_intermediate_notifications is on")
+        return Decision(kind, True, "first failed entity of the run")
+
+    ignored = policy.ignored_consecutive_failures
+    if kind is MailKind.FINISHED_WITH_ERROR:
+        position = t.streak_before + 1
+        if policy.repeat_on_failure:
+            return Decision(kind, True, "repeat_on_failure: every failed run is reported")
         if position <= ignored:
-            return Decision(
-                MailKind.FINISHED_WITH_ERROR,
-                False,
-                f"failed run {position} of the streak; the first {ignored} are ignored",
-            )
+            return Decision(kind, False, f"failed run {position} of the streak; the first {ignored} are ignored")
         if position == ignored + 1:
-            return Decision(MailKind.FINISHED_WITH_ERROR, True, f"failed run {position} of the streak is reported")
-        return Decision(
-            MailKind.FINISHED_WITH_ERROR,
-            False,
-            f"failed run {position} of the streak; already reported at run {ignored + 1}",
-        )
+            return Decision(kind, True, f"failed run {position} of the streak is reported")
+        return Decision(kind, False, f"failed run {position} of the streak; already reported at run {ignored + 1}")
 
-    if status is RunStatus.SUCCEEDED:
-        if streak_before == 0:
-            return Decision(MailKind.SUCCESS, False, "ordinary success after a success")
-        if settings.repeat_on_failure or streak_before > ignored:
-            return Decision(MailKind.SUCCESS, True, f"first success after {streak_before} failed run(s)")
-        return Decision(MailKind.SUCCESS, False, f"the {streak_before} failed run(s) before were ignored, not reported")
-    return Decision(None, False, f"status {status.value} does not notify")
+    if t.streak_before == 0:
+        return Decision(kind, False, "ordinary success after a success")
+    if policy.repeat_on_failure or t.streak_before > ignored:
+        return Decision(kind, True, f"first success after {t.streak_before} failed run(s)")
+    return Decision(kind, False, f"the {t.streak_before} failed run(s) before were ignored, not reported")
+
+
+@dataclass(frozen=True)
+class CapCheck:
+    send: bool
+    reason: str
+
+
+def cap(enabled: bool, last_sent_at: datetime | None, now: datetime) -> CapCheck:
+    """Entra's "one notification e-mail per day": may a mail to this recipient about this job go now?"""
+    if not enabled:
+        return CapCheck(True, "")
+    if last_sent_at is None or now - last_sent_at >= CAP_WINDOW:
+        return CapCheck(True, "")
+    until = last_sent_at + CAP_WINDOW
+    return CapCheck(
+        False,
+        f"held: one mail per 24 hours, the last went at {last_sent_at:%Y-%m-%d %H:%M} UTC; "
+        f"it is listed in the next mail after {until:%Y-%m-%d %H:%M} UTC",
+    )

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from syncjobs.models.job import JobDefinition
+from syncjobs.models.job import JobDefinition, Subscription
 from syncjobs.settings import get_settings
 from syncjobs.store import codec
 from syncjobs.store.clients import client
@@ -106,7 +106,8 @@ class JobStore:
             if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise translate(err, f"clearing one-shot tracing of job {job_id}") from err
 
-    def subscribe(self, job_id: str, email: str) -> None:
+    def subscribe(self, subscription: Subscription) -> None:
+        job_id, email = subscription.job_id, str(subscription.email)
         self.get(job_id)  # NotFound for an unknown job
         item = {
             "pk": f"JOB#{job_id}",
@@ -114,6 +115,7 @@ class JobStore:
             "item_type": "subscription",
             "job_id": job_id,
             "email": email,
+            "trigger": subscription.trigger.value,
             "created_at": datetime.now(UTC).isoformat(),
         }
         try:
@@ -129,17 +131,22 @@ class JobStore:
         except ClientError as err:
             raise translate(err, f"unsubscribing {email} from job {job_id}") from err
 
-    def subscribers(self, job_id: str) -> list[str]:
-        emails: list[str] = []
+    def subscriptions(self, job_id: str) -> list[Subscription]:
+        found: list[Subscription] = []
         paginator = self._ddb.get_paginator("query")
         try:
             for page in paginator.paginate(
                 TableName=self._table,
                 KeyConditionExpression="pk = :pk AND begins_with(sk, :sub)",
                 ExpressionAttributeValues={":pk": codec.dump(f"JOB#{job_id}"), ":sub": codec.dump("SUB#")},
-                ProjectionExpression="email",
+                ProjectionExpression="email, #trigger",
+                ExpressionAttributeNames={"#trigger": "trigger"},
             ):
-                emails.extend(codec.load_item(item)["email"] for item in page["Items"])
+                for raw in page["Items"]:
+                    item = codec.load_item(raw)
+                    found.append(
+                        Subscription(job_id=job_id, email=item["email"], trigger=item.get("trigger", "default"))
+                    )
         except ClientError as err:
             raise translate(err, f"listing subscribers of job {job_id}") from err
-        return emails
+        return found

@@ -1,7 +1,10 @@
 """Notification decisions per run, kind and recipient: the record that makes mail exactly-once.
 
 Layout: pk=RUN#<run_id>  sk=NOTE#<kind>#<recipient>  item_type=notification
-  state=claimed (a sender is working on it) | sent | suppressed, with reason, times, SES message id.
+  state=claimed (a sender is working on it) | sent | suppressed | held (by the daily cap), with
+  reason, times, SES message id.
+        pk=JOB#<job_id>  sk=CAP#<recipient>  item_type=mail_cap (max_one_mail_per_day)
+  last_sent_at, last_key (the mail that took the day's slot), held (mail key -> what was held).
 
 A sender claims the item with a conditional put before sending. A claim older than the lease is
 taken over (its sender died before sending or before recording the send), so a mail is never lost;
@@ -16,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from syncjobs.models.notification import HeldMail
 from syncjobs.settings import get_settings
 from syncjobs.store import codec
 from syncjobs.store.clients import client
@@ -107,6 +111,22 @@ class NotificationStore:
             if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise translate(err, f"releasing {kind} mail of run {run_id}") from err
 
+    def mark_held(self, run_id: str, kind: str, recipient: str, reason: str, now: datetime) -> None:
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=_key(run_id, kind, recipient),
+                UpdateExpression="SET #state = :held, reason = :reason, #at = :now",
+                ExpressionAttributeNames={"#state": "state", "#at": "at"},
+                ExpressionAttributeValues={
+                    ":held": codec.dump("held"),
+                    ":reason": codec.dump(reason),
+                    ":now": codec.dump(now.isoformat()),
+                },
+            )
+        except ClientError as err:
+            raise translate(err, f"recording held {kind} mail of run {run_id}") from err
+
     def record_suppressed(self, run_id: str, kind: str, recipient: str, reason: str, now: datetime) -> None:
         try:
             self._ddb.put_item(
@@ -141,3 +161,88 @@ class NotificationStore:
                 )
             )
         return records
+
+
+def _cap_key(job_id: str, recipient: str) -> dict[str, Any]:
+    return codec.dump_item({"pk": f"JOB#{job_id}", "sk": f"CAP#{recipient.lower()}"})
+
+
+class MailCap:
+    """One mail per recipient per job per 24 hours: the slot, and what was held while it was taken."""
+
+    def __init__(self) -> None:
+        self._ddb = client("dynamodb")
+        self._table = get_settings().jobs_table
+
+    def last_sent(self, job_id: str, recipient: str) -> datetime | None:
+        try:
+            out = self._ddb.get_item(
+                TableName=self._table,
+                Key=_cap_key(job_id, recipient),
+                ConsistentRead=True,
+                ProjectionExpression="last_sent_at",
+            )
+        except ClientError as err:
+            raise translate(err, f"reading the mail cap of job {job_id}") from err
+        value = out.get("Item", {}).get("last_sent_at", {}).get("S")
+        return datetime.fromisoformat(value) if value else None
+
+    def take(
+        self, job_id: str, recipient: str, mail_key: str, now: datetime, window: timedelta
+    ) -> list[HeldMail] | None:
+        """Take the day's slot for this mail (again, if this same mail took it and its send failed);
+        returns what was held meanwhile, or None if another mail has the slot."""
+        try:
+            out = self._ddb.update_item(
+                TableName=self._table,
+                Key=_cap_key(job_id, recipient),
+                UpdateExpression="SET last_sent_at = :now, last_key = :key, item_type = :type",
+                ConditionExpression="attribute_not_exists(last_sent_at) OR last_sent_at <= :open OR last_key = :key",
+                ExpressionAttributeValues={
+                    ":now": codec.dump(now.isoformat()),
+                    ":key": codec.dump(mail_key),
+                    ":open": codec.dump((now - window).isoformat()),
+                    ":type": codec.dump("mail_cap"),
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise translate(err, f"taking the mail cap of job {job_id}") from err
+        held = codec.load_item(out["Attributes"]).get("held", {})
+        return sorted((HeldMail(key=k, **v) for k, v in held.items()), key=lambda h: h.at)
+
+    def hold(self, job_id: str, recipient: str, mail: HeldMail) -> None:
+        entry = {"run_id": mail.run_id, "kind": mail.kind, "status": mail.status, "at": mail.at}
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=_cap_key(job_id, recipient),
+                UpdateExpression="SET held = if_not_exists(held, :empty)",
+                ExpressionAttributeValues={":empty": codec.dump({})},
+            )
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=_cap_key(job_id, recipient),
+                UpdateExpression="SET held.#k = :entry",
+                ExpressionAttributeNames={"#k": mail.key},
+                ExpressionAttributeValues={":entry": codec.dump(entry)},
+            )
+        except ClientError as err:
+            raise translate(err, f"holding a mail of job {job_id}") from err
+
+    def forget(self, job_id: str, recipient: str, keys: list[str]) -> None:
+        """Drop held mails a sent mail has listed."""
+        if not keys:
+            return
+        names = {f"#k{i}": key for i, key in enumerate(keys)}
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=_cap_key(job_id, recipient),
+                UpdateExpression="REMOVE " + ", ".join(f"held.{n}" for n in names),
+                ExpressionAttributeNames=names,
+            )
+        except ClientError as err:
+            raise translate(err, f"clearing held mails of job {job_id}") from err

@@ -1,26 +1,45 @@
-"""notify: turn a run item's change into at most one mail per (run, kind, recipient)."""
+"""notify: turn a run item's change into at most one mail per (run, kind, recipient).
+
+Every decision, sent or not, is recorded on the run with its reason (the run's details show them).
+A mail is claimed before it is sent and marked sent after; with the daily cap, the day's slot is
+taken by the mail's key (so a retried send keeps it) and the mails held meanwhile are listed in it.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from syncjobs.models.job import JobDefinition
+from syncjobs.models.job import JobDefinition, Subscription
+from syncjobs.models.notification import HeldMail
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import Run
 from syncjobs.notify.message import build
 from syncjobs.notify.render import Link, render
-from syncjobs.notify.rules import Decision, MailKind, change_of, decide
+from syncjobs.notify.rules import CAP_WINDOW, Change, Decision, Transition, cap, change_of, decide
 from syncjobs.observability import logger
 from syncjobs.settings import get_settings
 from syncjobs.store.jobs import JobStore
 from syncjobs.store.mailer import Mailer
-from syncjobs.store.notifications import NotificationStore
+from syncjobs.store.notifications import MailCap, NotificationStore
 from syncjobs.store.objects import LogObjects, log_download_name
 
 
 class MailNotSent(RuntimeError):
     """At least one recipient's mail failed; the stream record must be retried (the rest are deduped)."""
+
+
+def transition_of(run: Run, change: Change) -> Transition:
+    totals = run.totals()
+    return Transition(
+        change=change,
+        run_type=run.run_type,
+        status=run.status,
+        streak_before=run.failure_streak_before,
+        changed_records=totals[Outcome.CREATED] + totals[Outcome.UPDATED] + totals[Outcome.DELETED],
+        failed_entities=totals[Outcome.FAILED],
+        deletes_held=run.deletes_held,
+    )
 
 
 def notify_run_change(old_image: dict[str, Any] | None, new_image: dict[str, Any]) -> list[tuple[str, Decision]]:
@@ -29,37 +48,55 @@ def notify_run_change(old_image: dict[str, Any] | None, new_image: dict[str, Any
         return []
     run = Run.model_validate(new_image)
     job = JobDefinition.model_validate(new_image["job"])
-    decision = decide(job.notification, run.run_type, change, run.status, run.failure_streak_before)
-    if decision.kind is None:
-        logger.info("no notification", extra={"run_id": run.run_id, "change": change, "reason": decision.reason})
-        return []
-
+    transition = transition_of(run, change)
     notes, now = NotificationStore(), datetime.now(UTC)
-    recipients = JobStore().subscribers(run.job_id)
+    subscriptions = JobStore().subscriptions(run.job_id)
     outcomes: list[tuple[str, Decision]] = []
     errors: list[str] = []
-    for recipient in recipients:
-        outcomes.append((recipient, decision))
-        if not decision.send:
-            notes.record_suppressed(run.run_id, decision.kind.value, recipient, decision.reason, now)
-            continue
-        if not notes.claim(run.run_id, decision.kind.value, recipient, decision.reason, now):
-            logger.info("mail already sent or being sent", extra={"run_id": run.run_id, "kind": decision.kind})
-            continue
-        try:
-            message_id = _send(run, decision.kind, recipient)
-        except Exception as err:
-            notes.release(run.run_id, decision.kind.value, recipient)
-            errors.append(f"{type(err).__name__}: {err}")
-            continue
-        notes.mark_sent(run.run_id, decision.kind.value, recipient, message_id, datetime.now(UTC))
-        logger.info("mail sent", extra={"run_id": run.run_id, "kind": decision.kind, "message_id": message_id})
+    for subscription in subscriptions:
+        recipient = str(subscription.email)
+        for decision in decide(job.notification, subscription.trigger, transition):
+            outcomes.append((recipient, decision))
+            if not decision.send:
+                notes.record_suppressed(run.run_id, decision.kind.value, recipient, decision.reason, now)
+                continue
+            try:
+                _deliver(run, job, subscription, decision, now)
+            except Exception as err:
+                errors.append(f"{type(err).__name__}: {err}")
     if errors:
-        raise MailNotSent(f"{len(errors)} of {len(recipients)} mail(s) for run {run.run_id} not sent: {errors[0]}")
+        raise MailNotSent(f"{len(errors)} mail(s) for run {run.run_id} not sent: {errors[0]}")
     return outcomes
 
 
-def _send(run: Run, kind: MailKind, recipient: str) -> str:
+def _deliver(run: Run, job: JobDefinition, subscription: Subscription, decision: Decision, now: datetime) -> None:
+    notes, recipient, kind = NotificationStore(), str(subscription.email), decision.kind.value
+    if not notes.claim(run.run_id, kind, recipient, decision.reason, now):
+        logger.info("mail already sent or being sent", extra={"run_id": run.run_id, "kind": kind})
+        return
+    held: list[HeldMail] = []
+    caps = MailCap()
+    mail_key = f"{run.run_id}#{kind}"
+    if job.notification.max_one_mail_per_day:
+        taken = caps.take(run.job_id, recipient, mail_key, now, CAP_WINDOW)
+        if taken is None:
+            reason = cap(True, caps.last_sent(run.job_id, recipient), now).reason or "held: the day's mail has gone"
+            caps.hold(run.job_id, recipient, HeldMail(mail_key, run.run_id, kind, run.status.value, now.isoformat()))
+            notes.mark_held(run.run_id, kind, recipient, reason, now)
+            logger.info("mail held by the daily cap", extra={"run_id": run.run_id, "kind": kind})
+            return
+        held = [h for h in taken if h.key != mail_key]
+    try:
+        message_id = _send(run, decision, recipient, held)
+    except Exception:
+        notes.release(run.run_id, kind, recipient)
+        raise
+    notes.mark_sent(run.run_id, kind, recipient, message_id, datetime.now(UTC))
+    caps.forget(run.job_id, recipient, [h.key for h in held])
+    logger.info("mail sent", extra={"run_id": run.run_id, "kind": kind, "message_id": message_id})
+
+
+def _send(run: Run, decision: Decision, recipient: str, held: list[HeldMail]) -> str:
     settings = get_settings()
     lifetime = settings.link_lifetime_seconds
     expires_at = datetime.now(UTC) + timedelta(seconds=lifetime)
@@ -72,6 +109,7 @@ def _send(run: Run, kind: MailKind, recipient: str) -> str:
             name = log_download_name(run.job_id, run.run_id, key)
             links.append(Link(outcome.value, totals[outcome], logs.presign_download(key, name, lifetime), name))
     details = f"{settings.details_base_url}/runs/{run.run_id}" if settings.details_base_url else None
-    mail = render(kind, run, links, details, expires_at.strftime("%Y-%m-%d %H:%M UTC"))
-    raw = build(settings.sender_email, recipient, mail, f"{run.run_id}.{kind.value}")
+    expiry = expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    mail = render(decision.kind, run, links, details, expiry, why=decision.reason, held=held)
+    raw = build(settings.sender_email, recipient, mail, f"{run.run_id}.{decision.kind.value}")
     return Mailer().send_raw(settings.sender_email, [recipient], raw)

@@ -1,0 +1,143 @@
+"""Notifications on the local stack: runs fail, fail, fail, succeed, succeed (a wrong target token,
+then the right one) under each SAP policy, with a Netwrix "records are updated" subscriber beside the
+default one; every stream record fed again, three times, sends nothing more."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import time
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+
+from syncjobs.admin import operations
+from syncjobs.models.run import Run, RunStatus
+from syncjobs.store import secrets
+from syncjobs_local.demo import SECRET_NAME, prepare, start, wait_for_run
+from syncjobs_local.stack import LocalStack
+
+pytestmark = pytest.mark.e2e
+
+ADMIN, AUDITOR = "it-admins@example.com", "auditor@example.com"
+RWE, FWE, SUCCESS = "Provisioning Running with Error", "Provisioning Finished with Error", "Provisioning Success"
+
+
+def set_token(stack: LocalStack, token: str) -> None:
+    boto3.client("secretsmanager").put_secret_value(SecretId=SECRET_NAME, SecretString=token)
+    secrets.forget()  # a new Lambda environment would read the secret afresh
+
+
+def mails(stack: LocalStack) -> list[tuple[str, str]]:
+    """(recipient, subject without the source name) of every mail in the outbox, in order."""
+    assert stack.outbox is not None
+    out = []
+    for path in stack.outbox.written:
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        out.append((str(message["To"]), str(message["Subject"]).split(". Source System:")[0]))
+    return out
+
+
+def settled(stack: LocalStack, run: Run, subscribers: int) -> None:
+    """Wait until the notifier has recorded its decisions on the run's final state for everyone."""
+    deadline = time.monotonic() + 30
+    while True:
+        finished = [n for n in operations.run_notifications(run.run_id) if n.kind in {"finished_with_error", "success"}]
+        if len(finished) >= subscribers and all(n.state != "claimed" for n in finished):
+            time.sleep(0.5)  # the outbox writer polls every 0.3 s
+            return
+        assert time.monotonic() < deadline, f"no decisions recorded for run {run.run_id}"
+        time.sleep(0.2)
+
+
+def five_runs(stack: LocalStack, notification: dict) -> list[Run]:
+    prepared = prepare(
+        stack,
+        users=20,
+        bad_rows=False,
+        shard_size=10,
+        notification=notification,
+        retry={"retries": 0, "delay_seconds": 0},
+    )
+    operations.subscribe(prepared.job_id, AUDITOR, "records_updated")
+    runs = []
+    for token in ("wrong-token", "wrong-token", "wrong-token", stack.scim.token, stack.scim.token):
+        set_token(stack, token)
+        run = wait_for_run(start(stack, prepared.job_id), stack=stack)
+        settled(stack, run, subscribers=2)
+        runs.append(run)
+    assert [r.status for r in runs] == [RunStatus.FINISHED_WITH_ERRORS] * 3 + [RunStatus.SUCCEEDED] * 2
+    return runs
+
+
+@pytest.mark.parametrize(
+    ("notification", "expected"),
+    [
+        # default: a running-with-error per failed run, one finished-with-error, one success
+        ({}, [RWE, FWE, RWE, RWE, SUCCESS]),
+        # ignored_consecutive_failures 2: the third failed run is the one reported
+        ({"ignored_consecutive_failures": 2}, [RWE, RWE, RWE, FWE, SUCCESS]),
+        # repeat_on_failure: every failed run reported
+        ({"repeat_on_failure": True}, [RWE, FWE, RWE, FWE, RWE, FWE, SUCCESS]),
+        # skip intermediate: no running-with-error
+        ({"skip_intermediate_notifications": True}, [FWE, SUCCESS]),
+    ],
+    ids=["default", "ignore-2", "repeat", "skip-intermediate"],
+)
+def test_fail_fail_fail_succeed_succeed_mails_match_the_truth_table(stack, notification, expected):
+    runs = five_runs(stack, notification)
+
+    sent = mails(stack)
+    assert [subject for to, subject in sent if to == ADMIN] == expected
+    # the records-updated subscriber hears only of the run that changed records: the first success
+    assert [subject for to, subject in sent if to == AUDITOR] == [SUCCESS]
+    # every decision is on the run, with its reason
+    last = {(n.recipient, n.kind): n for n in operations.run_notifications(runs[4].run_id)}
+    assert last[(ADMIN, "success")].state == "suppressed"
+    assert last[(ADMIN, "success")].reason == "ordinary success after a success"
+    assert last[(AUDITOR, "success")].reason == "trigger records_updated: no record created, updated or deleted"
+    recovered = {(n.recipient, n.kind): n for n in operations.run_notifications(runs[3].run_id)}
+    assert recovered[(AUDITOR, "success")].state == "sent"
+
+    # Given every stream record of these runs delivered again three times, no mail is sent twice
+    before = len(sent)
+    stack.replay_streams(times=3)
+    time.sleep(1.0)
+    assert len(mails(stack)) == before
+
+
+def test_one_mail_a_day_holds_the_rest_and_lists_them_in_the_next(stack):
+    # Given a job capped at one mail a day per recipient, with repeat_on_failure (a mail per failed run)
+    runs = five_runs(
+        stack, {"repeat_on_failure": True, "max_one_mail_per_day": True, "skip_intermediate_notifications": True}
+    )
+    sent = [subject for to, subject in mails(stack) if to == ADMIN]
+    # Then only the first failed run's mail went out; the others are held, each with the reason
+    assert sent == [FWE]
+    held = [n for r in runs[1:4] for n in operations.run_notifications(r.run_id) if n.recipient == ADMIN]
+    assert {n.state for n in held if n.kind in {"finished_with_error", "success"}} == {"held"}
+    assert all("one mail per 24 hours" in n.reason for n in held if n.state == "held")
+
+    # When a day has passed (the cap's clock moved back 25 hours) and the next run (a resync) fails
+    boto3.client("dynamodb").update_item(
+        TableName=stack.resources.name("JobsTable"),
+        Key={"pk": {"S": f"JOB#{runs[0].job_id}"}, "sk": {"S": f"CAP#{ADMIN}"}},
+        UpdateExpression="SET last_sent_at = :t",
+        ExpressionAttributeValues={":t": {"S": (datetime.now(UTC) - timedelta(hours=25)).isoformat()}},
+    )
+    set_token(stack, "wrong-token")
+    sixth = wait_for_run(start(stack, runs[0].job_id, run_type="resync"), stack=stack)
+    settled(stack, sixth, subscribers=2)
+
+    # Then its mail goes out and lists the three mails held since the first
+    assert [subject for to, subject in mails(stack) if to == ADMIN] == [FWE, FWE]
+    last = email.message_from_bytes(stack.outbox.written[-1].read_bytes(), policy=email.policy.default)
+    text = last.get_body(preferencelist=("plain",)).get_content()
+    assert "Held back by the one-mail-a-day limit since the last mail:" in text
+    listed = [line for line in text.splitlines() if line.startswith("  - ") and "(run " in line]
+    assert [line.split("(run ")[1].split(",")[0] for line in listed] == [r.run_id for r in runs[1:4]]
+    # And the next one (within the day again) is held, listing nothing twice
+    again = wait_for_run(start(stack, runs[0].job_id, run_type="resync"), stack=stack)
+    settled(stack, again, subscribers=2)
+    assert [subject for to, subject in mails(stack) if to == ADMIN] == [FWE, FWE]
