@@ -5,10 +5,13 @@ import email
 import email.policy
 import json
 import urllib.parse
+from datetime import UTC, datetime, timedelta
 
 import boto3
+import httpx
 import pytest
 
+from syncjobs.links import sign
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import RunStatus
 from syncjobs_local.demo import mail_links, prepare, start, wait_for_mail, wait_for_run
@@ -70,11 +73,33 @@ def test_a_1000_user_csv_job_provisions_logs_and_mails(stack):
     assert set(links) == {o.value for o, n in totals.items() if n}
     s3 = boto3.client("s3")
     for outcome, url in links.items():
-        body, headers = stack.fetch(url)
+        # a mail link leads to the links function, which redirects to a log presigned for 5 minutes
+        assert url.startswith(stack.function_urls["LinksFunction"].url)
+        redirect = httpx.get(url)
+        assert redirect.status_code == 302
+        assert redirect.headers["Cache-Control"] == "no-store"
+        signed = redirect.headers["Location"]
+        assert urllib.parse.parse_qs(urllib.parse.urlparse(signed).query)["X-Amz-Expires"] == ["300"]
+        body, headers = stack.fetch(signed)
         key = run.log_keys[outcome]
         assert body == s3.get_object(Bucket=stack.resources.name("LogBucket"), Key=key)["Body"].read()
         assert headers["Content-Disposition"] == f'attachment; filename="{job_id}-{run.run_id}-{outcome}.csv"'
-        assert urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["X-Amz-Expires"] == ["43200"]
+    # the mail says how long its links work: the link lifetime (7 days) within the log retention (7 days)
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert "links valid until" in text
+    # a changed link is refused
+    changed = links["failed"][:-3] + ("AAA" if not links["failed"].endswith("AAA") else "BBB")
+    refused = httpx.get(changed)
+    assert refused.status_code == 403
+    assert "not valid" in refused.text
+    # a link past its expiry is refused, saying when it expired
+    key = boto3.client("secretsmanager").get_secret_value(SecretId=stack.resources.name("LinkSigningKey"))
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    expired = httpx.get(
+        stack.function_urls["LinksFunction"].url + sign(key["SecretString"].encode(), run.run_id, Outcome.FAILED, past)
+    )
+    assert expired.status_code == 410
+    assert "expired at" in expired.text
     assert stack.poller_errors() == []
 
     # And stream records delivered again (three times each) send no further mail

@@ -50,7 +50,8 @@ def test_a_download_link_is_sigv4_signed_for_its_lifetime_and_names_the_file(aws
     longer = S3SigV4QueryAuth(credentials, "s3", "us-east-1", expires=604800)
     longer._get_date = lambda: query["X-Amz-Date"]  # type: ignore[method-assign]
     longer.add_auth(request)
-    assert dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(request.url).query))["X-Amz-Signature"] != (
-        query["X-Amz-Signature"]
+    assert (
+        dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(request.url).query))["X-Amz-Signature"]
+        != (query["X-Amz-Signature"])
     )
     assert datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) <= datetime.now(UTC)

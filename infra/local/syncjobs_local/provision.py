@@ -7,6 +7,7 @@ Properties, so a change to the template (a key, a GSI, a redrive policy) is what
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,10 +73,15 @@ def _physical_name(logical_id: str) -> str:
 
 
 def provision(
-    template_path: Path = TEMPLATE, parameters: dict[str, str] | None = None, region: str = "us-east-1"
+    template_path: Path = TEMPLATE,
+    parameters: dict[str, str] | None = None,
+    region: str = "us-east-1",
+    known: dict[tuple[str, str], str] | None = None,
 ) -> Provisioned:
+    """`known`: attributes the caller provides itself, e.g. the local function URLs."""
     template = load_template(template_path)
     resolver = Resolver(template, _parameters(template, {**LOCAL_PARAMETERS, **(parameters or {})}), region=region)
+    resolver.attributes.update(known or {})
     resources = template["Resources"]
     out = Provisioned(resolver)
     ddb: Any = boto3.client("dynamodb")
@@ -108,6 +114,9 @@ def provision(
             _create_table(ddb, resolver, logical_id, resolver.resolve(resource.get("Properties", {})))
         elif resource["Type"] == "AWS::S3::Bucket":
             _create_bucket(s3, resolver, logical_id, resolver.resolve(resource.get("Properties", {})))
+        elif resource["Type"] == "AWS::SecretsManager::Secret":
+            arn = _create_secret(logical_id, resolver.resolve(resource.get("Properties", {})))
+            resolver.physical[logical_id] = arn
 
     # AWS::S3::BucketPolicy is not applied locally: moto 5.2 evaluates a statement whose Condition
     # does not match as DENIED whatever its Effect, so the TLS-only Deny would refuse every request
@@ -147,6 +156,19 @@ def _resolve_env(resolver: Resolver, env: dict[str, Any]) -> dict[str, Any]:
             # e.g. the admin API's URL: there is no API Gateway locally
             resolved[key] = ""
     return resolved
+
+
+def _create_secret(logical_id: str, props: dict[str, Any]) -> str:
+    """A generated secret, as CloudFormation makes one (Ref is its ARN)."""
+    sm: Any = boto3.client("secretsmanager")
+    generate = props.get("GenerateSecretString", {})
+    value = secrets.token_urlsafe(int(generate.get("PasswordLength", 32)))[: int(generate.get("PasswordLength", 32))]
+    name = _physical_name(logical_id)
+    try:
+        arn = sm.create_secret(Name=name, SecretString=value, Description=props.get("Description", ""))["ARN"]
+    except sm.exceptions.ResourceExistsException:
+        arn = sm.put_secret_value(SecretId=name, SecretString=value)["ARN"]
+    return str(arn)
 
 
 def _create_table(ddb: Any, resolver: Resolver, logical_id: str, props: dict[str, Any]) -> None:

@@ -20,6 +20,8 @@ from moto.server import ThreadedMotoServer
 from syncjobs import settings as syncjobs_settings
 from syncjobs.store import clients as store_clients
 from syncjobs.store import secrets as store_secrets
+from syncjobs_local.cfn import load_template
+from syncjobs_local.function_urls import FunctionUrlServer
 from syncjobs_local.lambda_events import FilterCriteria, LambdaContext, stream_record
 from syncjobs_local.moto_fixes import serialise_dynamodb_writes
 from syncjobs_local.pollers import Outbox, Scheduler, SqsPoller, StreamPoller
@@ -62,6 +64,7 @@ class LocalStack:
         self.scheduler: Scheduler | None = None
         self._pollers: list[Any] = []
         self._handlers: dict[str, Any] = {}
+        self.function_urls: dict[str, FunctionUrlServer] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
@@ -87,11 +90,15 @@ class LocalStack:
         os.environ.update(LOCAL_ENVIRONMENT)
         os.environ["AWS_ENDPOINT_URL"] = self.moto_url
         self.scim = ScimServer(self.scim_token).start()
+        for logical_id, resource in load_template(self.template)["Resources"].items():
+            if "FunctionUrlConfig" in resource.get("Properties", {}):
+                self.function_urls[logical_id] = FunctionUrlServer(logical_id).start()
         self._provision()
         return self
 
     def _provision(self) -> None:
-        self.resources = provision(self.template, region=REGION)
+        known = {(f"{name}Url", "FunctionUrl"): server.url for name, server in self.function_urls.items()}
+        self.resources = provision(self.template, region=REGION, known=known)
         os.environ.update(self.resources.environment)
         syncjobs_settings.reset()
         store_clients.reset()
@@ -115,6 +122,8 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stop_pollers()
+        for server in self.function_urls.values():
+            server.stop()
         if self.scim:
             self.scim.stop()
         if self._moto:
@@ -128,6 +137,8 @@ class LocalStack:
                 sys.path.insert(0, str(spec.code_dir))
             module = importlib.import_module(spec.module)
             self._handlers[logical_id] = getattr(module, spec.handler)
+            if logical_id in self.function_urls:
+                self.function_urls[logical_id].invoke = functools.partial(self.invoke, logical_id)
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         """Call a function's handler the way Lambda would, with a Lambda-shaped event."""

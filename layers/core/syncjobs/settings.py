@@ -25,6 +25,9 @@ class Settings:
     link_lifetime_seconds: int
     secrets_prefix: str
     details_base_url: str
+    links_base_url: str  # the links function's URL: mail links sign on click (empty: presigned links)
+    link_signing_key_secret: str  # Secrets Manager secret holding the links' HMAC key
+    log_retention_days: int  # logs expire after this: no mail link outlives them
 
 
 def _required(name: str) -> str:
@@ -34,22 +37,28 @@ def _required(name: str) -> str:
     return value
 
 
+def _whole(name: str, default: str) -> int:
+    value = os.environ.get(name, default)
+    try:
+        return int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    lifetime = os.environ.get("LINK_LIFETIME_SECONDS", "43200")
-    try:
-        link_lifetime = int(lifetime)
-    except ValueError:
-        raise SettingsError(f"LINK_LIFETIME_SECONDS must be a whole number, got {lifetime!r}") from None
     return Settings(
         jobs_table=_required("JOBS_TABLE"),
         entity_state_table=_required("ENTITY_STATE_TABLE"),
         log_bucket=_required("LOG_BUCKET"),
         shard_queue_url=_required("SHARD_QUEUE_URL"),
         sender_email=os.environ.get("SENDER_EMAIL", ""),
-        link_lifetime_seconds=link_lifetime,
+        link_lifetime_seconds=_whole("LINK_LIFETIME_SECONDS", "43200"),
         secrets_prefix=os.environ.get("SECRETS_PREFIX", "syncjobs/"),
         details_base_url=os.environ.get("DETAILS_BASE_URL", "").rstrip("/"),
+        links_base_url=os.environ.get("LINKS_BASE_URL", "").rstrip("/"),
+        link_signing_key_secret=os.environ.get("LINK_SIGNING_KEY_SECRET", ""),
+        log_retention_days=_whole("LOG_RETENTION_DAYS", "7"),
     )
 
 

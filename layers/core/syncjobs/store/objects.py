@@ -102,6 +102,15 @@ class LogObjects:
                 raise NotFound(f"s3://{self._bucket}/{key} does not exist") from err
             raise translate(err, f"reading s3://{self._bucket}/{key}") from err
 
+    def exists(self, key: str) -> bool:
+        try:
+            self._s3.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as err:
+            if err.response["Error"]["Code"] in {"NoSuchKey", "404", "NotFound"}:
+                return False
+            raise translate(err, f"reading s3://{self._bucket}/{key}") from err
+        return True
+
     def presign_download(self, key: str, download_name: str, lifetime_seconds: int) -> str:
         """A SigV4 presigned GET that downloads as `download_name`."""
         return self._s3.generate_presigned_url(  # type: ignore[no-any-return]

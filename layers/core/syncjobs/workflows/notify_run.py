@@ -7,7 +7,7 @@ taken by the mail's key (so a retried send keeps it) and the mails held meanwhil
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from syncjobs.models.job import JobDefinition, Subscription
@@ -22,7 +22,7 @@ from syncjobs.settings import get_settings
 from syncjobs.store.jobs import JobStore
 from syncjobs.store.mailer import Mailer
 from syncjobs.store.notifications import MailCap, NotificationStore
-from syncjobs.store.objects import LogObjects, log_download_name
+from syncjobs.workflows.download_links import mail_links
 
 
 class MailNotSent(RuntimeError):
@@ -98,16 +98,9 @@ def _deliver(run: Run, job: JobDefinition, subscription: Subscription, decision:
 
 def _send(run: Run, decision: Decision, recipient: str, held: list[HeldMail]) -> str:
     settings = get_settings()
-    lifetime = settings.link_lifetime_seconds
-    expires_at = datetime.now(UTC) + timedelta(seconds=lifetime)
-    logs = LogObjects()
     totals = run.totals()
-    links = []
-    for outcome in Outcome:
-        key = run.log_keys.get(outcome.value)
-        if key:
-            name = log_download_name(run.job_id, run.run_id, key)
-            links.append(Link(outcome.value, totals[outcome], logs.presign_download(key, name, lifetime), name))
+    made, expires_at = mail_links(run, datetime.now(UTC))
+    links = [Link(m.outcome.value, totals[m.outcome], m.url, m.file_name) for m in made]
     details = f"{settings.details_base_url}/runs/{run.run_id}" if settings.details_base_url else None
     expiry = expires_at.strftime("%Y-%m-%d %H:%M UTC")
     mail = render(decision.kind, run, links, details, expiry, why=decision.reason, held=held)

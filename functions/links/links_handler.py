@@ -1,0 +1,36 @@
+"""links: a click on a mail's download link -> a fresh presigned S3 URL (302), or why not (4xx).
+
+Served by a Lambda function URL without auth: the token in the path is the authorisation (HMAC-signed,
+expiring, naming one log of one run), so recipients need no AWS identity, as with a presigned URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from syncjobs.links import LinkRefused
+from syncjobs.observability import logger, metrics, tracer
+from syncjobs.workflows.download_links import follow_link
+
+app = LambdaFunctionUrlResolver()
+_NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+@app.get("/<token>")
+def follow(token: str) -> Response[str]:
+    try:
+        url = follow_link(token)
+    except LinkRefused as err:
+        logger.info("link refused", extra={"status": err.status, "reason": err.reason})
+        return Response(err.status, "text/plain; charset=utf-8", err.reason + "\n", headers=_NO_STORE)
+    return Response(302, "text/plain; charset=utf-8", "", headers={**_NO_STORE, "Location": url})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,98 @@
+"""Lambda function URLs, locally: an HTTP server per function that turns each request into a function
+URL event (payload 2.0) and the handler's answer back into an HTTP response."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Invoke = Callable[[dict[str, Any]], Any]
+
+
+def url_event(method: str, target: str, headers: dict[str, str], body: bytes, host: str) -> dict[str, Any]:
+    parts = urllib.parse.urlsplit(target)
+    now = time.time()
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": parts.path,
+        "rawQueryString": parts.query,
+        "headers": {k.lower(): v for k, v in headers.items()},
+        "queryStringParameters": dict(urllib.parse.parse_qsl(parts.query)) or None,
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "local",
+            "domainName": host,
+            "domainPrefix": host.split(".")[0],
+            "http": {
+                "method": method,
+                "path": parts.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": headers.get("User-Agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "body": base64.b64encode(body).decode() if body else None,
+        "isBase64Encoded": bool(body),
+    }
+
+
+class FunctionUrlServer:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.invoke: Invoke | None = None  # set once the handlers are loaded
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server._serve(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._http.serve_forever, name=f"url-{name}", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._http.server_address[:2]
+        return f"http://{host!s}:{port}/"
+
+    def start(self) -> FunctionUrlServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+
+    def _serve(self, request: BaseHTTPRequestHandler) -> None:
+        if self.invoke is None:
+            request.send_error(503, "function not loaded")
+            return
+        length = int(request.headers.get("Content-Length") or 0)
+        body = request.rfile.read(length) if length else b""
+        event = url_event(request.command, request.path, dict(request.headers), body, request.headers.get("Host", ""))
+        answer = self.invoke(event)
+        payload = answer.get("body") or ""
+        data = base64.b64decode(payload) if answer.get("isBase64Encoded") else str(payload).encode()
+        request.send_response(int(answer.get("statusCode", 200)))
+        for key, value in (answer.get("headers") or {}).items():
+            request.send_header(key, str(value))
+        for key, values in (answer.get("multiValueHeaders") or {}).items():
+            for value in values:
+                request.send_header(key, str(value))
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        request.wfile.write(data)

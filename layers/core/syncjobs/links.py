@@ -1,0 +1,74 @@
+"""Download links that sign on click: a mail carries a link to the links function, holding a token
+(run, outcome, expiry) signed with HMAC-SHA256; on click, the function checks the token and redirects
+to an S3 URL presigned right then, for a few minutes.
+
+Why: a presigned S3 URL dies when the credentials that signed it expire, whatever its X-Amz-Expires
+says, and a Lambda role's credentials are temporary (a 7-day link signed in Lambda died after ~12 h,
+boto3 #2392). A token's lifetime depends on nothing but its key, so a mail link works until the
+expiry the mail states (bounded by the log retention, after which there is nothing to download).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from syncjobs.models.outcome import Outcome
+
+_RUN_ID = re.compile(r"^[0-9A-Za-z-]{1,64}$")
+
+
+class LinkRefused(ValueError):
+    """The token is not one syncjobs signed, or it has expired. `status` is the HTTP answer."""
+
+    def __init__(self, reason: str, status: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+@dataclass(frozen=True)
+class LinkClaim:
+    run_id: str
+    outcome: Outcome
+    expires_at: datetime
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(key: bytes, payload: str) -> str:
+    return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
+
+
+def sign(key: bytes, run_id: str, outcome: Outcome, expires_at: datetime) -> str:
+    payload = _b64(json.dumps({"r": run_id, "o": outcome.value, "e": int(expires_at.timestamp())}).encode())
+    return f"{payload}.{_mac(key, payload)}"
+
+
+def verify(key: bytes, token: str, now: datetime) -> LinkClaim:
+    payload, _, mac = token.partition(".")
+    if not payload or not mac or not hmac.compare_digest(_mac(key, payload), mac):
+        raise LinkRefused("this link is not valid (it was changed or not made by syncjobs)", 403)
+    try:
+        claim = json.loads(_unb64(payload))
+        run_id, outcome, expires = str(claim["r"]), Outcome(claim["o"]), int(claim["e"])
+    except (binascii.Error, ValueError, KeyError, TypeError) as err:
+        raise LinkRefused("this link is not valid (malformed)", 403) from err
+    if not _RUN_ID.match(run_id):
+        raise LinkRefused("this link is not valid (malformed)", 403)
+    expires_at = datetime.fromtimestamp(expires, UTC)
+    if now >= expires_at:
+        raise LinkRefused(f"this link expired at {expires_at:%Y-%m-%d %H:%M} UTC", 410)
+    return LinkClaim(run_id, outcome, expires_at)

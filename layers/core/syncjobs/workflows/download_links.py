@@ -1,0 +1,71 @@
+"""The download links in mails, and what a click on one does.
+
+With the links function deployed (LINKS_BASE_URL), a mail link is a signed token (syncjobs.links)
+that lives as long as the job's link lifetime, bounded by the log retention; a click presigns the log
+for REDIRECT_SECONDS and redirects there. Without it, the mail holds presigned S3 URLs, whose
+lifetime is capped at 12 hours: what a Lambda role's temporary credentials can honour at best.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from syncjobs.links import LinkRefused, sign, verify
+from syncjobs.models.outcome import Outcome
+from syncjobs.models.run import Run
+from syncjobs.settings import get_settings
+from syncjobs.store.errors import NotFound
+from syncjobs.store.objects import LogObjects, log_download_name
+from syncjobs.store.runs import RunStore
+from syncjobs.store.secrets import get_secret
+
+REDIRECT_SECONDS = 300
+PRESIGNED_MAX_SECONDS = 43200
+
+
+@dataclass(frozen=True)
+class MailLink:
+    outcome: Outcome
+    url: str
+    file_name: str
+
+
+def mail_links(run: Run, now: datetime) -> tuple[list[MailLink], datetime]:
+    """A link per non-empty log of the run, and when the links stop working."""
+    settings = get_settings()
+    signed = bool(settings.links_base_url and settings.link_signing_key_secret)
+    limit = settings.log_retention_days * 86400 if signed else PRESIGNED_MAX_SECONDS
+    lifetime = max(60, min(settings.link_lifetime_seconds, limit))
+    expires_at = (now + timedelta(seconds=lifetime)).replace(microsecond=0)
+    key = get_secret(settings.link_signing_key_secret).encode() if signed else b""
+    logs = LogObjects()
+    links = []
+    for outcome in Outcome:
+        log = run.log_keys.get(outcome.value)
+        if not log:
+            continue
+        name = log_download_name(run.job_id, run.run_id, log)
+        if signed:
+            url = f"{settings.links_base_url}/{sign(key, run.run_id, outcome, expires_at)}"
+        else:
+            url = logs.presign_download(log, name, lifetime)
+        links.append(MailLink(outcome, url, name))
+    return links, expires_at
+
+
+def follow_link(token: str, now: datetime | None = None) -> str:
+    """The presigned URL a mail link's token leads to; LinkRefused with the HTTP status if none."""
+    settings = get_settings()
+    claim = verify(get_secret(settings.link_signing_key_secret).encode(), token, now or datetime.now(UTC))
+    try:
+        run = RunStore().get(claim.run_id).run
+    except NotFound:
+        raise LinkRefused(f"run {claim.run_id} no longer exists", 404) from None
+    log = run.log_keys.get(claim.outcome.value)
+    logs = LogObjects()
+    if not log:
+        raise LinkRefused(f"run {run.run_id} has no {claim.outcome.value} log", 404)
+    if not logs.exists(log):
+        raise LinkRefused(f"the log was deleted after the {settings.log_retention_days}-day log retention", 410)
+    return logs.presign_download(log, log_download_name(run.job_id, run.run_id, log), REDIRECT_SECONDS)
