@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -48,6 +49,25 @@ def trace_next_run(job_id: str) -> dict[str, Any]:
         raise operations.InvalidInput("trace request", ["outcomes: must be a list of outcome names"])
     operations.trace_next_run(job_id, outcomes)
     return {"job_id": job_id, "trace_next_run": sorted(set(outcomes))}
+
+
+@app.get("/jobs/<job_id>/subscribers")
+def list_subscribers(job_id: str) -> dict[str, Any]:
+    return {"subscribers": [s.model_dump(mode="json") for s in operations.subscribers(job_id)]}
+
+
+@app.put("/jobs/<job_id>/subscribers/<email>")
+def subscribe(job_id: str, email: str) -> dict[str, Any]:
+    """Subscribe a person or a distribution list; body {"trigger": "default" | "always" | ...}."""
+    body = app.current_event.json_body or {}
+    trigger = body.get("trigger", "default") if isinstance(body, dict) else body
+    return operations.subscribe(job_id, unquote(email), trigger).model_dump(mode="json")
+
+
+@app.delete("/jobs/<job_id>/subscribers/<email>")
+def unsubscribe(job_id: str, email: str) -> dict[str, Any]:
+    operations.unsubscribe(job_id, unquote(email))
+    return {"job_id": job_id, "email": unquote(email), "subscribed": False}
 
 
 @app.get("/jobs/<job_id>/runs")

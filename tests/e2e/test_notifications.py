@@ -141,3 +141,34 @@ def test_one_mail_a_day_holds_the_rest_and_lists_them_in_the_next(stack):
     again = wait_for_run(start(stack, runs[0].job_id, run_type="resync"), stack=stack)
     settled(stack, again, subscribers=2)
     assert [subject for to, subject in mails(stack) if to == ADMIN] == [FWE, FWE]
+
+
+def test_an_ses_throttle_is_retried_through_the_stream_and_the_mail_goes_once(stack, monkeypatch):
+    # Given SES throttling the first two sends
+    from botocore.exceptions import ClientError
+
+    from syncjobs.store.errors import translate
+    from syncjobs.store.mailer import Mailer
+
+    original, failures = Mailer.send_raw, []
+
+    def throttled(self, sender, recipients, message):
+        if len(failures) < 2:
+            error = ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}}, "Send")
+            failures.append(error)
+            raise translate(error, "sending mail")
+        return original(self, sender, recipients, message)
+
+    monkeypatch.setattr(Mailer, "send_raw", throttled)
+    prepared = prepare(stack, users=5, bad_rows=True, shard_size=10)
+
+    # When a run finishes with errors
+    run = wait_for_run(start(stack, prepared.job_id), stack=stack)
+    settled(stack, run, subscribers=1)
+
+    # Then the notifier failed its batch twice, was retried, and sent the mail once
+    assert len(failures) == 2
+    assert [subject for to, subject in mails(stack)] == [FWE]
+    (note,) = [n for n in operations.run_notifications(run.run_id) if n.kind == "finished_with_error"]
+    assert note.state == "sent"
+    assert note.message_id

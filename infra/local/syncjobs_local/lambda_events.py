@@ -40,6 +40,33 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
     return {"Records": records}
 
 
+def api_event(
+    method: str, path: str, body: Any = None, caller: str = "arn:aws:iam::123456789012:user/admin"
+) -> dict[str, Any]:
+    """An API Gateway REST (proxy, IAM-authorised) event, as the admin API receives it."""
+    return {
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": {"content-type": "application/json"},
+        "multiValueHeaders": {"content-type": ["application/json"]},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": {"proxy": path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/{proxy+}",
+            "httpMethod": method,
+            "path": f"/prod{path}",
+            "stage": "prod",
+            "requestId": str(uuid.uuid4()),
+            "identity": {"userArn": caller, "caller": caller, "sourceIp": "127.0.0.1"},
+        },
+        "body": None if body is None else json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
 def stream_record(record: dict[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
     out: dict[str, Any] = json.loads(json.dumps(record, default=str))
     created = record.get("dynamodb", {}).get("ApproximateCreationDateTime")

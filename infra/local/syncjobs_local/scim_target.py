@@ -50,8 +50,7 @@ class ScimServer:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
-                "--bearer-token",
-                self.token,
+                f"--bearer-token={self.token}",  # one argument: a token may start with "-"
                 "--dynamic-tenants",
             ],
             stdout=subprocess.DEVNULL,
