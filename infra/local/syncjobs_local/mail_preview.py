@@ -1,6 +1,6 @@
 """Save a mail from the outbox as HTML and as a PNG screenshot (headless Chromium: Debian's `chromium`).
 
-    python -m syncjobs_local.mail_preview OUTBOX/some.eml docs/evidence/mail-finished-with-error
+python -m syncjobs_local.mail_preview OUTBOX/some.eml docs/evidence/mail-finished-with-error
 """
 
 from __future__ import annotations
