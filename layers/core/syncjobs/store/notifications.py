@@ -82,20 +82,24 @@ class NotificationStore:
         return True
 
     def mark_sent(self, run_id: str, kind: str, recipient: str, message_id: str, now: datetime) -> None:
+        self._set_state(run_id, kind, recipient, now, state="sent", message_id=message_id)
+
+    def mark_held(self, run_id: str, kind: str, recipient: str, reason: str, now: datetime) -> None:
+        self._set_state(run_id, kind, recipient, now, state="held", reason=reason)
+
+    def _set_state(self, run_id: str, kind: str, recipient: str, now: datetime, **fields: str) -> None:
+        values = {**fields, "at": now.isoformat()}
+        names = {f"#{name}": name for name in values}
         try:
             self._ddb.update_item(
                 TableName=self._table,
                 Key=_key(run_id, kind, recipient),
-                UpdateExpression="SET #state = :sent, message_id = :mid, #at = :now",
-                ExpressionAttributeNames={"#state": "state", "#at": "at"},
-                ExpressionAttributeValues={
-                    ":sent": codec.dump("sent"),
-                    ":mid": codec.dump(message_id),
-                    ":now": codec.dump(now.isoformat()),
-                },
+                UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in values),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={f":{name}": codec.dump(value) for name, value in values.items()},
             )
         except ClientError as err:
-            raise translate(err, f"recording {kind} mail of run {run_id}") from err
+            raise translate(err, f"recording the {fields['state']} {kind} mail of run {run_id}") from err
 
     def release(self, run_id: str, kind: str, recipient: str) -> None:
         """Give a claim back after a failed send, so the retry can take it at once."""
@@ -110,22 +114,6 @@ class NotificationStore:
         except ClientError as err:
             if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise translate(err, f"releasing {kind} mail of run {run_id}") from err
-
-    def mark_held(self, run_id: str, kind: str, recipient: str, reason: str, now: datetime) -> None:
-        try:
-            self._ddb.update_item(
-                TableName=self._table,
-                Key=_key(run_id, kind, recipient),
-                UpdateExpression="SET #state = :held, reason = :reason, #at = :now",
-                ExpressionAttributeNames={"#state": "state", "#at": "at"},
-                ExpressionAttributeValues={
-                    ":held": codec.dump("held"),
-                    ":reason": codec.dump(reason),
-                    ":now": codec.dump(now.isoformat()),
-                },
-            )
-        except ClientError as err:
-            raise translate(err, f"recording held {kind} mail of run {run_id}") from err
 
     def record_suppressed(self, run_id: str, kind: str, recipient: str, reason: str, now: datetime) -> None:
         try:
