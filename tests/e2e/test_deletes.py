@@ -1,11 +1,14 @@
 """Deletes on the local stack: after a complete full read only, held back by the threshold, or off."""
 
+import email
+import email.policy
+
 import boto3
 import pytest
 
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import RunStatus
-from syncjobs_local.demo import prepare, start, wait_for_run
+from syncjobs_local.demo import prepare, start, wait_for_mail, wait_for_run
 from tests.e2e.helpers import log_rows, rewrite_export, scim_users
 
 pytestmark = pytest.mark.e2e
@@ -55,6 +58,14 @@ def test_a_delete_threshold_holds_every_delete_back_as_failed(stack):
     assert {r["entity_id"] for r in failed} == GONE
     assert all(r["reason"].startswith("delete held back: 10 pending deletes exceed") for r in failed)
     assert len(scim_users(stack)) == 200
+    # and the subscriber is told, besides the finished-with-error mail, that deletes were held back
+    subjects = sorted(
+        str(email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["Subject"]).split(".")[0]
+        for p in wait_for_mail(stack, 2)
+    )
+    assert subjects == ["Provisioning Deletes Held Back", "Provisioning Finished with Error"]
+    held = next(p for p in stack.outbox.written if "Deletes Held" in p.read_text(errors="replace"))
+    assert "The delete threshold held 10 delete(s) back" in held.read_text(errors="replace")
 
 
 def test_upsert_only_never_deletes(stack):
