@@ -75,15 +75,18 @@ class ScimTargetConnector:
 
     # ------------------------------------------------------------------ HTTP
     def _create_unless_found(self, path: str, key: str, value: str, body: dict[str, Any]) -> Written:
-        """Create an entity whose key the target does not keep unique, at most once: before every
-        attempt, look for it, since a POST that timed out or failed with a 5xx may have been applied
-        (a blind retry would create it twice)."""
+        """Create an entity whose key the target does not keep unique, at most once.
+
+        Before every attempt, look for it: a POST that timed out or failed with a 5xx may have been
+        applied (a blind retry would create it twice). After a create, look again: two deliveries of
+        one shard running at once may both have created it; every racer keeps the oldest (by
+        meta.created, then id), deletes its own if it is not that one, and adopts the oldest."""
         last: TargetError | None = None
         last_response: httpx.Response | None = None
         for attempt in range(self._client.attempts):
             if attempt:
                 self._client.pause(last_response)
-            existing = self._find(path, key, value)
+            existing = self._oldest(path, key, value)
             if existing is not None:
                 return self._adopt(path, existing, body)
             try:
@@ -92,12 +95,25 @@ class ScimTargetConnector:
                 last, last_response = err, None
                 continue
             if response.status_code == 201:
-                return Written(str(response.json()["id"]))
+                created = str(response.json()["id"])
+                oldest = self._oldest(path, key, value)
+                if oldest is None or oldest == created:
+                    return Written(created)
+                removed = self._client.request("DELETE", f"{path}/{created}", None)
+                if removed.status_code not in (200, 204, 404):  # 404: gone already
+                    raise self._client.error(removed, f"removing duplicate {created} of {oldest}")
+                return self._adopt(path, oldest, body)
             last, last_response = self._client.error(response, "create"), response
             if not last.retryable:
                 raise last
         assert last is not None
         raise last
+
+    def _oldest(self, path: str, key: str, value: str) -> str | None:
+        params = {"filter": f"{key} eq {quoted(value)}", "attributes": "id,meta"}
+        found = self._client.get_json(path, params, "search").get("Resources") or []
+        ranked = sorted((str(r.get("meta", {}).get("created", "")), str(r["id"])) for r in found)
+        return ranked[0][1] if ranked else None
 
     def _adopt(self, path: str, existing: str, body: dict[str, Any]) -> Written:
         self._client.checked(self._client.request("PUT", f"{path}/{existing}", {**body, "id": existing}), "update")
