@@ -75,10 +75,24 @@ def list_runs(job_id: str) -> dict[str, Any]:
     return {"runs": [run.model_dump(mode="json") for run in operations.list_runs(job_id)]}
 
 
+@app.post("/jobs/<job_id>/runs")
+def request_run(job_id: str) -> Response[Any]:
+    """Start a run now: body {"type": "read" | "resync" | "simulate" | "validate"}. An Idempotency-Key
+    header makes a retried request name the same run (202 either way: start_run runs asynchronously)."""
+    body = app.current_event.json_body or {}
+    run_type = body.get("type", "read") if isinstance(body, dict) else body
+    request_id = app.current_event.headers.get("Idempotency-Key") or app.current_event.request_context.request_id
+    run_id = operations.request_run(job_id, run_type, _caller(), "api", f"api:{request_id}")
+    return Response(202, content_types.APPLICATION_JSON, {"run_id": run_id, "job_id": job_id})
+
+
+def _caller() -> str:
+    return app.current_event.request_context.identity.user_arn or "unknown IAM caller"
+
+
 @app.post("/runs/<run_id>/stop")
 def stop_run(run_id: str) -> dict[str, Any]:
-    caller = app.current_event.request_context.identity.user_arn or "unknown IAM caller"
-    return operations.stop_run(run_id, caller).model_dump(mode="json")
+    return operations.stop_run(run_id, _caller()).model_dump(mode="json")
 
 
 @app.get("/runs/<run_id>")

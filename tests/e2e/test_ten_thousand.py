@@ -17,7 +17,7 @@ from syncjobs_local.demo import prepare, start, wait_for_run
 from syncjobs_local.sample_data import groups_export, write_groups
 from tests.e2e.helpers import log_rows, rewrite_export, scim_groups, scim_users
 
-pytestmark = [pytest.mark.e2e, pytest.mark.large]
+pytestmark = [pytest.mark.e2e, pytest.mark.large, pytest.mark.timeout(2400)]  # six 10k runs: 8-10 min
 
 N = 10_000
 CHANGED = {f"E{i:06d}" for i in range(3, N, 100)}  # 100 = 1%

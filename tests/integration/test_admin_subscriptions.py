@@ -45,3 +45,34 @@ def test_bad_subscriptions_are_refused_naming_the_field(aws):
     status, body = call(aws, "GET", "/jobs/no-such-job/subscribers")
     assert status == 404
     assert "no-such-job" in body["message"]
+
+
+def test_a_run_requested_through_the_api_starts_through_lambda_once_per_idempotency_key(aws):
+    # Given a job, when an admin asks for a resync twice with the same Idempotency-Key
+    job_id = prepare(aws, users=3, subscriber=None).job_id
+    event = api_event("POST", f"/jobs/{job_id}/runs", {"type": "resync"})
+    event["headers"]["Idempotency-Key"] = "retry-1"
+    first = aws.invoke("AdminApiFunction", event)
+    second = aws.invoke("AdminApiFunction", event)
+
+    # Then both answers name one run, which start_run (invoked through the Lambda API) created
+    assert first["statusCode"] == 202
+    run_id = json.loads(first["body"])["run_id"]
+    aws.lambda_api.drain()
+    assert json.loads(second["body"])["run_id"] == run_id
+    status, run = call(aws, "GET", f"/runs/{run_id}")
+    assert status == 200
+    assert (run["run_type"], run["trigger"], run["triggered_by"]) == (
+        "resync",
+        "api",
+        "arn:aws:iam::123456789012:user/admin",
+    )
+    assert len(call(aws, "GET", f"/jobs/{job_id}/runs")[1]["runs"]) == 1
+    assert aws.poller_errors() == []
+
+    # And a bad run type or an unknown job gets a 4xx that says what is wrong
+    status, body = call(aws, "POST", f"/jobs/{job_id}/runs", {"type": "reread"})
+    assert status == 422
+    assert any(p.startswith("type: ") for p in body["problems"])
+    status, body = call(aws, "POST", "/jobs/nope/runs", {"type": "read"})
+    assert status == 404

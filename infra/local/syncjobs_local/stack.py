@@ -22,6 +22,7 @@ from syncjobs.store import clients as store_clients
 from syncjobs.store import secrets as store_secrets
 from syncjobs_local.cfn import load_template
 from syncjobs_local.function_urls import FunctionUrlServer
+from syncjobs_local.lambda_api import LambdaApiServer
 from syncjobs_local.lambda_events import FilterCriteria, LambdaContext, stream_record
 from syncjobs_local.moto_fixes import serialise_dynamodb_writes
 from syncjobs_local.pollers import Outbox, Scheduler, SqsPoller, StreamPoller
@@ -65,6 +66,7 @@ class LocalStack:
         self._pollers: list[Any] = []
         self._handlers: dict[str, Any] = {}
         self.function_urls: dict[str, FunctionUrlServer] = {}
+        self.lambda_api = LambdaApiServer(self.invoker)
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
@@ -89,6 +91,7 @@ class LocalStack:
         self._moto.start()
         os.environ.update(LOCAL_ENVIRONMENT)
         os.environ["AWS_ENDPOINT_URL"] = self.moto_url
+        os.environ["AWS_ENDPOINT_URL_LAMBDA"] = self.lambda_api.start().url  # our handlers, not moto's Lambda
         self.scim = ScimServer(self.scim_token).start()
         for logical_id, resource in load_template(self.template)["Resources"].items():
             if "FunctionUrlConfig" in resource.get("Properties", {}):
@@ -124,6 +127,7 @@ class LocalStack:
         self._stop_pollers()
         for server in self.function_urls.values():
             server.stop()
+        self.lambda_api.stop()
         if self.scim:
             self.scim.stop()
         if self._moto:
@@ -146,10 +150,12 @@ class LocalStack:
         context = LambdaContext(logical_id, REGION, self.resources.resolver.account)
         return self._handlers[logical_id](event, context)
 
-    def invoker(self, arn: str) -> Any:
+    def invoker(self, name: str) -> Any:
+        """The function a name or an ARN designates, as Lambda's Invoke API and rule targets name it."""
         assert self.resources is not None
         for logical_id in self.resources.functions:
-            if self.resources.attr(logical_id, "Arn") == arn:
+            arn = self.resources.attr(logical_id, "Arn")
+            if name in (arn, arn.rsplit(":", 1)[1]):
                 return functools.partial(self.invoke, logical_id)
         return None
 
@@ -220,6 +226,8 @@ class LocalStack:
             poller.join(timeout=10)
         if self.scheduler is not None:
             self.scheduler.drain()
+        self.lambda_api.drain()
+        self.lambda_api.errors.clear()
         self._pollers = []
 
     def replay_streams(self, times: int = 1) -> None:
@@ -245,7 +253,8 @@ class LocalStack:
                     raise RuntimeError(f"notify failed on replayed records: {answer['batchItemFailures']}")
 
     def poller_errors(self) -> list[str]:
-        return [e for p in self._pollers for e in p.errors]
+        """What failed in the pollers and in asynchronous invocations since the last reset."""
+        return [*(e for p in self._pollers for e in p.errors), *self.lambda_api.errors]
 
     # ------------------------------------------------------------------ conveniences
     def fetch(self, url: str, method: str = "GET") -> tuple[bytes, Message]:

@@ -28,6 +28,7 @@ class Settings:
     links_base_url: str  # the links function's URL: mail links sign on click (empty: presigned links)
     link_signing_key_secret: str  # Secrets Manager secret holding the links' HMAC key
     log_retention_days: int  # logs expire after this: no mail link outlives them
+    start_run_function: str  # what the admin API invokes to start a run
 
 
 def _required(name: str) -> str:
@@ -59,6 +60,7 @@ def get_settings() -> Settings:
         links_base_url=os.environ.get("LINKS_BASE_URL", "").rstrip("/"),
         link_signing_key_secret=os.environ.get("LINK_SIGNING_KEY_SECRET", ""),
         log_retention_days=_whole("LOG_RETENTION_DAYS", "7"),
+        start_run_function=os.environ.get("START_RUN_FUNCTION", ""),
     )
 
 

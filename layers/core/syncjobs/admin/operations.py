@@ -10,8 +10,10 @@ import yaml
 from pydantic import ValidationError
 
 from syncjobs.models.errors import describe
+from syncjobs.models.events import StartEvent
 from syncjobs.models.job import JobDefinition, Subscription
-from syncjobs.models.run import Run
+from syncjobs.models.run import Run, run_id_for
+from syncjobs.store.functions import Functions
 from syncjobs.store.jobs import JobStore
 from syncjobs.store.notifications import NotificationRecord, NotificationStore
 from syncjobs.store.runs import RunStore
@@ -77,6 +79,24 @@ def unsubscribe(job_id: str, email: str) -> None:
 def subscribers(job_id: str) -> list[Subscription]:
     JobStore().get(job_id)  # NotFound for an unknown job
     return JobStore().subscriptions(job_id)
+
+
+def request_run(job_id: str, run_type: str, triggered_by: str, trigger: str, request_id: str) -> str:
+    """Ask for a run of the job now (start_run runs asynchronously); returns the run's id.
+
+    The same `request_id` names the same run: a retried request asks start_run again for that very
+    run (start_run ignores a run it has already started), so a request whose invoke failed is not lost."""
+    JobStore().get(job_id)  # NotFound for an unknown job
+    document = {"job_id": job_id, "type": run_type, "trigger": trigger, "triggered_by": triggered_by}
+    try:
+        StartEvent.model_validate({**document, "request_id": request_id})
+    except ValidationError as err:
+        raise InvalidInput("run request", describe(err)) from None
+    now = datetime.now(UTC)
+    first_asked = JobStore().remember_request(job_id, request_id, now.isoformat(), now)
+    event = StartEvent.model_validate({**document, "request_id": request_id, "time": first_asked})
+    Functions().start_run_async(event.model_dump(mode="json", by_alias=True))
+    return run_id_for(event.to_request())
 
 
 def stop_run(run_id: str, requested_by: str) -> Run:

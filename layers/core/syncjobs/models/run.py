@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -104,6 +105,12 @@ class Phase(BaseModel):
 
 def shard_id(index: int) -> str:
     return f"{index:05d}"
+
+
+def run_id_for(request: StartRequest) -> str:
+    """The same request (a redelivered event, a retried API call) always names the same run."""
+    digest = hashlib.sha256(f"{request.job_id}\n{request.request_id}".encode()).hexdigest()[:10]
+    return f"{request.requested_at.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest}"
 
 
 class Run(BaseModel):

@@ -3,6 +3,7 @@
 Layout (single table):
   job           pk=JOB#<job_id>  sk=JOB             definition, version, active_run lock, failure streak
   subscription  pk=JOB#<job_id>  sk=SUB#<email>
+  run request   pk=JOB#<job_id>  sk=REQ#<idempotency key>  run_id, expires_at (TTL, a day)
 """
 
 from __future__ import annotations
@@ -76,6 +77,32 @@ class JobStore:
         if "Item" not in out:
             raise NotFound(f"job {job_id} does not exist")
         return JobRecord(codec.load_item(out["Item"]))
+
+    def remember_request(self, job_id: str, key: str, requested_at: str, now: datetime) -> str:
+        """Record when an API request with this idempotency key first asked for a run; returns that
+        time (an earlier request's, if there was one): the same time names the same run."""
+        item = {
+            "pk": f"JOB#{job_id}",
+            "sk": f"REQ#{key}",
+            "item_type": "run_request",
+            "requested_at": requested_at,
+            "expires_at": int(now.timestamp()) + 86400,
+        }
+        try:
+            self._ddb.put_item(
+                TableName=self._table, Item=codec.dump_item(item), ConditionExpression="attribute_not_exists(pk)"
+            )
+            return requested_at
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise translate(err, f"recording a run request of job {job_id}") from err
+        try:
+            out = self._ddb.get_item(
+                TableName=self._table, Key=codec.dump_item({"pk": item["pk"], "sk": item["sk"]}), ConsistentRead=True
+            )
+        except ClientError as err:
+            raise translate(err, f"reading a run request of job {job_id}") from err
+        return str(codec.load_item(out["Item"])["requested_at"])
 
     def trace_next_run(self, job_id: str, outcomes: list[str]) -> None:
         """Trace these outcomes with content in the job's next run only (SAP's one-shot *.content)."""

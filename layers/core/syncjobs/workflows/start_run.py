@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 
 from syncjobs.connectors.csv_s3 import CsvSourceError
@@ -12,19 +11,13 @@ from syncjobs.engine.delta import choose_read_mode
 from syncjobs.engine.phases import number_phases
 from syncjobs.models.job import JobDefinition, TraceLevel
 from syncjobs.models.outcome import EntityType
-from syncjobs.models.run import Run, RunStatus, ShardSpec, StartRequest, zero_counts
+from syncjobs.models.run import Run, RunStatus, ShardSpec, StartRequest, run_id_for, zero_counts
 from syncjobs.observability import logger
 from syncjobs.store.errors import NotFound, StoreError, TransientStoreError
 from syncjobs.store.jobs import JobStore
 from syncjobs.store.runs import CreateResult, RunStore
 from syncjobs.workflows.finalize import fail_run
 from syncjobs.workflows.phases import advance, save_plans
-
-
-def run_id_for(request: StartRequest) -> str:
-    """The same request (a redelivered event, a retried API call) always names the same run."""
-    digest = hashlib.sha256(f"{request.job_id}\n{request.request_id}".encode()).hexdigest()[:10]
-    return f"{request.requested_at.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest}"
 
 
 def with_trace_once(job: JobDefinition, outcomes: list[str]) -> JobDefinition:
