@@ -52,3 +52,21 @@ def test_racing_creates_of_one_group_leave_one_group_that_both_report(aws):
     ).json()
     assert listed["totalResults"] == 1
     assert scim_groups(aws)["G1"]["id"] == ids[0]
+
+
+def test_a_duplicate_left_by_a_lost_answer_is_removed_and_the_oldest_kept(aws):
+    # Given two groups with one externalId: a racer's POST whose answer was lost left the younger one
+    headers = {"Authorization": f"Bearer {aws.scim.token}"}
+    body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Sales", "externalId": "G2"}
+    oldest = httpx.post(f"{aws.scim.url}/Groups", json=body, headers=headers).json()["id"]
+    httpx.post(f"{aws.scim.url}/Groups", json=body, headers=headers)
+
+    # When the group is written
+    target = ScimTargetConnector(ScimTarget(type="scim", base_url=aws.scim.url), aws.scim.token, RetryPolicy())
+    written = target.create("groups", {"displayName": "Sales", "externalId": "G2", "members": []})
+    target.close()
+
+    # Then the oldest is adopted and the younger removed
+    assert (written.target_id, written.adopted) == (oldest, True)
+    listed = httpx.get(f"{aws.scim.url}/Groups", params={"filter": 'externalId eq "G2"'}, headers=headers).json()
+    assert [g["id"] for g in listed["Resources"]] == [oldest]

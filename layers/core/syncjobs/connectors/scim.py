@@ -79,8 +79,9 @@ class ScimTargetConnector:
 
         Before every attempt, look for it: a POST that timed out or failed with a 5xx may have been
         applied (a blind retry would create it twice). After a create, look again: two deliveries of
-        one shard running at once may both have created it; every racer keeps the oldest (by
-        meta.created, then id), deletes its own if it is not that one, and adopts the oldest."""
+        one shard running at once may both have created it. Whoever sees more than one keeps the oldest
+        (by meta.created, then id) and removes the others. That is safe for every racer: a racer only
+        ever reports the oldest it saw, and nothing created later can become older."""
         last: TargetError | None = None
         last_response: httpx.Response | None = None
         for attempt in range(self._client.attempts):
@@ -96,13 +97,8 @@ class ScimTargetConnector:
                 continue
             if response.status_code == 201:
                 created = str(response.json()["id"])
-                oldest = self._oldest(path, key, value)
-                if oldest is None or oldest == created:
-                    return Written(created)
-                removed = self._client.request("DELETE", f"{path}/{created}", None)
-                if removed.status_code not in (200, 204, 404):  # 404: gone already
-                    raise self._client.error(removed, f"removing duplicate {created} of {oldest}")
-                return self._adopt(path, oldest, body)
+                oldest = self._oldest(path, key, value) or created
+                return Written(created) if oldest == created else self._adopt(path, oldest, body)
             last, last_response = self._client.error(response, "create"), response
             if not last.retryable:
                 raise last
@@ -110,9 +106,14 @@ class ScimTargetConnector:
         raise last
 
     def _oldest(self, path: str, key: str, value: str) -> str | None:
+        """The oldest entity with this key; any younger duplicates are removed."""
         params = {"filter": f"{key} eq {quoted(value)}", "attributes": "id,meta"}
         found = self._client.get_json(path, params, "search").get("Resources") or []
         ranked = sorted((str(r.get("meta", {}).get("created", "")), str(r["id"])) for r in found)
+        for _, duplicate in ranked[1:]:
+            removed = self._client.request("DELETE", f"{path}/{duplicate}", None)
+            if removed.status_code not in (200, 204, 404):  # 404: another racer removed it
+                raise self._client.error(removed, f"removing duplicate {duplicate} of {ranked[0][1]}")
         return ranked[0][1] if ranked else None
 
     def _adopt(self, path: str, existing: str, body: dict[str, Any]) -> Written:
