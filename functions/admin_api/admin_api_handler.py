@@ -70,6 +70,40 @@ def unsubscribe(job_id: str, email: str) -> dict[str, Any]:
     return {"job_id": job_id, "email": unquote(email), "subscribed": False}
 
 
+@app.put("/jobs/<job_id>/schedule")
+def set_schedule(job_id: str) -> dict[str, Any]:
+    """Body {"expression": "rate(1 hour)" | "cron(0 8 ? * MON-FRI *)", "type": "read"}."""
+    body = app.current_event.json_body or {}
+    if not isinstance(body, dict) or not isinstance(body.get("expression"), str):
+        raise operations.InvalidInput("schedule", ["expression: is required, a rate(...) or cron(...) expression"])
+    rule = operations.set_schedule(job_id, body["expression"], str(body.get("type", "read")))
+    return _schedule(rule, operations.next_fires(job_id)[1])
+
+
+@app.delete("/jobs/<job_id>/schedule")
+def clear_schedule(job_id: str) -> dict[str, Any]:
+    return {"job_id": job_id, "scheduled": False, "removed": operations.clear_schedule(job_id)}
+
+
+@app.get("/jobs/<job_id>/schedule")
+def get_schedule(job_id: str) -> dict[str, Any]:
+    rule, fires = operations.next_fires(job_id)
+    if rule is None:
+        return {"job_id": job_id, "scheduled": False, "next_fires": []}
+    return _schedule(rule, fires)
+
+
+def _schedule(rule: Any, fires: list[Any]) -> dict[str, Any]:
+    return {
+        "job_id": rule.job_id,
+        "scheduled": True,
+        "expression": rule.expression,
+        "type": rule.run_type,
+        "enabled": rule.enabled,
+        "next_fires": [f.isoformat() for f in fires],
+    }
+
+
 @app.get("/jobs/<job_id>/runs")
 def list_runs(job_id: str) -> dict[str, Any]:
     return {"runs": [run.model_dump(mode="json") for run in operations.list_runs(job_id)]}

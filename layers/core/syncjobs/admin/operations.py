@@ -12,10 +12,13 @@ from pydantic import ValidationError
 from syncjobs.models.errors import describe
 from syncjobs.models.events import StartEvent
 from syncjobs.models.job import JobDefinition, Subscription
-from syncjobs.models.run import Run, run_id_for
+from syncjobs.models.run import Run, RunType, run_id_for
+from syncjobs.schedules import ScheduleError, parse
+from syncjobs.settings import get_settings
 from syncjobs.store.functions import Functions
 from syncjobs.store.jobs import JobStore
 from syncjobs.store.notifications import NotificationRecord, NotificationStore
+from syncjobs.store.rules import ScheduleRule, ScheduleRules
 from syncjobs.store.runs import RunStore
 
 
@@ -115,3 +118,39 @@ def list_runs(job_id: str, limit: int = 50) -> list[Run]:
 
 def run_notifications(run_id: str) -> list[NotificationRecord]:
     return NotificationStore().for_run(run_id)
+
+
+def set_schedule(job_id: str, expression: str, run_type: str = "read") -> ScheduleRule:
+    """Schedule the job as an EventBridge rule; the expression is checked as EventBridge would first."""
+    problems = []
+    try:
+        parse(expression)
+    except ScheduleError as err:
+        problems.append(f"expression: {err}")
+    if run_type not in {t.value for t in RunType}:
+        problems.append(f"type: must be one of {', '.join(t.value for t in RunType)} (got {run_type!r})")
+    if problems:
+        raise InvalidInput("schedule", problems)
+    JobStore().get(job_id)  # NotFound for an unknown job
+    target = get_settings().start_run_function
+    if not target:
+        raise InvalidInput("schedule", ["(deployment): START_RUN_FUNCTION is not set, nothing to schedule"])
+    rules = ScheduleRules()
+    rules.put(job_id, expression, run_type, target, datetime.now(UTC))
+    rule = rules.get(job_id)
+    assert rule is not None
+    return rule
+
+
+def clear_schedule(job_id: str) -> bool:
+    JobStore().get(job_id)
+    return ScheduleRules().delete(job_id)
+
+
+def next_fires(job_id: str, count: int = 5) -> tuple[ScheduleRule | None, list[datetime]]:
+    """The job's schedule and its next `count` fire times (UTC); (None, []) if it has none."""
+    JobStore().get(job_id)
+    rule = ScheduleRules().get(job_id)
+    if rule is None or not rule.enabled:
+        return rule, []
+    return rule, parse(rule.expression).next_fires(datetime.now(UTC), count, rule.made_at)
