@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import unquote
 
@@ -32,6 +33,34 @@ def _invalid(err: operations.InvalidInput) -> Response[Any]:
         content_type=content_types.APPLICATION_JSON,
         body={"message": "invalid input", "problems": err.problems},
     )
+
+
+@app.get("/jobs")
+def list_jobs() -> dict[str, Any]:
+    return {"jobs": [asdict(job) for job in operations.list_jobs()]}
+
+
+@app.get("/jobs/<job_id>")
+def show_job(job_id: str) -> dict[str, Any]:
+    summary, definition, subscriptions = operations.show_job(job_id)
+    return {
+        **asdict(summary),
+        "definition": definition.to_document(),
+        "subscribers": [s.model_dump(mode="json") for s in subscriptions],
+    }
+
+
+@app.delete("/jobs/<job_id>")
+def delete_job(job_id: str) -> dict[str, Any]:
+    operations.delete_job(job_id)
+    return {"job_id": job_id, "deleted": True}
+
+
+@app.get("/runs/<run_id>/logs/<outcome>")
+def get_log(run_id: str, outcome: str) -> Response[str]:
+    """302 to the log presigned for 5 minutes."""
+    url = operations.log_url(run_id, outcome)
+    return Response(302, "text/plain", "", headers={"Location": url, "Cache-Control": "no-store"})
 
 
 @app.put("/jobs/<job_id>")

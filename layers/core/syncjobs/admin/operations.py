@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,14 @@ from syncjobs.models.job import JobDefinition, Subscription
 from syncjobs.models.run import Run, RunType, run_id_for
 from syncjobs.schedules import ScheduleError, parse
 from syncjobs.settings import get_settings
+from syncjobs.store.errors import NotFound
 from syncjobs.store.functions import Functions
-from syncjobs.store.jobs import JobStore
+from syncjobs.store.jobs import JobRecord, JobStore
 from syncjobs.store.notifications import NotificationRecord, NotificationStore
+from syncjobs.store.objects import LogObjects, log_download_name
 from syncjobs.store.rules import ScheduleRule, ScheduleRules
 from syncjobs.store.runs import RunStore
+from syncjobs.workflows.download_links import REDIRECT_SECONDS
 
 
 class InvalidInput(ValueError):
@@ -154,3 +158,64 @@ def next_fires(job_id: str, count: int = 5) -> tuple[ScheduleRule | None, list[d
     if rule is None or not rule.enabled:
         return rule, []
     return rule, parse(rule.expression).next_fires(datetime.now(UTC), count, rule.made_at)
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    """A job as `jobs list` / `jobs show` present it."""
+
+    job_id: str
+    name: str
+    version: int
+    source: str
+    target: str
+    entity_types: list[str]
+    last_status: str | None
+    failure_streak: int
+    active_run: str | None
+    schedule: str | None
+    watermarks: dict[str, str]
+
+    @classmethod
+    def of(cls, record: JobRecord, rule: ScheduleRule | None) -> JobSummary:
+        job = record.definition
+        return cls(
+            job_id=job.job_id,
+            name=job.name,
+            version=record.version,
+            source=job.source.display_name,
+            target=job.target.name,
+            entity_types=[t.value for t in job.phases],
+            last_status=record.last_status,
+            failure_streak=record.failure_streak,
+            active_run=record.active_run,
+            schedule=rule.expression if rule and rule.enabled else None,
+            watermarks=record.watermarks,
+        )
+
+
+def list_jobs() -> list[JobSummary]:
+    rules = ScheduleRules()
+    return [JobSummary.of(record, rules.get(record.definition.job_id)) for record in JobStore().every_job()]
+
+
+def show_job(job_id: str) -> tuple[JobSummary, JobDefinition, list[Subscription]]:
+    record = JobStore().get(job_id)
+    summary = JobSummary.of(record, ScheduleRules().get(job_id))
+    return summary, record.definition, JobStore().subscriptions(job_id)
+
+
+def delete_job(job_id: str) -> None:
+    """Delete a job, its subscriptions and its schedule; refused (Conflict) while a run is active."""
+    JobStore().delete(job_id)
+    ScheduleRules().delete(job_id)
+
+
+def log_url(run_id: str, outcome: str) -> str:
+    """A presigned URL of one of a run's logs, for a few minutes (the caller is authenticated)."""
+    run = RunStore().get(run_id).run
+    key = run.log_keys.get(outcome)
+    if key is None:
+        known = ", ".join(sorted(run.log_keys)) or "none"
+        raise NotFound(f"run {run_id} has no {outcome} log (its logs: {known})")
+    return LogObjects().presign_download(key, log_download_name(run.job_id, run_id, key), REDIRECT_SECONDS)

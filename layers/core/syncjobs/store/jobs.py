@@ -2,6 +2,7 @@
 
 Layout (single table):
   job           pk=JOB#<job_id>  sk=JOB             definition, version, active_run lock, failure streak
+                gsi1pk=JOBS gsi1sk=<job_id>         (every job, by id)
   subscription  pk=JOB#<job_id>  sk=SUB#<email>
   run request   pk=JOB#<job_id>  sk=REQ#<idempotency key>  run_id, expires_at (TTL, a day)
 """
@@ -17,7 +18,7 @@ from syncjobs.models.job import JobDefinition, Subscription
 from syncjobs.settings import get_settings
 from syncjobs.store import codec
 from syncjobs.store.clients import client
-from syncjobs.store.errors import NotFound, translate
+from syncjobs.store.errors import Conflict, NotFound, translate
 
 
 def job_key(job_id: str) -> dict[str, Any]:
@@ -52,7 +53,7 @@ class JobStore:
                 TableName=self._table,
                 Key=job_key(definition.job_id),
                 UpdateExpression=(
-                    "SET #d = :d, item_type = :t, job_id = :id, updated_at = :now, "
+                    "SET #d = :d, item_type = :t, job_id = :id, updated_at = :now, gsi1pk = :jobs, gsi1sk = :id, "
                     "created_at = if_not_exists(created_at, :now) ADD version :one"
                 ),
                 ExpressionAttributeNames={"#d": "definition"},
@@ -62,6 +63,7 @@ class JobStore:
                     ":id": codec.dump(definition.job_id),
                     ":now": codec.dump(now),
                     ":one": codec.dump(1),
+                    ":jobs": codec.dump("JOBS"),
                 },
                 ReturnValues="UPDATED_NEW",
             )
@@ -77,6 +79,41 @@ class JobStore:
         if "Item" not in out:
             raise NotFound(f"job {job_id} does not exist")
         return JobRecord(codec.load_item(out["Item"]))
+
+    def every_job(self) -> list[JobRecord]:
+        records: list[JobRecord] = []
+        paginator = self._ddb.get_paginator("query")
+        try:
+            for page in paginator.paginate(
+                TableName=self._table,
+                IndexName="gsi1",
+                KeyConditionExpression="gsi1pk = :jobs",
+                ExpressionAttributeValues={":jobs": codec.dump("JOBS")},
+            ):
+                records.extend(JobRecord(codec.load_item(item)) for item in page["Items"])
+        except ClientError as err:
+            raise translate(err, "listing jobs") from err
+        return records
+
+    def delete(self, job_id: str) -> None:
+        """Delete the job and its subscriptions, unless a run of it is active. Its runs, logs and
+        entity state stay (the history; a job applied again under the same id carries on)."""
+        try:
+            self._ddb.delete_item(
+                TableName=self._table,
+                Key=job_key(job_id),
+                ConditionExpression=(
+                    "attribute_exists(pk) AND (attribute_not_exists(active_run) OR active_run_until < :now)"
+                ),
+                ExpressionAttributeValues={":now": codec.dump(datetime.now(UTC).isoformat())},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                record = self.get(job_id)  # NotFound if it never existed
+                raise Conflict(f"job {job_id} has an active run {record.active_run}; stop it first") from err
+            raise translate(err, f"deleting job {job_id}") from err
+        for subscription in self.subscriptions(job_id):
+            self.unsubscribe(job_id, str(subscription.email))
 
     def remember_request(self, job_id: str, key: str, requested_at: str, now: datetime) -> str:
         """Record when an API request with this idempotency key first asked for a run; returns that
