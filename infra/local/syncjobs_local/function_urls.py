@@ -1,5 +1,6 @@
-"""Lambda function URLs, locally: an HTTP server per function that turns each request into a function
-URL event (payload 2.0) and the handler's answer back into an HTTP response."""
+"""HTTP in front of Lambda, locally: a server per function that turns each request into the event its
+front door would send (a function URL's payload 2.0, or API Gateway's REST proxy event) and the
+handler's answer back into an HTTP response."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Invoke = Callable[[dict[str, Any]], Any]
+EventBuilder = Callable[[str, str, dict[str, str], bytes, str], dict[str, Any]]
 
 
 def url_event(method: str, target: str, headers: dict[str, str], body: bytes, host: str) -> dict[str, Any]:
@@ -48,15 +50,48 @@ def url_event(method: str, target: str, headers: dict[str, str], body: bytes, ho
     }
 
 
+def rest_event(method: str, target: str, headers: dict[str, str], body: bytes, host: str) -> dict[str, Any]:
+    """API Gateway's REST proxy event for an IAM-authorised call (locally, the caller is the admin)."""
+    parts = urllib.parse.urlsplit(target)
+    query = urllib.parse.parse_qs(parts.query)
+    return {
+        "resource": "/{proxy+}",
+        "path": parts.path,
+        "httpMethod": method,
+        "headers": dict(headers),
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": {"proxy": parts.path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/{proxy+}",
+            "httpMethod": method,
+            "path": f"/prod{parts.path}",
+            "stage": "prod",
+            "requestId": str(uuid.uuid4()),
+            "identity": {"userArn": LOCAL_CALLER, "caller": LOCAL_CALLER, "sourceIp": "127.0.0.1"},
+        },
+        "body": body.decode("utf-8", errors="replace") if body else None,
+        "isBase64Encoded": False,
+    }
+
+
+LOCAL_CALLER = "arn:aws:iam::123456789012:user/local-admin"
+
+
 class FunctionUrlServer:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, to_event: EventBuilder = url_event) -> None:
         self.name = name
+        self._to_event = to_event
         self.invoke: Invoke | None = None  # set once the handlers are loaded
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server._serve(self)
+
+            do_POST = do_PUT = do_DELETE = do_GET
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -83,7 +118,9 @@ class FunctionUrlServer:
             return
         length = int(request.headers.get("Content-Length") or 0)
         body = request.rfile.read(length) if length else b""
-        event = url_event(request.command, request.path, dict(request.headers), body, request.headers.get("Host", ""))
+        event = self._to_event(
+            request.command, request.path, dict(request.headers), body, request.headers.get("Host", "")
+        )
         answer = self.invoke(event)
         payload = answer.get("body") or ""
         data = base64.b64decode(payload) if answer.get("isBase64Encoded") else str(payload).encode()

@@ -21,7 +21,7 @@ from syncjobs import settings as syncjobs_settings
 from syncjobs.store import clients as store_clients
 from syncjobs.store import secrets as store_secrets
 from syncjobs_local.cfn import load_template
-from syncjobs_local.function_urls import FunctionUrlServer
+from syncjobs_local.function_urls import FunctionUrlServer, rest_event
 from syncjobs_local.lambda_api import LambdaApiServer
 from syncjobs_local.lambda_events import FilterCriteria, LambdaContext, stream_record
 from syncjobs_local.moto_fixes import serialise_dynamodb_writes
@@ -94,8 +94,11 @@ class LocalStack:
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = self.lambda_api.start().url  # our handlers, not moto's Lambda
         self.scim = ScimServer(self.scim_token).start()
         for logical_id, resource in load_template(self.template)["Resources"].items():
-            if "FunctionUrlConfig" in resource.get("Properties", {}):
+            props = resource.get("Properties", {})
+            if "FunctionUrlConfig" in props:
                 self.function_urls[logical_id] = FunctionUrlServer(logical_id).start()
+            elif any(e.get("Type") == "Api" for e in props.get("Events", {}).values()):
+                self.function_urls[logical_id] = FunctionUrlServer(logical_id, rest_event).start()
         self._provision()
         return self
 
@@ -265,6 +268,11 @@ class LocalStack:
 
     def http_get(self, url: str, method: str = "GET") -> bytes:
         return self.fetch(url, method)[0]
+
+    @property
+    def admin_api_url(self) -> str:
+        """Where the admin API answers locally (API Gateway's place)."""
+        return self.function_urls["AdminApiFunction"].url.rstrip("/")
 
     def function_arn(self, logical_id: str) -> str:
         assert self.resources is not None
