@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TOOLS_PY := $(TOOLS)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test test-large unit integration e2e lint typecheck check-template bench build clean
+.PHONY: demo test test-large unit integration e2e lint typecheck check-template bench build clean openapi
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ typecheck: $(VENV)/.installed
 
 check-template: $(TOOLS)/.installed
 	$(TOOLS_PY) infra/tools/check_template.py template.yaml
+
+openapi: $(VENV)/.installed
+	$(PY) infra/tools/openapi.py
 
 bench: $(VENV)/.installed
 	$(PY) -m tests.bench

@@ -1,40 +1,72 @@
-"""admin_api: API Gateway (IAM auth) -> admin operations, JSON in and out."""
+"""admin_api: API Gateway (IAM auth) -> admin operations, JSON in and out.
+
+Powertools validates each request against the route's types (the OpenAPI document, docs/openapi.json,
+is generated from them); every refusal is a 4xx whose `problems` name the field.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from syncjobs.admin import operations
+from syncjobs.admin.api_models import RunRequest, ScheduleRequest, SubscribeRequest, TraceRequest, problems_of
+from syncjobs.models.outcome import Outcome
 from syncjobs.observability import logger, metrics, tracer
 from syncjobs.store.errors import Conflict, NotFound
 
-app = APIGatewayRestResolver()
+app = APIGatewayRestResolver(enable_validation=True)
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
 
 
 @app.exception_handler(NotFound)
 def _not_found(err: NotFound) -> Response[Any]:
-    return Response(status_code=404, content_type=content_types.APPLICATION_JSON, body={"message": str(err)})
+    return _json(404, {"message": str(err)})
 
 
 @app.exception_handler(Conflict)
 def _conflict(err: Conflict) -> Response[Any]:
-    return Response(status_code=409, content_type=content_types.APPLICATION_JSON, body={"message": str(err)})
+    return _json(409, {"message": str(err)})
 
 
 @app.exception_handler(operations.InvalidInput)
 def _invalid(err: operations.InvalidInput) -> Response[Any]:
-    return Response(
-        status_code=422,
-        content_type=content_types.APPLICATION_JSON,
-        body={"message": "invalid input", "problems": err.problems},
-    )
+    return _json(422, {"message": "invalid input", "problems": err.problems})
 
 
+@app.exception_handler(RequestValidationError)
+def _malformed(err: RequestValidationError) -> Response[Any]:
+    return _json(422, {"message": "invalid input", "problems": problems_of(err.errors())})
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def _unsupported(err: RequestUnsupportedContentType) -> Response[Any]:
+    return _json(415, {"message": "send JSON (Content-Type: application/json)", "problems": problems_of(err.errors())})
+
+
+@app.exception_handler(ValueError)
+def _unreadable(err: ValueError) -> Response[Any]:
+    """A body Powertools cannot parse at all (say, multipart without a boundary). A pydantic error from
+    within is a bug, not bad input: it stays a 500."""
+    if isinstance(err, ValidationError):
+        raise err
+    return _json(400, {"message": f"the request could not be read: {err}"})
+
+
+# ---------------------------------------------------------------------- jobs
 @app.get("/jobs")
 def list_jobs() -> dict[str, Any]:
     return {"jobs": [asdict(job) for job in operations.list_jobs()]}
@@ -50,46 +82,78 @@ def show_job(job_id: str) -> dict[str, Any]:
     }
 
 
+@app.put("/jobs/<job_id>")
+def put_job(
+    job_id: str,
+    document: Annotated[dict[str, Any], Body(description="a job definition: examples/jobs/hr-to-scim.yaml as JSON")],
+) -> dict[str, Any]:
+    definition = operations.parse_job({**document, "job_id": job_id})
+    return {"job_id": job_id, "version": operations.apply_job(definition)}
+
+
 @app.delete("/jobs/<job_id>")
 def delete_job(job_id: str) -> dict[str, Any]:
     operations.delete_job(job_id)
     return {"job_id": job_id, "deleted": True}
 
 
-@app.get("/runs/<run_id>/logs/<outcome>")
-def get_log(run_id: str, outcome: str) -> Response[str]:
-    """302 to the log presigned for 5 minutes."""
-    url = operations.log_url(run_id, outcome)
-    return Response(302, "text/plain", "", headers={"Location": url, "Cache-Control": "no-store"})
-
-
-@app.put("/jobs/<job_id>")
-def put_job(job_id: str) -> dict[str, Any]:
-    document = app.current_event.json_body or {}
-    definition = operations.parse_job({**document, "job_id": job_id} if isinstance(document, dict) else document)
-    return {"job_id": job_id, "version": operations.apply_job(definition)}
-
-
 @app.post("/jobs/<job_id>/trace-next-run")
-def trace_next_run(job_id: str) -> dict[str, Any]:
-    body = app.current_event.json_body or {}
-    outcomes = body.get("outcomes") if isinstance(body, dict) else None
-    if not isinstance(outcomes, list) or not all(isinstance(o, str) for o in outcomes):
-        raise operations.InvalidInput("trace request", ["outcomes: must be a list of outcome names"])
-    operations.trace_next_run(job_id, outcomes)
-    return {"job_id": job_id, "trace_next_run": sorted(set(outcomes))}
+def trace_next_run(job_id: str, request: Annotated[TraceRequest, Body()]) -> dict[str, Any]:
+    operations.trace_next_run(job_id, request.outcomes)
+    return {"job_id": job_id, "trace_next_run": sorted(set(request.outcomes))}
 
 
+# ---------------------------------------------------------------------- runs
+@app.post("/jobs/<job_id>/runs")
+def request_run(
+    job_id: str,
+    request: Annotated[RunRequest, Body()],
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
+) -> Response[Any]:
+    """Start a run now (202: start_run runs asynchronously). The same Idempotency-Key names the same run."""
+    request_id = idempotency_key or app.current_event.request_context.request_id
+    run_id = operations.request_run(job_id, request.type.value, _caller(), "api", f"api:{request_id}")
+    return _json(202, {"run_id": run_id, "job_id": job_id})
+
+
+@app.get("/jobs/<job_id>/runs")
+def list_runs(job_id: str) -> dict[str, Any]:
+    return {"runs": [run.model_dump(mode="json") for run in operations.list_runs(job_id)]}
+
+
+@app.get("/runs/<run_id>")
+def get_run(run_id: str) -> dict[str, Any]:
+    run = operations.get_run(run_id)
+    notes = operations.run_notifications(run_id)
+    return {**run.model_dump(mode="json"), "notifications": [n.__dict__ for n in notes]}
+
+
+@app.post("/runs/<run_id>/stop")
+def stop_run(run_id: str) -> dict[str, Any]:
+    return operations.stop_run(run_id, _caller()).model_dump(mode="json")
+
+
+@app.get("/runs/<run_id>/logs/<outcome>")
+def get_log(run_id: str, outcome: Outcome) -> Response[Any]:
+    """302 to the log presigned for 5 minutes."""
+    url = operations.log_url(run_id, outcome.value)
+    return _json(302, {"location": url}, headers={"Location": url, "Cache-Control": "no-store"})
+
+
+def _caller() -> str:
+    return app.current_event.request_context.identity.user_arn or "unknown IAM caller"
+
+
+# ---------------------------------------------------------------------- subscriptions
 @app.get("/jobs/<job_id>/subscribers")
 def list_subscribers(job_id: str) -> dict[str, Any]:
     return {"subscribers": [s.model_dump(mode="json") for s in operations.subscribers(job_id)]}
 
 
 @app.put("/jobs/<job_id>/subscribers/<email>")
-def subscribe(job_id: str, email: str) -> dict[str, Any]:
-    """Subscribe a person or a distribution list; body {"trigger": "default" | "always" | ...}."""
-    body = app.current_event.json_body or {}
-    trigger = body.get("trigger", "default") if isinstance(body, dict) else body
+def subscribe(job_id: str, email: str, request: Annotated[SubscribeRequest | None, Body()] = None) -> dict[str, Any]:
+    """Subscribe a person or a distribution list, with a trigger (default: the job's policy)."""
+    trigger = request.trigger.value if request else "default"
     return operations.subscribe(job_id, unquote(email), trigger).model_dump(mode="json")
 
 
@@ -99,13 +163,10 @@ def unsubscribe(job_id: str, email: str) -> dict[str, Any]:
     return {"job_id": job_id, "email": unquote(email), "subscribed": False}
 
 
+# ---------------------------------------------------------------------- schedules
 @app.put("/jobs/<job_id>/schedule")
-def set_schedule(job_id: str) -> dict[str, Any]:
-    """Body {"expression": "rate(1 hour)" | "cron(0 8 ? * MON-FRI *)", "type": "read"}."""
-    body = app.current_event.json_body or {}
-    if not isinstance(body, dict) or not isinstance(body.get("expression"), str):
-        raise operations.InvalidInput("schedule", ["expression: is required, a rate(...) or cron(...) expression"])
-    rule = operations.set_schedule(job_id, body["expression"], str(body.get("type", "read")))
+def set_schedule(job_id: str, request: Annotated[ScheduleRequest, Body()]) -> dict[str, Any]:
+    rule = operations.set_schedule(job_id, request.expression, request.type.value)
     return _schedule(rule, operations.next_fires(job_id)[1])
 
 
@@ -131,38 +192,6 @@ def _schedule(rule: Any, fires: list[Any]) -> dict[str, Any]:
         "enabled": rule.enabled,
         "next_fires": [f.isoformat() for f in fires],
     }
-
-
-@app.get("/jobs/<job_id>/runs")
-def list_runs(job_id: str) -> dict[str, Any]:
-    return {"runs": [run.model_dump(mode="json") for run in operations.list_runs(job_id)]}
-
-
-@app.post("/jobs/<job_id>/runs")
-def request_run(job_id: str) -> Response[Any]:
-    """Start a run now: body {"type": "read" | "resync" | "simulate" | "validate"}. An Idempotency-Key
-    header makes a retried request name the same run (202 either way: start_run runs asynchronously)."""
-    body = app.current_event.json_body or {}
-    run_type = body.get("type", "read") if isinstance(body, dict) else body
-    request_id = app.current_event.headers.get("Idempotency-Key") or app.current_event.request_context.request_id
-    run_id = operations.request_run(job_id, run_type, _caller(), "api", f"api:{request_id}")
-    return Response(202, content_types.APPLICATION_JSON, {"run_id": run_id, "job_id": job_id})
-
-
-def _caller() -> str:
-    return app.current_event.request_context.identity.user_arn or "unknown IAM caller"
-
-
-@app.post("/runs/<run_id>/stop")
-def stop_run(run_id: str) -> dict[str, Any]:
-    return operations.stop_run(run_id, _caller()).model_dump(mode="json")
-
-
-@app.get("/runs/<run_id>")
-def get_run(run_id: str) -> dict[str, Any]:
-    run = operations.get_run(run_id)
-    notes = operations.run_notifications(run_id)
-    return {**run.model_dump(mode="json"), "notifications": [n.__dict__ for n in notes]}
 
 
 @logger.inject_lambda_context(clear_state=True)

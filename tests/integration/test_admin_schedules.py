@@ -62,8 +62,8 @@ def test_a_schedule_set_through_the_api_is_a_rule_the_scheduler_fires(aws):
         ({"expression": "cron(0 8 * * MON *)"}, "expression", ""),  # both day fields set
         ({"expression": "cron(0 8 * *)"}, "expression", ""),
         ({"expression": "every day"}, "expression", ""),
-        ({}, "expression", "is required"),
-        ({"expression": "rate(1 hour)", "type": "reread"}, "type", "must be one of"),
+        ({}, "expression", "Field required"),
+        ({"expression": "rate(1 hour)", "type": "reread"}, "type", "Input should be"),
     ],
 )
 def test_invalid_schedules_are_refused_before_put_rule_naming_the_field(aws, body, field, words):

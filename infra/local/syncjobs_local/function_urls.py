@@ -5,6 +5,7 @@ handler's answer back into an HTTP response."""
 from __future__ import annotations
 
 import base64
+import json
 import threading
 import time
 import urllib.parse
@@ -91,7 +92,10 @@ class FunctionUrlServer:
             def do_GET(self) -> None:
                 server._serve(self)
 
-            do_POST = do_PUT = do_DELETE = do_GET
+            def __getattr__(self, name: str) -> Any:
+                if name.startswith("do_"):  # any method: the function answers (405/404 for what it lacks)
+                    return self.do_GET
+                raise AttributeError(name)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -121,7 +125,10 @@ class FunctionUrlServer:
         event = self._to_event(
             request.command, request.path, dict(request.headers), body, request.headers.get("Host", "")
         )
-        answer = self.invoke(event)
+        try:
+            answer = self.invoke(event)
+        except Exception as err:  # what API Gateway and function URLs do with a failed invocation
+            answer = {"statusCode": 502, "body": json.dumps({"message": f"Internal server error: {err}"})}
         payload = answer.get("body") or ""
         data = base64.b64decode(payload) if answer.get("isBase64Encoded") else str(payload).encode()
         request.send_response(int(answer.get("statusCode", 200)))
