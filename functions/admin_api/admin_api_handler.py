@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Annotated, Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from syncjobs.admin import operations
 from syncjobs.admin.api_models import RunRequest, ScheduleRequest, SubscribeRequest, TraceRequest, problems_of
 from syncjobs.models.outcome import Outcome
+from syncjobs.notify.render import render_run_page
 from syncjobs.observability import logger, metrics, tracer
 from syncjobs.store.errors import Conflict, NotFound
 
@@ -122,10 +123,14 @@ def list_runs(job_id: str) -> dict[str, Any]:
 
 
 @app.get("/runs/<run_id>")
-def get_run(run_id: str) -> dict[str, Any]:
+def get_run(run_id: str) -> Response[Any]:
+    """The run as JSON, or as its details page for `Accept: text/html`."""
     run = operations.get_run(run_id)
     notes = operations.run_notifications(run_id)
-    return {**run.model_dump(mode="json"), "notifications": [n.__dict__ for n in notes]}
+    if "text/html" in (app.current_event.headers.get("Accept") or app.current_event.headers.get("accept") or ""):
+        links = {outcome: f"{segment(run_id)}/logs/{outcome}" for outcome in run.log_keys}
+        return Response(200, "text/html; charset=utf-8", render_run_page(run, notes, links))
+    return _json(200, {**run.model_dump(mode="json"), "notifications": [n.__dict__ for n in notes]})
 
 
 @app.post("/runs/<run_id>/stop")
@@ -138,6 +143,10 @@ def get_log(run_id: str, outcome: Outcome) -> Response[Any]:
     """302 to the log presigned for 5 minutes."""
     url = operations.log_url(run_id, outcome.value)
     return _json(302, {"location": url}, headers={"Location": url, "Cache-Control": "no-store"})
+
+
+def segment(value: str) -> str:
+    return quote(value, safe="")
 
 
 def _caller() -> str:

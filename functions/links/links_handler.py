@@ -22,11 +22,14 @@ _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 @app.get("/<token>")
 def follow(token: str) -> Response[str]:
     try:
-        url = follow_link(token)
+        followed = follow_link(token)
     except LinkRefused as err:
         logger.info("link refused", extra={"status": err.status, "reason": err.reason})
         return Response(err.status, "text/plain; charset=utf-8", err.reason + "\n", headers=_NO_STORE)
-    return Response(302, "text/plain; charset=utf-8", "", headers={**_NO_STORE, "Location": url})
+    if followed.page is not None:
+        headers = {**_NO_STORE, "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
+        return Response(200, "text/html; charset=utf-8", followed.page, headers=headers)
+    return Response(302, "text/plain; charset=utf-8", "", headers={**_NO_STORE, "Location": str(followed.redirect)})
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -100,6 +100,20 @@ def test_a_1000_user_csv_job_provisions_logs_and_mails(stack):
     )
     assert expired.status_code == 410
     assert "expired at" in expired.text
+
+    # And the mail's details link opens the run's page: execution details, counts, decisions, log links
+    details = next(line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("Run details: "))
+    page = httpx.get(details)
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert run.run_id in page.text
+    assert "Finished with Error" in page.text
+    assert "<td>1000</td>" in page.text
+    assert "it-admins@example.com" in page.text
+    assert "first failed run of the streak" in page.text or "failed run 1 of the streak" in page.text
+    relative = page.text.split('href="', 2)[1].split('"', 1)[0]
+    from_page = httpx.get(urllib.parse.urljoin(details, relative))
+    assert from_page.status_code == 302
     assert stack.poller_errors() == []
 
     # And stream records delivered again (three times each) send no further mail

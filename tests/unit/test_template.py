@@ -96,6 +96,7 @@ def test_mail_links_are_signed_tokens_served_by_a_public_function_that_can_only_
     statements = [s for p in links["Policies"] for s in p["Statement"]]
     assert sorted(a for s in statements for a in s["Action"]) == [
         "dynamodb:GetItem",
+        "dynamodb:Query",
         "s3:GetObject",
         "secretsmanager:GetSecretValue",
     ]

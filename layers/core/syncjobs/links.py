@@ -1,6 +1,7 @@
 """Download links that sign on click: a mail carries a link to the links function, holding a token
-(run, outcome, expiry) signed with HMAC-SHA256; on click, the function checks the token and redirects
-to an S3 URL presigned right then, for a few minutes.
+(run, what, expiry) signed with HMAC-SHA256; on click, the function checks the token and redirects
+to an S3 URL presigned right then, for a few minutes (what = an outcome's log), or shows the run's
+details page (what = "details").
 
 Why: a presigned S3 URL dies when the credentials that signed it expire, whatever its X-Amz-Expires
 says, and a Lambda role's credentials are temporary (a 7-day link signed in Lambda died after ~12 h,
@@ -33,11 +34,19 @@ class LinkRefused(ValueError):
         self.status = status
 
 
+DETAILS = "details"
+TARGETS = frozenset({*(o.value for o in Outcome), DETAILS})
+
+
 @dataclass(frozen=True)
 class LinkClaim:
     run_id: str
-    outcome: Outcome
+    target: str  # an outcome (its log) or DETAILS (the run's page)
     expires_at: datetime
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome(self.target)
 
 
 def _b64(data: bytes) -> str:
@@ -52,8 +61,10 @@ def _mac(key: bytes, payload: str) -> str:
     return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
 
 
-def sign(key: bytes, run_id: str, outcome: Outcome, expires_at: datetime) -> str:
-    payload = _b64(json.dumps({"r": run_id, "o": outcome.value, "e": int(expires_at.timestamp())}).encode())
+def sign(key: bytes, run_id: str, target: str, expires_at: datetime) -> str:
+    if target not in TARGETS:
+        raise ValueError(f"a link leads to a log or the details page, not {target!r}")
+    payload = _b64(json.dumps({"r": run_id, "o": target, "e": int(expires_at.timestamp())}).encode())
     return f"{payload}.{_mac(key, payload)}"
 
 
@@ -63,12 +74,12 @@ def verify(key: bytes, token: str, now: datetime) -> LinkClaim:
         raise LinkRefused("this link is not valid (it was changed or not made by syncjobs)", 403)
     try:
         claim = json.loads(_unb64(payload))
-        run_id, outcome, expires = str(claim["r"]), Outcome(claim["o"]), int(claim["e"])
+        run_id, target, expires = str(claim["r"]), str(claim["o"]), int(claim["e"])
     except (binascii.Error, ValueError, KeyError, TypeError) as err:
         raise LinkRefused("this link is not valid (malformed)", 403) from err
-    if not _RUN_ID.match(run_id):
+    if not _RUN_ID.match(run_id) or target not in TARGETS:
         raise LinkRefused("this link is not valid (malformed)", 403)
     expires_at = datetime.fromtimestamp(expires, UTC)
     if now >= expires_at:
         raise LinkRefused(f"this link expired at {expires_at:%Y-%m-%d %H:%M} UTC", 410)
-    return LinkClaim(run_id, outcome, expires_at)
+    return LinkClaim(run_id, target, expires_at)

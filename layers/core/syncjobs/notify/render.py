@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from jinja2 import (
     BaseLoader,
@@ -20,6 +21,7 @@ from jinja2 import (
 )
 
 from syncjobs.models.notification import HeldMail
+from syncjobs.models.outcome import OUTCOMES
 from syncjobs.models.run import Run
 from syncjobs.notify.rules import MailKind
 
@@ -123,4 +125,18 @@ def render(
         subject=subject(kind, run),
         text=env.get_template("mail.txt.j2").render(context),
         html=env.get_template("mail.html.j2").render(context),
+    )
+
+
+def render_run_page(run: Run, notes: list[Any], links: dict[str, str], links_expire_at: str | None = None) -> str:
+    """The run's details page (HTML, autoescaped): what SAP calls Job Execution Details."""
+    env = _environment(os.environ.get("MAIL_TEMPLATES_DIR") or None)
+    return env.get_template("run.html.j2").render(
+        run=run,
+        status_label=STATUS_LABELS[run.status.value],
+        outcomes=[o.value for o in OUTCOMES],
+        notes=notes,
+        links=links,
+        link_labels=LINK_LABELS,
+        links_expire_at=links_expire_at,
     )

@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from syncjobs.links import LinkRefused, sign, verify
+from syncjobs.links import DETAILS, LinkRefused, sign, verify
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import Run
+from syncjobs.notify.render import render_run_page
 from syncjobs.settings import get_settings
 from syncjobs.store.errors import NotFound
+from syncjobs.store.notifications import NotificationStore
 from syncjobs.store.objects import LogObjects, log_download_name
 from syncjobs.store.runs import RunStore
 from syncjobs.store.secrets import get_secret
@@ -31,8 +33,15 @@ class MailLink:
     file_name: str
 
 
-def mail_links(run: Run, now: datetime) -> tuple[list[MailLink], datetime]:
-    """A link per non-empty log of the run, and when the links stop working."""
+@dataclass(frozen=True)
+class MailLinks:
+    logs: list[MailLink]
+    details: str | None  # the run's details page (a signed link; else DETAILS_BASE_URL's, if set)
+    expires_at: datetime
+
+
+def mail_links(run: Run, now: datetime) -> MailLinks:
+    """A link per non-empty log of the run and to its details page, and when the links stop working."""
     settings = get_settings()
     signed = bool(settings.links_base_url and settings.link_signing_key_secret)
     limit = settings.log_retention_days * 86400 if signed else PRESIGNED_MAX_SECONDS
@@ -51,21 +60,40 @@ def mail_links(run: Run, now: datetime) -> tuple[list[MailLink], datetime]:
         else:
             url = logs.presign_download(log, name, lifetime)
         links.append(MailLink(outcome, url, name))
-    return links, expires_at
+    if signed:
+        details: str | None = f"{settings.links_base_url}/{sign(key, run.run_id, DETAILS, expires_at)}"
+    else:
+        details = f"{settings.details_base_url}/runs/{run.run_id}" if settings.details_base_url else None
+    return MailLinks(links, details, expires_at)
 
 
-def follow_link(token: str, now: datetime | None = None) -> str:
-    """The presigned URL a mail link's token leads to; LinkRefused with the HTTP status if none."""
+@dataclass(frozen=True)
+class Followed:
+    redirect: str | None = None  # a presigned URL of a log
+    page: str | None = None  # the run's details page
+
+
+def follow_link(token: str, now: datetime | None = None) -> Followed:
+    """Where a mail link's token leads; LinkRefused with the HTTP status if nowhere."""
     settings = get_settings()
-    claim = verify(get_secret(settings.link_signing_key_secret).encode(), token, now or datetime.now(UTC))
+    moment = now or datetime.now(UTC)
+    key = get_secret(settings.link_signing_key_secret).encode()
+    claim = verify(key, token, moment)
     try:
         run = RunStore().get(claim.run_id).run
     except NotFound:
         raise LinkRefused(f"run {claim.run_id} no longer exists", 404) from None
-    log = run.log_keys.get(claim.outcome.value)
-    logs = LogObjects()
+    if claim.target == DETAILS:
+        # the page's own log links live as long as the link that opened it
+        logs = {o: f"{sign(key, run.run_id, o, claim.expires_at)}" for o in run.log_keys}
+        notes = NotificationStore().for_run(run.run_id)
+        expiry = claim.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+        return Followed(page=render_run_page(run, notes, logs, expiry))
+    log = run.log_keys.get(claim.target)
     if not log:
-        raise LinkRefused(f"run {run.run_id} has no {claim.outcome.value} log", 404)
-    if not logs.exists(log):
+        raise LinkRefused(f"run {run.run_id} has no {claim.target} log", 404)
+    logs_store = LogObjects()
+    if not logs_store.exists(log):
         raise LinkRefused(f"the log was deleted after the {settings.log_retention_days}-day log retention", 410)
-    return logs.presign_download(log, log_download_name(run.job_id, run.run_id, log), REDIRECT_SECONDS)
+    url = logs_store.presign_download(log, log_download_name(run.job_id, run.run_id, log), REDIRECT_SECONDS)
+    return Followed(redirect=url)

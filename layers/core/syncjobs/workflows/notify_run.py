@@ -99,10 +99,9 @@ def _deliver(run: Run, job: JobDefinition, subscription: Subscription, decision:
 def _send(run: Run, decision: Decision, recipient: str, held: list[HeldMail]) -> str:
     settings = get_settings()
     totals = run.totals()
-    made, expires_at = mail_links(run, datetime.now(UTC))
-    links = [Link(m.outcome.value, totals[m.outcome], m.url, m.file_name) for m in made]
-    details = f"{settings.details_base_url}/runs/{run.run_id}" if settings.details_base_url else None
-    expiry = expires_at.strftime("%Y-%m-%d %H:%M UTC")
-    mail = render(decision.kind, run, links, details, expiry, why=decision.reason, held=held)
+    made = mail_links(run, datetime.now(UTC))
+    links = [Link(m.outcome.value, totals[m.outcome], m.url, m.file_name) for m in made.logs]
+    expiry = made.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    mail = render(decision.kind, run, links, made.details, expiry, why=decision.reason, held=held)
     raw = build(settings.sender_email, recipient, mail, f"{run.run_id}.{decision.kind.value}")
     return Mailer().send_raw(settings.sender_email, [recipient], raw)

@@ -1,0 +1,92 @@
+"""Mail rendering: names from jobs and systems cannot inject headers or markup; every part says its piece."""
+
+import email
+import email.policy
+from datetime import UTC, datetime
+
+from syncjobs.models.notification import HeldMail
+from syncjobs.models.run import FailureSample, Run
+from syncjobs.notify.message import build
+from syncjobs.notify.render import Link, render, render_run_page
+from syncjobs.notify.rules import MailKind
+from syncjobs.store.notifications import NotificationRecord
+
+HOSTILE = "HR <script>alert(1)</script>\r\nBcc: everyone@example.com"
+
+
+def run(**changes) -> Run:
+    values = {
+        "run_id": "20261121T120000Z-abc",
+        "job_id": "hr",
+        "status": "finished_with_errors",
+        "run_type": "read",
+        "trigger": "schedule",
+        "triggered_by": "eventbridge",
+        "request_id": "r",
+        "created_at": datetime(2026, 11, 21, 12, tzinfo=UTC),
+        "started_at": datetime(2026, 11, 21, 12, tzinfo=UTC),
+        "ended_at": datetime(2026, 11, 21, 12, 5, tzinfo=UTC),
+        "counts": {
+            "users": {"created": 3, "updated": 0, "deleted": 0, "skipped": 1, "failed": 2},
+            "groups": {"created": 1, "updated": 0, "deleted": 0, "skipped": 0, "failed": 0},
+        },
+        "failures": [FailureSample(entity_type="users", entity_id="<b>E1</b>", reason="mapping failed")],
+        "job_name": HOSTILE,
+        "source_name": HOSTILE,
+        "target_name": "App",
+        "deletes_held": 7,
+    }
+    return Run.model_validate({**values, **changes})
+
+
+def test_a_hostile_job_name_injects_neither_headers_nor_markup():
+    mail = render(MailKind.FINISHED_WITH_ERROR, run(), [], None, "2026-11-28 12:00 UTC", why="failed run 1")
+    raw = build("syncjobs@example.com", "ops@example.com", mail, "r.finished")
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["Bcc"] is None
+    assert "\n" not in str(message["Subject"])
+    assert str(message["Subject"]).startswith("Provisioning Finished with Error. Source System: HR <script>")
+    html = message.get_body(preferencelist=("html",)).get_content()
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
+    assert "&lt;b&gt;E1&lt;/b&gt;" in html
+
+
+def test_the_text_part_has_counts_per_type_links_held_mails_and_why():
+    links = [Link("failed", 2, "https://links.example/abc", "hr-r-failed.csv")]
+    held = [
+        HeldMail(
+            "r0#finished_with_error",
+            "20261120T120000Z-def",
+            "finished_with_error",
+            "failed",
+            "2026-11-20T12:00:00+00:00",
+        )
+    ]
+    mail = render(
+        MailKind.DELETES_HELD,
+        run(),
+        links,
+        "https://links.example/details",
+        "2026-11-28 12:00 UTC",
+        why="the delete threshold held 7 delete(s) back",
+        held=held,
+    )
+    text = mail.text
+    assert mail.subject.startswith("Provisioning Deletes Held Back.")
+    assert "The delete threshold held 7 delete(s) back" in text
+    assert "created   4  (users 3, groups 1)" in text
+    assert "failed: Download error logs (2)\n    https://links.example/abc" in text
+    assert "links valid until 2026-11-28 12:00 UTC" in text
+    assert "2026-11-20 12:00 UTC  Provisioning Finished with Error (run 20261120T120000Z-def, Failed)" in text
+    assert "Why you got this mail: the delete threshold held 7 delete(s) back." in text
+    assert "Run details: https://links.example/details" in text
+
+
+def test_the_run_page_escapes_names_and_lists_the_decisions():
+    notes = [NotificationRecord("finished_with_error", "ops@example.com", "sent", "failed run 1 <x>", "t")]
+    page = render_run_page(run(), notes, {"failed": "tok"}, "2026-11-28 12:00 UTC")
+    assert "<script>" not in page
+    assert "failed run 1 &lt;x&gt;" in page
+    assert 'href="tok"' in page
+    assert "<td>3</td>" in page
