@@ -145,9 +145,11 @@ def run(
 
 
 def _follow(run_id: str, timeout: float) -> dict[str, Any]:
+    """Poll the run to its end: a live bar on a terminal, a line per change of progress otherwise."""
     deadline = time.monotonic() + timeout
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=out, transient=not out.is_terminal) as progress:
+    last = ""
+    with Progress(*columns, console=out, disable=not out.is_terminal) as progress:
         task = progress.add_task("shards", total=None)
         while True:
             try:
@@ -157,12 +159,12 @@ def _follow(run_id: str, timeout: float) -> dict[str, Any]:
                     raise
                 current = {"status": "queued", "shards_done": 0, "shards_total": None, "counts": {}}
             entities = sum(n for per in current["counts"].values() for n in per.values())
-            progress.update(
-                task,
-                total=current["shards_total"],
-                completed=current["shards_done"],
-                description=f"{current['status']}: shards ({entities} entities)",
-            )
+            shards = f"{current['shards_done']}/{current['shards_total'] or '?'}"
+            line = f"{current['status']}: {shards} shards, {entities} entities"
+            progress.update(task, total=current["shards_total"], completed=current["shards_done"], description=line)
+            if not out.is_terminal and line != last:
+                out.print(line)
+                last = line
             if current["status"] in FINAL:
                 return current
             if time.monotonic() > deadline:

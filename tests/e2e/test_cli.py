@@ -92,6 +92,8 @@ def test_an_admin_drives_a_job_from_the_terminal(stack, tmp_path):
     waited = cli(stack, "run", "cli-job", "--type", "resync", "--wait")
     assert waited.returncode == 0, waited.stderr
     assert "started" in waited.stdout
+    progress = [line for line in waited.stdout.splitlines() if " shards, " in line]
+    assert progress[-1].startswith("succeeded: 12/12 shards, 600 entities"), progress
     assert "resync / full" in waited.stdout
     assert "succeeded" in waited.stdout
     run_id = waited.stdout.split()[1]
