@@ -14,6 +14,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from syncjobs_local.lambda_events import api_event
+
 Invoke = Callable[[dict[str, Any]], Any]
 EventBuilder = Callable[[str, str, dict[str, str], bytes, str], dict[str, Any]]
 
@@ -53,29 +55,8 @@ def url_event(method: str, target: str, headers: dict[str, str], body: bytes, ho
 
 def rest_event(method: str, target: str, headers: dict[str, str], body: bytes, host: str) -> dict[str, Any]:
     """API Gateway's REST proxy event for an IAM-authorised call (locally, the caller is the admin)."""
-    parts = urllib.parse.urlsplit(target)
-    query = urllib.parse.parse_qs(parts.query)
-    return {
-        "resource": "/{proxy+}",
-        "path": parts.path,
-        "httpMethod": method,
-        "headers": dict(headers),
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
-        "multiValueQueryStringParameters": query or None,
-        "pathParameters": {"proxy": parts.path.lstrip("/")},
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": "/{proxy+}",
-            "httpMethod": method,
-            "path": f"/prod{parts.path}",
-            "stage": "prod",
-            "requestId": str(uuid.uuid4()),
-            "identity": {"userArn": LOCAL_CALLER, "caller": LOCAL_CALLER, "sourceIp": "127.0.0.1"},
-        },
-        "body": body.decode("utf-8", errors="replace") if body else None,
-        "isBase64Encoded": False,
-    }
+    raw = body.decode("utf-8", errors="replace") if body else None
+    return api_event(method, target, caller=LOCAL_CALLER, headers=headers, raw_body=raw)
 
 
 LOCAL_CALLER = "arn:aws:iam::123456789012:user/local-admin"

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,29 +41,41 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
     return {"Records": records}
 
 
+ADMIN_ARN = "arn:aws:iam::123456789012:user/admin"
+
+
 def api_event(
-    method: str, path: str, body: Any = None, caller: str = "arn:aws:iam::123456789012:user/admin"
+    method: str,
+    target: str,
+    body: Any = None,
+    caller: str = ADMIN_ARN,
+    headers: dict[str, str] | None = None,
+    raw_body: str | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway REST (proxy, IAM-authorised) event, as the admin API receives it."""
+    """An API Gateway REST (proxy, IAM-authorised) event, as the admin API receives it. `target` is the
+    path with any query string; `body` is sent as JSON, `raw_body` as it is."""
+    parts = urllib.parse.urlsplit(target)
+    query = urllib.parse.parse_qs(parts.query)
+    headers = headers or {"content-type": "application/json"}
     return {
         "resource": "/{proxy+}",
-        "path": path,
+        "path": parts.path,
         "httpMethod": method,
-        "headers": {"content-type": "application/json"},
-        "multiValueHeaders": {"content-type": ["application/json"]},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": {"proxy": path.lstrip("/")},
+        "headers": dict(headers),
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": {"proxy": parts.path.lstrip("/")},
         "stageVariables": None,
         "requestContext": {
             "resourcePath": "/{proxy+}",
             "httpMethod": method,
-            "path": f"/prod{path}",
+            "path": f"/prod{parts.path}",
             "stage": "prod",
             "requestId": str(uuid.uuid4()),
             "identity": {"userArn": caller, "caller": caller, "sourceIp": "127.0.0.1"},
         },
-        "body": None if body is None else json.dumps(body),
+        "body": raw_body if raw_body is not None else (None if body is None else json.dumps(body)),
         "isBase64Encoded": False,
     }
 
