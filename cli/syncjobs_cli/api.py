@@ -34,9 +34,14 @@ class Api:
 
     def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
         response = self.send(method, path, body, headers)
+        self.raise_for(response)
+        return response.json() if response.content else None
+
+    @staticmethod
+    def raise_for(response: httpx.Response) -> None:
+        """CliError for a 4xx/5xx answer, with the API's message and problems."""
         if response.status_code >= 400:
             raise _error(response)
-        return response.json() if response.content else None
 
     def send(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> httpx.Response:
         url = self.base_url.rstrip("/") + path

@@ -248,7 +248,7 @@ def logs_get(
     """Download one of a run's outcome logs."""
     response = api().send("GET", f"/runs/{segment(run_id)}/logs/{segment(outcome)}")
     if response.status_code != 302:
-        api().call("GET", f"/runs/{segment(run_id)}/logs/{segment(outcome)}")  # raises with the API's reason
+        Api.raise_for(response)  # the API's reason (404: no such run or log)
         raise CliError(f"unexpected answer {response.status_code}", INVALID)
     data = httpx.get(response.headers["Location"], timeout=60).raise_for_status().content
     if output is None:

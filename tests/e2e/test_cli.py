@@ -152,7 +152,13 @@ def test_errors_have_clear_messages_and_exit_codes(stack, tmp_path):
         assert words in answer.stderr, answer.stderr
 
     # unknown jobs and runs: exit 3 with the name
-    for args in (("jobs", "show", "no-such-job"), ("run", "no-such-job"), ("runs", "show", "no-such-run")):
+    unknown = (
+        ("jobs", "show", "no-such-job"),
+        ("run", "no-such-job"),
+        ("runs", "show", "no-such-run"),
+        ("logs", "get", "no-such-run"),
+    )
+    for args in unknown:
         answer = cli(stack, *args)
         assert answer.returncode == 3, args
         assert "no-such" in answer.stderr

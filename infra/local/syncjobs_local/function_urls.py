@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 import urllib.parse
 import uuid
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from syncjobs_local.lambda_events import api_event
+from syncjobs_local.local_http import LocalHttpServer
 
 Invoke = Callable[[dict[str, Any]], Any]
 EventBuilder = Callable[[str, str, dict[str, str], bytes, str], dict[str, Any]]
@@ -67,35 +67,18 @@ class FunctionUrlServer:
         self.name = name
         self._to_event = to_event
         self.invoke: Invoke | None = None  # set once the handlers are loaded
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server._serve(self)
-
-            def __getattr__(self, name: str) -> Any:
-                if name.startswith("do_"):  # any method: the function answers (405/404 for what it lacks)
-                    return self.do_GET
-                raise AttributeError(name)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._http.serve_forever, name=f"url-{name}", daemon=True)
+        self._server = LocalHttpServer(f"url-{name}", self._serve)
 
     @property
     def url(self) -> str:
-        host, port = self._http.server_address[:2]
-        return f"http://{host!s}:{port}/"
+        return self._server.url + "/"  # a function URL ends with a slash
 
     def start(self) -> FunctionUrlServer:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
+        self._server.stop()
 
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
         if self.invoke is None:

@@ -8,9 +8,11 @@ import json
 import re
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
+
+from syncjobs_local.local_http import LocalHttpServer
 
 _INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 
@@ -22,30 +24,18 @@ class LambdaApiServer:
         self._resolve = resolve
         self.invocations: list[threading.Thread] = []
         self.errors: list[str] = []  # failures of Event invocations (Lambda would retry them twice)
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                server._serve(self)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._http.serve_forever, name="lambda-api", daemon=True)
+        self._server = LocalHttpServer("lambda-api", self._serve)
 
     @property
     def url(self) -> str:
-        host, port = self._http.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.url
 
     def start(self) -> LambdaApiServer:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
+        self._server.stop()
 
     def drain(self, timeout_s: float = 60.0) -> None:
         for thread in list(self.invocations):

@@ -20,10 +20,9 @@ from syncjobs.store.errors import NotFound
 from syncjobs.store.functions import Functions
 from syncjobs.store.jobs import JobRecord, JobStore
 from syncjobs.store.notifications import NotificationRecord, NotificationStore
-from syncjobs.store.objects import LogObjects, log_download_name
 from syncjobs.store.rules import ScheduleRule, ScheduleRules
 from syncjobs.store.runs import RunStore
-from syncjobs.workflows.download_links import REDIRECT_SECONDS
+from syncjobs.workflows.download_links import presign_briefly
 
 
 class InvalidInput(ValueError):
@@ -94,14 +93,14 @@ def request_run(job_id: str, run_type: str, triggered_by: str, trigger: str, req
     The same `request_id` names the same run: a retried request asks start_run again for that very
     run (start_run ignores a run it has already started), so a request whose invoke failed is not lost."""
     JobStore().get(job_id)  # NotFound for an unknown job
+    now = datetime.now(UTC)
     document = {"job_id": job_id, "type": run_type, "trigger": trigger, "triggered_by": triggered_by}
     try:
-        StartEvent.model_validate({**document, "request_id": request_id})
+        event = StartEvent.model_validate({**document, "request_id": request_id, "time": now})
     except ValidationError as err:
         raise InvalidInput("run request", describe(err)) from None
-    now = datetime.now(UTC)
     first_asked = JobStore().remember_request(job_id, request_id, now.isoformat(), now)
-    event = StartEvent.model_validate({**document, "request_id": request_id, "time": first_asked})
+    event = event.model_copy(update={"time": datetime.fromisoformat(first_asked)})
     Functions().start_run_async(event.model_dump(mode="json", by_alias=True))
     return run_id_for(event.to_request())
 
@@ -218,4 +217,4 @@ def log_url(run_id: str, outcome: str) -> str:
     if key is None:
         known = ", ".join(sorted(run.log_keys)) or "none"
         raise NotFound(f"run {run_id} has no {outcome} log (its logs: {known})")
-    return LogObjects().presign_download(key, log_download_name(run.job_id, run_id, key), REDIRECT_SECONDS)
+    return presign_briefly(run, key)

@@ -85,15 +85,18 @@ def follow_link(token: str, now: datetime | None = None) -> Followed:
         raise LinkRefused(f"run {claim.run_id} no longer exists", 404) from None
     if claim.target == DETAILS:
         # the page's own log links live as long as the link that opened it
-        logs = {o: f"{sign(key, run.run_id, o, claim.expires_at)}" for o in run.log_keys}
+        logs = {o: sign(key, run.run_id, o, claim.expires_at) for o in run.log_keys}
         notes = NotificationStore().for_run(run.run_id)
         expiry = claim.expires_at.strftime("%Y-%m-%d %H:%M UTC")
         return Followed(page=render_run_page(run, notes, logs, expiry))
     log = run.log_keys.get(claim.target)
     if not log:
         raise LinkRefused(f"run {run.run_id} has no {claim.target} log", 404)
-    logs_store = LogObjects()
-    if not logs_store.exists(log):
+    if not LogObjects().exists(log):
         raise LinkRefused(f"the log was deleted after the {settings.log_retention_days}-day log retention", 410)
-    url = logs_store.presign_download(log, log_download_name(run.job_id, run.run_id, log), REDIRECT_SECONDS)
-    return Followed(redirect=url)
+    return Followed(redirect=presign_briefly(run, log))
+
+
+def presign_briefly(run: Run, log: str) -> str:
+    """One of the run's logs, presigned for REDIRECT_SECONDS: what a click or an admin's download gets."""
+    return LogObjects().presign_download(log, log_download_name(run.job_id, run.run_id, log), REDIRECT_SECONDS)
