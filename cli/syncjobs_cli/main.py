@@ -80,13 +80,14 @@ def jobs_list() -> None:
     """Every job, with its schedule and last status."""
     table = Table("job", "name", "source", "target", "schedule", "last status", "active run")
     for job in api().call("GET", "/jobs")["jobs"]:
+        status = job["last_status"] or "-"
         table.add_row(
             job["job_id"],
             job["name"],
             job["source"],
             job["target"],
             job["schedule"] or "-",
-            job["last_status"] or "-",
+            f"{status} (quarantined)" if job.get("quarantine") else status,
             job["active_run"] or "-",
         )
     out.print(table)
@@ -106,11 +107,33 @@ def jobs_show(job_id: str) -> None:
         ("schedule", job["schedule"] or "none"),
         ("last status", job["last_status"] or "never ran"),
         ("failed runs in a row", str(job["failure_streak"])),
+        ("quarantine", _quarantine(job.get("quarantine"))),
         ("active run", job["active_run"] or "none"),
         ("subscribers", ", ".join(f"{s['email']} ({s['trigger']})" for s in job["subscribers"]) or "none"),
     ):
         table.add_row(f"[bold]{label}[/bold]", value)
     out.print(table)
+
+
+def _quarantine(quarantine: dict[str, Any] | None) -> str:
+    if not quarantine:
+        return "no"
+    return (
+        f"since {_when(quarantine['since'])}: {quarantine['reason']}; scheduled runs skipped until "
+        f"{_when(quarantine['next_attempt_at'])} (attempts {quarantine['attempts']}); "
+        "clear with `syncjobs jobs restart`"
+    )
+
+
+def _when(iso: str) -> str:
+    return iso[:16].replace("T", " ") + " UTC"
+
+
+@jobs_app.command("restart")
+def jobs_restart(job_id: str) -> None:
+    """Clear a quarantine, the streak of outright failures and the delta watermarks (full read next)."""
+    job = api().call("POST", f"/jobs/{segment(job_id)}/restart")
+    out.print(f"job {job_id} restarted: not quarantined, next run reads everything ({job['last_status'] or '-'})")
 
 
 @jobs_app.command("delete")

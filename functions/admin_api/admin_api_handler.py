@@ -98,6 +98,12 @@ def delete_job(job_id: str) -> dict[str, Any]:
     return {"job_id": job_id, "deleted": True}
 
 
+@app.post("/jobs/<job_id>/restart")
+def restart_job(job_id: str) -> dict[str, Any]:
+    """Clear the job's quarantine, its streak of outright failures and its watermarks (Entra's restart)."""
+    return asdict(operations.restart_job(job_id, _caller()))
+
+
 @app.post("/jobs/<job_id>/trace-next-run")
 def trace_next_run(job_id: str, request: Annotated[TraceRequest, Body()]) -> dict[str, Any]:
     operations.trace_next_run(job_id, request.outcomes)

@@ -26,7 +26,7 @@ def test_a_schedule_set_through_the_api_is_a_rule_the_scheduler_fires(aws):
     # When an admin sets rate(1 minute)
     status, body = call(aws, "PUT", f"/jobs/{job_id}/schedule", {"expression": "rate(1 minute)", "type": "resync"})
 
-    # Then the rule exists with start_run as its target and the constant input
+    # Then the rule exists with start_run as its target and an input carrying the event's time
     assert status == 200
     assert (body["expression"], body["type"], body["enabled"]) == ("rate(1 minute)", "resync", True)
     fires = [datetime.fromisoformat(f) for f in body["next_fires"]]
@@ -34,7 +34,13 @@ def test_a_schedule_set_through_the_api_is_a_rule_the_scheduler_fires(aws):
     assert all(b - a == timedelta(minutes=1) for a, b in pairwise(fires))
     (target,) = boto3.client("events").list_targets_by_rule(Rule=f"syncjobs-{job_id}")["Targets"]
     assert target["Arn"] == aws.resources.attr("StartRunFunction", "Arn")
-    assert json.loads(target["Input"]) == {"job_id": job_id, "type": "resync"}
+    transformer = target["InputTransformer"]
+    assert transformer["InputPathsMap"] == {"time": "$.time"}
+    assert json.loads(transformer["InputTemplate"].replace("<time>", '"T"')) == {
+        "job_id": job_id,
+        "type": "resync",
+        "time": "T",
+    }
 
     # And the scheduler fires it a minute later: a resync run triggered by the schedule
     now = [datetime.now(UTC)]
@@ -45,6 +51,8 @@ def test_a_schedule_set_through_the_api_is_a_rule_the_scheduler_fires(aws):
     scheduler.drain()
     (run,) = RunStore().list_for_job(job_id)
     assert (run.trigger, run.run_type.value) == (Trigger.SCHEDULE, "resync")
+    ((_, fired_at),) = scheduler.fired
+    assert run.created_at == fired_at  # the event's own time names the run, not when it arrived
 
     # And clearing it removes the rule
     assert call(aws, "DELETE", f"/jobs/{job_id}/schedule") == (

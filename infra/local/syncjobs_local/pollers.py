@@ -203,6 +203,16 @@ class StreamPoller(_Loop):
             )
 
 
+def transform(transformer: dict[str, Any], event: dict[str, Any]) -> Any:
+    """An input transformer with top-level paths ($.time, $.id), as EventBridge applies it: in a JSON
+    template, a string value is inserted quoted."""
+    template = transformer["InputTemplate"]
+    for name, path in transformer.get("InputPathsMap", {}).items():
+        value = event.get(path.removeprefix("$."))
+        template = template.replace(f"<{name}>", json.dumps(value))
+    return json.loads(template)
+
+
 class Scheduler(_Loop):
     """Fires EventBridge rules with a ScheduleExpression at their times (UTC), into their targets."""
 
@@ -251,18 +261,20 @@ class Scheduler(_Loop):
             if invoke is None:
                 log.warning("rule target is not a local function", extra={"rule": rule_name, "arn": target["Arn"]})
                 continue
-            payload = (
-                json.loads(target["Input"])
-                if "Input" in target
-                else {
-                    "version": "0",
-                    "id": f"{rule_name}-{fire_time:%Y%m%dT%H%M}",
-                    "detail-type": "Scheduled Event",
-                    "source": "aws.events",
-                    "time": fire_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "detail": {},
-                }
-            )
+            event = {
+                "version": "0",
+                "id": f"{rule_name}-{fire_time:%Y%m%dT%H%M}",
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "time": fire_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "detail": {},
+            }
+            if "Input" in target:
+                payload = json.loads(target["Input"])
+            elif "InputTransformer" in target:
+                payload = transform(target["InputTransformer"], event)
+            else:
+                payload = event
             self.fired.append((rule_name, fire_time))
             thread = threading.Thread(target=invoke, args=(payload,), name=f"fire-{rule_name}", daemon=True)
             self._invocations.append(thread)

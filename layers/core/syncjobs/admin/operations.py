@@ -174,6 +174,8 @@ class JobSummary:
     active_run: str | None
     schedule: str | None
     watermarks: dict[str, str]
+    outright_streak: int
+    quarantine: dict[str, Any] | None  # since, reason, attempts, next_attempt_at
 
     @classmethod
     def of(cls, record: JobRecord, rule: ScheduleRule | None) -> JobSummary:
@@ -190,6 +192,8 @@ class JobSummary:
             active_run=record.active_run,
             schedule=rule.expression if rule and rule.enabled else None,
             watermarks=record.watermarks,
+            outright_streak=record.outright_streak,
+            quarantine=record.quarantine.model_dump(mode="json") if record.quarantine else None,
         )
 
 
@@ -202,6 +206,12 @@ def show_job(job_id: str) -> tuple[JobSummary, JobDefinition, list[Subscription]
     record = JobStore().get(job_id)
     summary = JobSummary.of(record, ScheduleRules().get(job_id))
     return summary, record.definition, JobStore().subscriptions(job_id)
+
+
+def restart_job(job_id: str, restarted_by: str) -> JobSummary:
+    """Clear a job's quarantine, its streak of outright failures and its watermarks (a full read next)."""
+    JobStore().restart(job_id, restarted_by, datetime.now(UTC))
+    return JobSummary.of(JobStore().get(job_id), ScheduleRules().get(job_id))
 
 
 def delete_job(job_id: str) -> None:

@@ -141,6 +141,29 @@ class NotificationSettings(_Strict):
     )
 
 
+class QuarantineSettings(_Strict):
+    """Entra's quarantine: after this many runs in a row that failed outright, scheduled fires are
+    skipped with a growing back-off (6 h, 12 h, then 24 h) until a run succeeds or an admin restarts."""
+
+    enabled: bool = True
+    after_failures: int = Field(default=5, ge=1, le=100)
+
+
+class ApprovalSettings(_Strict):
+    """Netwrix's workflow approval: a fired run first runs as a simulate (a preview); the approvers get
+    its counts and logs with approve and reject links, and only an approval starts the real run."""
+
+    required: bool = False
+    approvers: list[EmailStr] = Field(default_factory=list, max_length=20)
+    expires_after_hours: int = Field(default=72, ge=1, le=720, description="an undecided request expires then")
+
+    @model_validator(mode="after")
+    def _approvers_when_required(self) -> ApprovalSettings:
+        if self.required and not self.approvers:
+            raise ValueError("approvers: name at least one approver when approval is required")
+        return self
+
+
 class SubscriptionTrigger(StrEnum):
     """When a subscriber is mailed: the job's default (SAP) policy, or one of Netwrix's triggers."""
 
@@ -194,6 +217,8 @@ class JobDefinition(_Strict):
     deletes: DeletePolicy = DeletePolicy()
     delta: DeltaSettings | None = None
     notification: NotificationSettings = NotificationSettings()
+    quarantine: QuarantineSettings = QuarantineSettings()
+    approval: ApprovalSettings = ApprovalSettings()
     log_format: Literal["csv", "jsonl"] = "csv"
 
     @field_validator("scope", mode="before")

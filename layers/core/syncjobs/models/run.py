@@ -9,6 +9,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from syncjobs.models.outcome import OUTCOMES, EntityType, Outcome
+from syncjobs.models.quarantine import Quarantine
 
 
 class RunStatus(StrEnum):
@@ -87,6 +88,10 @@ class StartRequest(BaseModel):
     triggered_by: str = Field(min_length=1, max_length=256)
     request_id: str = Field(min_length=1, max_length=256, description="same id -> same run (dedup)")
     requested_at: datetime
+    collection_run_id: str | None = Field(default=None, description="the collection run this run is a step of")
+    collection_step: int | None = Field(default=None, ge=0)
+    preview_of: str | None = Field(default=None, description="the approval request this simulate previews")
+    approval_id: str | None = Field(default=None, description="the approved request this run carries out")
 
 
 class Phase(BaseModel):
@@ -144,6 +149,14 @@ class Run(BaseModel):
     deletes_held: int = Field(default=0, description="deletes the threshold held back (recorded as failed)")
     deletes_note: str | None = Field(default=None, description="why this run deleted nothing, if it did not")
     phases: list[Phase] = Field(default_factory=list, description="the shards of each entity type, in order")
+    collection_run_id: str | None = None
+    collection_step: int | None = None
+    preview_of: str | None = None
+    approval_id: str | None = None
+    quarantined_before: bool = Field(default=False, description="the job was quarantined when this run ended")
+    quarantine_notice: Quarantine | None = Field(
+        default=None, description="this run put the job in quarantine, or changed why: the subscribers are told"
+    )
 
     def totals(self) -> dict[Outcome, int]:
         return total_by_outcome(self.counts)

@@ -30,6 +30,7 @@ SUBJECTS = {
     MailKind.FINISHED_WITH_ERROR: "Provisioning Finished with Error",
     MailKind.SUCCESS: "Provisioning Success",
     MailKind.DELETES_HELD: "Provisioning Deletes Held Back",
+    MailKind.QUARANTINED: "Provisioning Job Quarantined",
 }
 LINK_LABELS = {  # SAP's wording
     "created": "Download created entities logs",

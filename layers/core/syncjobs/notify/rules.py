@@ -15,8 +15,10 @@ finished run alone: always; records are updated (created, updated or deleted > 0
 occur (failed entities, or the run failed); job fails (the run failed outright).
 
 Entra adds a mail when the delete threshold held deletes back (default policy, always and errors), and
-a cap of one mail per recipient per job per 24 hours (`max_one_mail_per_day`) that holds the others
-back and lists them in the next one that goes out; see `cap`.
+a one-time mail when a job is quarantined (again only if the reason changes; while quarantined,
+the default policy reports no more failed runs), and a cap of one mail per recipient per job per 24
+hours (`max_one_mail_per_day`) that holds the others back and lists them in the next one that goes
+out; see `cap`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class MailKind(StrEnum):
     FINISHED_WITH_ERROR = "finished_with_error"
     SUCCESS = "success"
     DELETES_HELD = "deletes_held"
+    QUARANTINED = "quarantined"
 
 
 class Change(StrEnum):
@@ -56,6 +59,8 @@ class Transition:
     changed_records: int = 0  # created + updated + deleted
     failed_entities: int = 0
     deletes_held: int = 0
+    quarantine_notice: bool = False  # this run put the job in quarantine or changed its reason
+    quarantined_before: bool = False  # the job was already quarantined when this run began
 
 
 @dataclass(frozen=True)
@@ -84,12 +89,20 @@ def decide(policy: NotificationSettings, trigger: SubscriptionTrigger, t: Transi
         kinds = [MailKind.FINISHED_WITH_ERROR if t.status in FAILED_STATUSES else MailKind.SUCCESS]
         if t.deletes_held:
             kinds.append(MailKind.DELETES_HELD)
+    quarantine = [_quarantine(trigger)] if t.change is Change.FINISHED and t.quarantine_notice else []
     if t.run_type not in policy.notify_run_types:
         notifying = ", ".join(r.value for r in policy.notify_run_types) or "none"
         return [
             Decision(k, False, f"{t.run_type.value} runs do not notify (this job notifies: {notifying})") for k in kinds
-        ]
-    return [_decide_kind(policy, trigger, t, kind) for kind in kinds]
+        ] + quarantine
+    return [_decide_kind(policy, trigger, t, kind) for kind in kinds] + quarantine
+
+
+def _quarantine(trigger: SubscriptionTrigger) -> Decision:
+    """Entra's one-time quarantine mail: whatever the run type; again only when the reason changes."""
+    if trigger is SubscriptionTrigger.RECORDS_UPDATED:
+        return Decision(MailKind.QUARANTINED, False, "trigger records_updated: quarantine is not reported")
+    return Decision(MailKind.QUARANTINED, True, "the job was quarantined (or the reason changed)")
 
 
 def _decide_kind(policy: NotificationSettings, trigger: SubscriptionTrigger, t: Transition, kind: MailKind) -> Decision:
@@ -129,6 +142,8 @@ def _sap(policy: NotificationSettings, t: Transition, kind: MailKind) -> Decisio
     ignored = policy.ignored_consecutive_failures
     if kind is MailKind.FINISHED_WITH_ERROR:
         position = t.streak_before + 1
+        if t.quarantined_before:
+            return Decision(kind, False, "the job is quarantined: its quarantine mail reports the failures")
         if policy.repeat_on_failure:
             return Decision(kind, True, "repeat_on_failure: every failed run is reported")
         if position <= ignored:

@@ -15,6 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from syncjobs.models.job import JobDefinition, Subscription
+from syncjobs.models.quarantine import Quarantine
 from syncjobs.settings import get_settings
 from syncjobs.store import codec
 from syncjobs.store.clients import client
@@ -38,6 +39,8 @@ class JobRecord:
         self.watermarks: dict[str, str] = dict(item.get("watermarks") or {})
         self.delta_reads_since_full: int = item.get("delta_reads_since_full", 0)
         self.trace_once: list[str] = sorted(item.get("trace_once", []))  # outcomes traced with content, next run
+        self.outright_streak: int = item.get("outright_streak", 0)  # runs in a row that failed outright
+        self.quarantine = Quarantine.model_validate(item["quarantine"]) if item.get("quarantine") else None
 
 
 class JobStore:
@@ -155,6 +158,31 @@ class JobStore:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise NotFound(f"job {job_id} does not exist") from err
             raise translate(err, f"setting one-shot tracing of job {job_id}") from err
+
+    def restart(self, job_id: str, restarted_by: str, now: datetime) -> JobRecord:
+        """Entra's restart: clear the quarantine, the outright-failure streak and the delta watermarks
+        (the next run reads everything). Returns the job as it was before."""
+        try:
+            out = self._ddb.update_item(
+                TableName=self._table,
+                Key=job_key(job_id),
+                UpdateExpression=(
+                    "REMOVE quarantine, watermarks, delta_reads_since_full "
+                    "SET outright_streak = :zero, restarted_by = :who, restarted_at = :now"
+                ),
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={
+                    ":zero": codec.dump(0),
+                    ":who": codec.dump(restarted_by),
+                    ":now": codec.dump(now.isoformat()),
+                },
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise NotFound(f"job {job_id} does not exist") from err
+            raise translate(err, f"restarting job {job_id}") from err
+        return JobRecord(codec.load_item(out["Attributes"]))
 
     def consume_trace_once(self, job_id: str, outcomes: list[str]) -> None:
         """Clear the one-shot tracing a run has taken, unless an admin asked again meanwhile."""

@@ -1,7 +1,9 @@
-"""EventBridge: a job's schedule is a rule whose target is start_run with the constant input
-{"job_id": ..., "type": ...}. Rule names are `syncjobs-<job_id>` (shortened with a hash when a long
-job id would pass EventBridge's 64 characters); the rule's description records when it was made,
-since a rate counts from then."""
+"""EventBridge: a job's schedule is a rule whose target is start_run with the input
+{"job_id": ..., "type": ..., "time": <the event's time>} (a collection's: "collection_id"). The fire
+time comes from the scheduled event itself (an input transformer), so a fire delivered twice, even
+minutes apart, names the same run. Rule names are `syncjobs-<job_id>` or `syncjobs-col.<collection_id>`
+(ids hold no dots), shortened with a hash when a long id would pass EventBridge's 64 characters; the
+rule's description records when it was made, since a rate counts from then."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -17,14 +20,28 @@ from syncjobs.store.errors import translate
 
 RULE_PREFIX = "syncjobs-"
 TARGET_ID = "start-run"
-_MADE = "syncjobs schedule of job {job_id}, made {made}"
+_MADE = "syncjobs schedule of {kind} {job_id}, made {made}"
+_ID_KEYS = {"job": "job_id", "collection": "collection_id"}
 
 
-def rule_name(job_id: str) -> str:
-    name = RULE_PREFIX + job_id
+def rule_name(job_id: str, kind: str = "job") -> str:
+    name = RULE_PREFIX + ("" if kind == "job" else "col.") + job_id
     if len(name) <= 64:
         return name
-    return f"{name[:54]}-{hashlib.sha256(job_id.encode()).hexdigest()[:9]}"
+    return f"{name[:54]}-{hashlib.sha256(name.encode()).hexdigest()[:9]}"
+
+
+def input_transformer(kind: str, subject_id: str, run_type: str) -> dict[str, Any]:
+    """The target's input: the subject and run type, and the scheduled event's own time."""
+    constant = json.dumps({_ID_KEYS[kind]: subject_id, "type": run_type})
+    return {"InputPathsMap": {"time": "$.time"}, "InputTemplate": constant[:-1] + ', "time": <time>}'}
+
+
+def target_input(target: dict[str, Any]) -> dict[str, Any]:
+    """What a rule's target receives, without the event's time: its constant input or template."""
+    if "InputTransformer" in target:
+        return dict(json.loads(target["InputTransformer"]["InputTemplate"].replace("<time>", "null")))
+    return dict(json.loads(target.get("Input", "{}")))
 
 
 @dataclass(frozen=True)
@@ -40,26 +57,32 @@ class ScheduleRules:
     def __init__(self) -> None:
         self._events = client("events")
 
-    def put(self, job_id: str, expression: str, run_type: str, target_arn: str, now: datetime) -> None:
-        name = rule_name(job_id)
+    def put(
+        self, job_id: str, expression: str, run_type: str, target_arn: str, now: datetime, kind: str = "job"
+    ) -> None:
+        name = rule_name(job_id, kind)
         try:
             self._events.put_rule(
                 Name=name,
                 ScheduleExpression=expression,
                 State="ENABLED",
-                Description=_MADE.format(job_id=job_id, made=now.isoformat()),
+                Description=_MADE.format(kind=kind, job_id=job_id, made=now.isoformat()),
             )
             self._events.put_targets(
                 Rule=name,
                 Targets=[
-                    {"Id": TARGET_ID, "Arn": target_arn, "Input": json.dumps({"job_id": job_id, "type": run_type})}
+                    {
+                        "Id": TARGET_ID,
+                        "Arn": target_arn,
+                        "InputTransformer": input_transformer(kind, job_id, run_type),
+                    }
                 ],
             )
         except ClientError as err:
             raise translate(err, f"scheduling job {job_id}") from err
 
-    def get(self, job_id: str) -> ScheduleRule | None:
-        name = rule_name(job_id)
+    def get(self, job_id: str, kind: str = "job") -> ScheduleRule | None:
+        name = rule_name(job_id, kind)
         try:
             rule = self._events.describe_rule(Name=name)
             targets = self._events.list_targets_by_rule(Rule=name)["Targets"]
@@ -68,7 +91,7 @@ class ScheduleRules:
                 return None
             raise translate(err, f"reading the schedule of job {job_id}") from err
         target = next((t for t in targets if t["Id"] == TARGET_ID), None)
-        run_type = json.loads(target.get("Input", "{}")).get("type", "read") if target else "read"
+        run_type = str(target_input(target).get("type", "read")) if target else "read"
         made = rule.get("Description", "").rsplit(", made ", 1)
         return ScheduleRule(
             job_id=job_id,
@@ -78,9 +101,9 @@ class ScheduleRules:
             made_at=datetime.fromisoformat(made[1]) if len(made) == 2 else None,
         )
 
-    def delete(self, job_id: str) -> bool:
+    def delete(self, job_id: str, kind: str = "job") -> bool:
         """Remove the job's rule; False if it had none."""
-        name = rule_name(job_id)
+        name = rule_name(job_id, kind)
         try:
             self._events.remove_targets(Rule=name, Ids=[TARGET_ID])
             self._events.delete_rule(Name=name)

@@ -21,6 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from syncjobs.engine.quarantine import AfterRun
 from syncjobs.models.job import JobDefinition
 from syncjobs.models.run import ACTIVE_STATUSES, Counts, FailureSample, Phase, ReadMode, Run, RunStatus, RunType
 from syncjobs.settings import get_settings
@@ -73,6 +74,8 @@ class Closing:
     watermarks: dict[str, str] = field(default_factory=dict)  # per entity type: newest modified time read
     deletes_held: int = 0
     deletes_note: str | None = None
+    quarantine: AfterRun | None = None  # the job's quarantine bookkeeping after this run
+    quarantined_before: bool = False
 
 
 class CreateResult(Enum):
@@ -388,10 +391,26 @@ class RunStore:
         elif status is RunStatus.SUCCEEDED and run.run_type is RunType.READ:
             job_update += ", delta_reads_since_full = :zero"
             job_values[":zero"] = codec.dump(0)
+        removes: list[str] = []
+        run_sets = ""
+        run_values: dict[str, Any] = {":qb": codec.dump(closing.quarantined_before)}
+        if (q := closing.quarantine) is not None:
+            job_update += ", outright_streak = :os"
+            job_values[":os"] = codec.dump(q.streak)
+            if q.quarantine is None:
+                removes.append("quarantine")
+            else:
+                job_update += ", quarantine = :q"
+                job_values[":q"] = codec.dump(q.quarantine.model_dump(mode="json"))
+            if q.notice and q.quarantine is not None:
+                run_sets = ", quarantine_notice = :qn"
+                run_values[":qn"] = codec.dump(q.quarantine.model_dump(mode="json"))
         job_condition = "attribute_exists(pk)"
         if release_lock:
-            job_update = "REMOVE active_run, active_run_until " + job_update
+            removes[:0] = ["active_run", "active_run_until"]
             job_condition = "attribute_not_exists(active_run) OR active_run = :run"
+        if removes:
+            job_update = f"REMOVE {', '.join(removes)} " + job_update
         return [
             {
                 "Update": {
@@ -400,7 +419,7 @@ class RunStore:
                     "UpdateExpression": (
                         "SET #status = :status, ended_at = :t, log_keys = :logs, failures = :failures, "
                         "reason = :reason, failure_streak_before = :before, deletes_held = :held, "
-                        "deletes_note = :note" + added
+                        "deletes_note = :note, quarantined_before = :qb" + run_sets + added
                     ),
                     "ConditionExpression": _ACTIVE_CONDITION,
                     "ExpressionAttributeNames": {"#status": "status", **added_names},
@@ -413,6 +432,7 @@ class RunStore:
                         ":before": codec.dump(streak_before),
                         ":held": codec.dump(closing.deletes_held),
                         ":note": codec.dump(closing.deletes_note) if closing.deletes_note else {"NULL": True},
+                        **run_values,
                         **added_values,
                         **_ACTIVE_VALUES,
                     },

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,12 +20,13 @@ from syncjobs.engine.deletes import DeletePlan, plan_deletes, why_no_deletes
 from syncjobs.engine.delta import newer
 from syncjobs.engine.finalize import final_status, first_failures
 from syncjobs.engine.outcome_log import LogLine, encode, header
+from syncjobs.engine.quarantine import AfterRun, after_run, failed_outright, outright_reason
 from syncjobs.models.outcome import OUTCOMES, EntityType, Outcome
-from syncjobs.models.run import FailureSample, RunStatus, RunType
+from syncjobs.models.run import Counts, FailureSample, RunStatus, RunType
 from syncjobs.observability import logger
 from syncjobs.store.entity_state import EntityStateStore
 from syncjobs.store.errors import NotFound
-from syncjobs.store.jobs import JobStore
+from syncjobs.store.jobs import JobRecord, JobStore
 from syncjobs.store.objects import LogObjects, log_download_name, log_key, part_key, run_key_prefix
 from syncjobs.store.runs import Closing, RunRecord, RunStore
 
@@ -115,7 +116,7 @@ def finalize_run(run_id: str) -> RunStatus | None:
         deletes_held=extra.held,
         deletes_note="; ".join(extra.notes) or None,
     )
-    return _finish(record, closing)
+    return _finish(record, closing, job_record)
 
 
 def _deletes(record: RunRecord, manifests: Manifests, logs: LogObjects) -> _Extra:
@@ -213,16 +214,43 @@ def _delete_plans(
     return {t: DeletePlan([(e, i) for e, i in p["pending"]], p["held_reason"]) for t, p in saved.items()}
 
 
-def _streak(record: RunRecord) -> int:
-    return JobStore().get(record.run.job_id).failure_streak
-
-
 def fail_run(record: RunRecord, reason: str) -> None:
     """A run that failed outright (bad source, bad credentials, ...), with the reason."""
-    _finish(record, Closing(RunStatus.FAILED, {}, [], datetime.now(UTC), _streak(record), reason))
+    job_record = JobStore().get(record.run.job_id)
+    closing = Closing(RunStatus.FAILED, {}, [], datetime.now(UTC), job_record.failure_streak, reason)
+    _finish(record, closing, job_record)
 
 
-def _finish(record: RunRecord, closing: Closing) -> RunStatus | None:
+def _with_quarantine(record: RunRecord, closing: Closing, job_record: JobRecord) -> Closing:
+    """The closing with the job's quarantine bookkeeping after this run (syncjobs.engine.quarantine)."""
+    settings, run = record.job.quarantine, record.run
+    if not settings.enabled:
+        return replace(closing, quarantine=AfterRun(0, None, False))
+    counted = run.model_copy(update={"counts": _added(run.counts, closing.added_counts), "reason": closing.reason})
+    outright = failed_outright(counted, closing.status)
+    first = closing.failures[0].reason if closing.failures else None
+    after = after_run(
+        job_record.quarantine,
+        job_record.outright_streak,
+        closing.status,
+        outright,
+        outright_reason(counted, closing.status, first),
+        settings.after_failures,
+        run.created_at,
+    )
+    return replace(closing, quarantine=after, quarantined_before=job_record.quarantine is not None)
+
+
+def _added(counts: Counts, more: Counts) -> Counts:
+    out = {t: dict(per) for t, per in counts.items()}
+    for entity_type, per_outcome in more.items():
+        for outcome, n in per_outcome.items():
+            out.setdefault(entity_type, {})[outcome] = out.get(entity_type, {}).get(outcome, 0) + n
+    return out
+
+
+def _finish(record: RunRecord, closing: Closing, job_record: JobRecord) -> RunStatus | None:
+    closing = _with_quarantine(record, closing, job_record)
     done = RunStore().finish(record, closing)
     run = record.run
     logger.info(
@@ -233,6 +261,7 @@ def _finish(record: RunRecord, closing: Closing) -> RunStatus | None:
             "status": closing.status,
             "logs": sorted(closing.log_keys),
             "deletes_note": closing.deletes_note,
+            "quarantine_notice": bool(closing.quarantine and closing.quarantine.notice),
         },
     )
     return closing.status if done else None

@@ -39,6 +39,8 @@ def transition_of(run: Run, change: Change) -> Transition:
         changed_records=totals[Outcome.CREATED] + totals[Outcome.UPDATED] + totals[Outcome.DELETED],
         failed_entities=totals[Outcome.FAILED],
         deletes_held=run.deletes_held,
+        quarantine_notice=run.quarantine_notice is not None,
+        quarantined_before=run.quarantined_before,
     )
 
 

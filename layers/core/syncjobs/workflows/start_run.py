@@ -9,9 +9,10 @@ from syncjobs.connectors.registry import source_for
 from syncjobs.connectors.scim_source import ScimSourceError
 from syncjobs.engine.delta import choose_read_mode
 from syncjobs.engine.phases import number_phases
+from syncjobs.engine.quarantine import skip_reason
 from syncjobs.models.job import JobDefinition, TraceLevel
 from syncjobs.models.outcome import EntityType
-from syncjobs.models.run import Run, RunStatus, ShardSpec, StartRequest, run_id_for, zero_counts
+from syncjobs.models.run import Run, RunStatus, ShardSpec, StartRequest, Trigger, run_id_for, zero_counts
 from syncjobs.observability import logger
 from syncjobs.store.errors import NotFound, StoreError, TransientStoreError
 from syncjobs.store.jobs import JobStore
@@ -39,10 +40,22 @@ def _new_run(request: StartRequest, job: JobDefinition) -> Run:
         request_id=request.request_id,
         created_at=request.requested_at,
         counts=zero_counts(job.entity_types),
+        collection_run_id=request.collection_run_id,
+        collection_step=request.collection_step,
+        preview_of=request.preview_of,
+        approval_id=request.approval_id,
         job_name=job.name,
         source_name=job.source.display_name,
         target_name=job.target.name,
     )
+
+
+def _skip(run: Run, job: JobDefinition, reason: str) -> Run:
+    """Record a fire that does not run (the job is busy or quarantined); a redelivered fire records nothing new."""
+    skipped = run.model_copy(update={"status": RunStatus.SKIPPED, "ended_at": datetime.now(UTC), "reason": reason})
+    RunStore().put_skipped(skipped, job)
+    logger.info("run skipped", extra={"run_id": run.run_id, "job_id": run.job_id, "reason": reason})
+    return skipped
 
 
 def _plan(job: JobDefinition, entity_type: EntityType) -> list[ShardSpec]:
@@ -58,22 +71,15 @@ def start_run(request: StartRequest) -> Run:
     job_record = jobs.get(request.job_id)  # NotFound: an unknown job
     definition = with_trace_once(job_record.definition, job_record.trace_once)
     run = _new_run(request, definition)
+    if request.trigger is Trigger.SCHEDULE and (held := skip_reason(job_record.quarantine, request.requested_at)):
+        return _skip(run, definition, held)
     created = runs.create_locked(run, definition)
     if created is CreateResult.CREATED and job_record.trace_once:
         jobs.consume_trace_once(request.job_id, job_record.trace_once)
 
     if created is CreateResult.JOB_BUSY:
         active = jobs.get(request.job_id).active_run
-        skipped = run.model_copy(
-            update={
-                "status": RunStatus.SKIPPED,
-                "ended_at": datetime.now(UTC),
-                "reason": f"job {request.job_id} has an active run {active}",
-            }
-        )
-        runs.put_skipped(skipped, job_record.definition)
-        logger.info("run skipped", extra={"run_id": run.run_id, "job_id": run.job_id, "active_run": active})
-        return skipped
+        return _skip(run, definition, f"job {request.job_id} has an active run {active}")
 
     record = runs.get(run.run_id)
     if created is CreateResult.ALREADY_EXISTS and not record.run.status.is_active:
