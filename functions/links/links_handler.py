@@ -1,4 +1,5 @@
-"""links: a click on a mail's download link -> a fresh presigned S3 URL (302), or why not (4xx).
+"""links: a click on a mail's link -> a fresh presigned S3 URL (302), the run's page, an approval's
+confirmation page (GET) and decision (POST), or why not (4xx).
 
 Served by a Lambda function URL without auth: the token in the path is the authorisation (HMAC-signed,
 expiring, naming one log of one run), so recipients need no AWS identity, as with a presigned URL.
@@ -21,14 +22,25 @@ _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 @app.get("/<token>")
 def follow(token: str) -> Response[str]:
+    return _follow(token, "GET")
+
+
+@app.post("/<token>")
+def decide(token: str) -> Response[str]:
+    """An approver's button on the page an approve/reject link opened."""
+    return _follow(token, "POST")
+
+
+def _follow(token: str, method: str) -> Response[str]:
     try:
-        followed = follow_link(token)
+        followed = follow_link(token, method=method)
     except LinkRefused as err:
         logger.info("link refused", extra={"status": err.status, "reason": err.reason})
         return Response(err.status, "text/plain; charset=utf-8", err.reason + "\n", headers=_NO_STORE)
     if followed.page is not None:
-        headers = {**_NO_STORE, "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
-        return Response(200, "text/html; charset=utf-8", followed.page, headers=headers)
+        csp = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
+        headers = {**_NO_STORE, "Content-Security-Policy": csp}
+        return Response(followed.status, "text/html; charset=utf-8", followed.page, headers=headers)
     return Response(302, "text/plain; charset=utf-8", "", headers={**_NO_STORE, "Location": str(followed.redirect)})
 
 

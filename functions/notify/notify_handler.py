@@ -1,4 +1,5 @@
-"""notify: DynamoDB stream of run items (filtered) -> notification rules -> SES mail, exactly once."""
+"""notify: DynamoDB stream of run, collection run and approval items (filtered) -> notification rules ->
+SES mail, exactly once."""
 
 from __future__ import annotations
 
@@ -11,15 +12,23 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from syncjobs.batches import process_batch
 from syncjobs.observability import logger, metrics, tracer
 from syncjobs.store.codec import load_item
+from syncjobs.workflows.notify_others import notify_approval_change, notify_collection_change
 from syncjobs.workflows.notify_run import notify_run_change
+
+_NOTIFIERS = {
+    "run": lambda old, new: len(notify_run_change(old, new)),
+    "collection_run": lambda old, new: len(notify_collection_change(old, new)),
+    "approval": notify_approval_change,
+}
 
 
 def _record_handler(record: DynamoDBRecord) -> int:
     images = record.raw_event.get("dynamodb", {})
-    if images.get("NewImage", {}).get("item_type", {}).get("S") != "run":
-        return 0  # not a run item (the FilterCriteria should have dropped it), or a removed item
+    notifier = _NOTIFIERS.get(images.get("NewImage", {}).get("item_type", {}).get("S", ""))
+    if notifier is None:
+        return 0  # an item nobody is told about (the FilterCriteria should have dropped it), or a removed item
     old = load_item(images["OldImage"]) if "OldImage" in images else None
-    return len(notify_run_change(old, load_item(images["NewImage"])))
+    return int(notifier(old, load_item(images["NewImage"])))
 
 
 @logger.inject_lambda_context(clear_state=True)

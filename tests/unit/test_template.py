@@ -21,6 +21,7 @@ def test_functions_run_python311_on_arm64_with_their_own_log_group():
         "NotifyFunction",
         "AdminApiFunction",
         "LinksFunction",
+        "AdvanceFunction",
     }
     for name, fn in FUNCTIONS.items():
         group = fn["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
@@ -72,11 +73,12 @@ def test_the_shard_queue_redrives_to_a_dead_letter_queue_and_reports_item_failur
     assert queue["VisibilityTimeout"] >= 6 * R["RunShardFunction"]["Properties"]["Timeout"]
 
 
-def test_the_notifier_stream_is_filtered_bisected_retried_and_has_a_failure_destination():
+@pytest.mark.parametrize(("function", "event_name"), [("NotifyFunction", "RunChanges"), ("AdvanceFunction", "Ended")])
+def test_the_stream_consumers_are_filtered_bisected_retried_and_have_a_failure_destination(function, event_name):
     table = R["JobsTable"]["Properties"]
     assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     assert table["TimeToLiveSpecification"]["Enabled"] is True
-    event = R["NotifyFunction"]["Properties"]["Events"]["RunChanges"]["Properties"]
+    event = R[function]["Properties"]["Events"][event_name]["Properties"]
     assert event["Stream"] == {"Fn::GetAtt": ["JobsTable", "StreamArn"]}
     assert event["BisectBatchOnFunctionError"] is True
     assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -90,13 +92,14 @@ def test_the_sender_is_a_parameter():
     assert T["Globals"]["Function"]["Environment"]["Variables"]["SENDER_EMAIL"] == {"Ref": "SenderEmail"}
 
 
-def test_mail_links_are_signed_tokens_served_by_a_public_function_that_can_only_read_logs():
+def test_mail_links_are_signed_tokens_served_by_a_public_function_that_reads_and_records_decisions():
     links = FUNCTIONS["LinksFunction"]["Properties"]
     assert links["FunctionUrlConfig"]["AuthType"] == "NONE"  # the signed token is the authorisation
     statements = [s for p in links["Policies"] for s in p["Statement"]]
     assert sorted(a for s in statements for a in s["Action"]) == [
         "dynamodb:GetItem",
         "dynamodb:Query",
+        "dynamodb:UpdateItem",  # an approver's decision, conditional on the request's status
         "s3:GetObject",
         "secretsmanager:GetSecretValue",
     ]

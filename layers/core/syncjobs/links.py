@@ -35,14 +35,16 @@ class LinkRefused(ValueError):
 
 
 DETAILS = "details"
-TARGETS = frozenset({*(o.value for o in Outcome), DETAILS})
+APPROVE, REJECT = "approve", "reject"  # an approver's decision on an approval request (run_id: its id)
+TARGETS = frozenset({*(o.value for o in Outcome), DETAILS, APPROVE, REJECT})
 
 
 @dataclass(frozen=True)
 class LinkClaim:
-    run_id: str
-    target: str  # an outcome (its log) or DETAILS (the run's page)
+    run_id: str  # the run, or the approval request (APPROVE/REJECT)
+    target: str  # an outcome (its log), DETAILS (the run's page), APPROVE or REJECT
     expires_at: datetime
+    who: str | None = None  # the approver a decision link was made for
 
     @property
     def outcome(self) -> Outcome:
@@ -61,25 +63,30 @@ def _mac(key: bytes, payload: str) -> str:
     return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
 
 
-def sign(key: bytes, run_id: str, target: str, expires_at: datetime) -> str:
+def sign(key: bytes, run_id: str, target: str, expires_at: datetime, who: str | None = None) -> str:
     if target not in TARGETS:
-        raise ValueError(f"a link leads to a log or the details page, not {target!r}")
-    payload = _b64(json.dumps({"r": run_id, "o": target, "e": int(expires_at.timestamp())}).encode())
+        raise ValueError(f"a link leads to a log, the details page or a decision, not {target!r}")
+    claim: dict[str, object] = {"r": run_id, "o": target, "e": int(expires_at.timestamp())}
+    if who is not None:
+        claim["w"] = who
+    payload = _b64(json.dumps(claim).encode())
     return f"{payload}.{_mac(key, payload)}"
 
 
-def verify(key: bytes, token: str, now: datetime) -> LinkClaim:
+def verify(key: bytes, token: str, now: datetime, allow_expired: bool = False) -> LinkClaim:
+    """The token's claim; LinkRefused if it is not syncjobs' or (unless `allow_expired`) has expired."""
     payload, _, mac = token.partition(".")
     if not payload or not mac or not hmac.compare_digest(_mac(key, payload), mac):
         raise LinkRefused("this link is not valid (it was changed or not made by syncjobs)", 403)
     try:
         claim = json.loads(_unb64(payload))
         run_id, target, expires = str(claim["r"]), str(claim["o"]), int(claim["e"])
+        who = str(claim["w"]) if "w" in claim else None
     except (binascii.Error, ValueError, KeyError, TypeError) as err:
         raise LinkRefused("this link is not valid (malformed)", 403) from err
     if not _RUN_ID.match(run_id) or target not in TARGETS:
         raise LinkRefused("this link is not valid (malformed)", 403)
     expires_at = datetime.fromtimestamp(expires, UTC)
-    if now >= expires_at:
+    if now >= expires_at and not allow_expired:
         raise LinkRefused(f"this link expired at {expires_at:%Y-%m-%d %H:%M} UTC", 410)
-    return LinkClaim(run_id, target, expires_at)
+    return LinkClaim(run_id, target, expires_at, who)

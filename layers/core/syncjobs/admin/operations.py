@@ -102,7 +102,7 @@ def request_run(job_id: str, run_type: str, triggered_by: str, trigger: str, req
     first_asked = JobStore().remember_request(job_id, request_id, now.isoformat(), now)
     event = event.model_copy(update={"time": datetime.fromisoformat(first_asked)})
     Functions().start_run_async(event.model_dump(mode="json", by_alias=True))
-    return run_id_for(event.to_request())
+    return run_id_for(event.job_request())
 
 
 def stop_run(run_id: str, requested_by: str) -> Run:

@@ -20,6 +20,8 @@ from jinja2 import (
     select_autoescape,
 )
 
+from syncjobs.models.approval import Approval
+from syncjobs.models.collection import CollectionRun
 from syncjobs.models.notification import HeldMail
 from syncjobs.models.outcome import OUTCOMES
 from syncjobs.models.run import Run
@@ -140,4 +142,79 @@ def render_run_page(run: Run, notes: list[Any], links: dict[str, str], links_exp
         links=links,
         link_labels=LINK_LABELS,
         links_expire_at=links_expire_at,
+    )
+
+
+COLLECTION_TITLES = {
+    "succeeded": "Job Collection Success",
+    "finished_with_errors": "Job Collection Finished with Error",
+    "failed": "Job Collection Failed",
+    "stopped": "Job Collection Stopped",
+}
+
+
+@dataclass(frozen=True)
+class StepLine:
+    job_id: str
+    on_failure: str
+    label: str
+    reason: str | None
+    totals: dict[str, int]
+    details: str | None  # a link to the step run's page
+
+
+def render_collection(
+    crun: CollectionRun, steps: list[StepLine], links_expire_at: str | None, why: str = ""
+) -> RenderedMail:
+    """The mail about a finished collection run (Netwrix: one notification for the whole collection)."""
+    env = _environment(os.environ.get("MAIL_TEMPLATES_DIR") or None)
+    title = COLLECTION_TITLES.get(crun.status.value, "Job Collection")
+    context = {
+        "title": title,
+        "crun": crun,
+        "status_label": STATUS_LABELS[crun.status.value],
+        "steps": steps,
+        "totals": {o.value: crun.totals().get(o.value, 0) for o in OUTCOMES},
+        "links_expire_at": links_expire_at,
+        "why": why,
+    }
+    return RenderedMail(
+        subject=one_line(f"{title}. Collection: {crun.name or crun.collection_id}", 300),
+        text=env.get_template("collection.txt.j2").render(context),
+        html=env.get_template("collection.html.j2").render(context),
+    )
+
+
+def render_approval(
+    approval: Approval, links: list[Link], details_url: str | None, approve_url: str, reject_url: str
+) -> RenderedMail:
+    """The mail asking an approver to approve or reject a run, with its preview."""
+    env = _environment(os.environ.get("MAIL_TEMPLATES_DIR") or None)
+    title = "Approval Needed"
+    context = {
+        "title": title,
+        "approval": approval,
+        "preview_label": STATUS_LABELS.get(approval.preview_status or "", approval.preview_status or "-"),
+        "totals": {o.value: approval.preview_totals.get(o.value, 0) for o in OUTCOMES},
+        "links": links,
+        "link_labels": LINK_LABELS,
+        "details_url": details_url,
+        "approve_url": approve_url,
+        "reject_url": reject_url,
+    }
+    what = f"{approval.run_type.value} of {approval.subject_kind} {approval.name or approval.subject_id}"
+    return RenderedMail(
+        subject=one_line(f"{title}: {what}", 300),
+        text=env.get_template("approval.txt.j2").render(context),
+        html=env.get_template("approval.html.j2").render(context),
+    )
+
+
+def render_decision_page(approval: Approval, approve: bool, done: bool, who: str | None) -> str:
+    """What an approve/reject link opens: the request and a button (GET), or the decision (POST)."""
+    env = _environment(os.environ.get("MAIL_TEMPLATES_DIR") or None)
+    action = "Approve" if approve else "Reject"
+    heading = f"{approval.status.value.capitalize()}" if done else f"{action} this request?"
+    return env.get_template("decision.html.j2").render(
+        heading=heading, approval=approval, approve=approve, done=done, who=who or "an approver"
     )

@@ -15,8 +15,7 @@ therefore cannot count twice, and the shard that makes shards_done == shards_tot
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from enum import Enum
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -29,10 +28,7 @@ from syncjobs.store import codec
 from syncjobs.store.clients import client
 from syncjobs.store.errors import Conflict, NotFound, translate
 from syncjobs.store.jobs import job_key
-
-# A run that has not finished after this long no longer holds its job's lock (a crashed run must
-# not block the job forever).
-LOCK_LIFETIME = timedelta(hours=24)
+from syncjobs.store.locks import CreateResult, create_locked, put_once
 
 
 def run_key(run_id: str) -> dict[str, Any]:
@@ -78,12 +74,6 @@ class Closing:
     quarantined_before: bool = False
 
 
-class CreateResult(Enum):
-    CREATED = "created"
-    ALREADY_EXISTS = "already_exists"  # the same request was delivered before
-    JOB_BUSY = "job_busy"  # another run of the job is active
-
-
 _ACTIVE_VALUES = {f":a{i}": codec.dump(s.value) for i, s in enumerate(sorted(ACTIVE_STATUSES))}
 _ACTIVE_CONDITION = f"#status IN ({', '.join(_ACTIVE_VALUES)})"
 
@@ -123,59 +113,12 @@ class RunStore:
 
     def create_locked(self, run: Run, job: JobDefinition) -> CreateResult:
         """Write the run and take the job's lock in one transaction."""
-        now = run.created_at
-        try:
-            self._ddb.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": codec.dump_item(self._run_item(run, job)),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": job_key(run.job_id),
-                            "UpdateExpression": "SET active_run = :run, active_run_until = :until",
-                            "ConditionExpression": (
-                                "attribute_exists(pk) AND (attribute_not_exists(active_run) "
-                                "OR active_run = :run OR active_run_until < :now)"
-                            ),
-                            "ExpressionAttributeValues": {
-                                ":run": codec.dump(run.run_id),
-                                ":until": codec.dump((now + LOCK_LIFETIME).isoformat()),
-                                ":now": codec.dump(now.isoformat()),
-                            },
-                        }
-                    },
-                ]
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "TransactionCanceledException":
-                raise translate(err, f"creating run {run.run_id}") from err
-            reasons = [r.get("Code", "None") for r in err.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                return CreateResult.ALREADY_EXISTS
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                return CreateResult.JOB_BUSY
-            raise translate(err, f"creating run {run.run_id}") from err
-        return CreateResult.CREATED
+        item = self._run_item(run, job)
+        return create_locked(self._ddb, self._table, item, job_key(run.job_id), run.run_id, run.created_at)
 
     def put_skipped(self, run: Run, job: JobDefinition) -> bool:
         """Record a run that was not started (e.g. the job was busy). False if already recorded."""
-        try:
-            self._ddb.put_item(
-                TableName=self._table,
-                Item=codec.dump_item(self._run_item(run, job)),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise translate(err, f"recording skipped run {run.run_id}") from err
-        return True
+        return put_once(self._ddb, self._table, self._run_item(run, job), f"recording skipped run {run.run_id}")
 
     # ------------------------------------------------------------------ read
     def get(self, run_id: str) -> RunRecord:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from syncjobs.links import DETAILS, LinkRefused, sign, verify
+from syncjobs.links import APPROVE, DETAILS, REJECT, LinkRefused, sign, verify
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import Run
 from syncjobs.notify.render import render_run_page
@@ -21,6 +21,7 @@ from syncjobs.store.notifications import NotificationStore
 from syncjobs.store.objects import LogObjects, log_download_name
 from syncjobs.store.runs import RunStore
 from syncjobs.store.secrets import get_secret
+from syncjobs.workflows.decision_links import follow_decision
 
 REDIRECT_SECONDS = 300
 PRESIGNED_MAX_SECONDS = 43200
@@ -67,18 +68,38 @@ def mail_links(run: Run, now: datetime) -> MailLinks:
     return MailLinks(links, details, expires_at)
 
 
+def signed_link(target_id: str, target: str, expires_at: datetime, who: str | None = None) -> str | None:
+    """A link to the links function for one target (None when no links function is deployed)."""
+    settings = get_settings()
+    if not (settings.links_base_url and settings.link_signing_key_secret):
+        return None
+    key = get_secret(settings.link_signing_key_secret).encode()
+    return f"{settings.links_base_url}/{sign(key, target_id, target, expires_at, who)}"
+
+
 @dataclass(frozen=True)
 class Followed:
     redirect: str | None = None  # a presigned URL of a log
-    page: str | None = None  # the run's details page
+    page: str | None = None  # the run's details page, or an approval's confirmation or outcome
+    status: int = 200
 
 
-def follow_link(token: str, now: datetime | None = None) -> Followed:
-    """Where a mail link's token leads; LinkRefused with the HTTP status if nowhere."""
+def follow_link(token: str, now: datetime | None = None, method: str = "GET") -> Followed:
+    """Where a mail link's token leads; LinkRefused with the HTTP status if nowhere.
+
+    A decision link (approve/reject) shows a confirmation page on GET and decides on POST only: mail
+    scanners open links, and must not approve anything by doing so."""
     settings = get_settings()
     moment = now or datetime.now(UTC)
     key = get_secret(settings.link_signing_key_secret).encode()
-    claim = verify(key, token, moment)
+    claim = verify(key, token, moment, allow_expired=True)
+    if claim.target in (APPROVE, REJECT):
+        decided = follow_decision(claim, method, moment)
+        return Followed(page=decided.page, status=decided.status)
+    if moment >= claim.expires_at:
+        raise LinkRefused(f"this link expired at {claim.expires_at:%Y-%m-%d %H:%M} UTC", 410)
+    if method not in ("GET", "HEAD"):
+        raise LinkRefused("this link only opens a page or a log (use GET)", 405)
     try:
         run = RunStore().get(claim.run_id).run
     except NotFound:

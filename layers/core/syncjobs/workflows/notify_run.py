@@ -7,6 +7,7 @@ taken by the mail's key (so a retried send keeps it) and the mails held meanwhil
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from syncjobs.models.notification import HeldMail
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import Run
 from syncjobs.notify.message import build
-from syncjobs.notify.render import Link, render
+from syncjobs.notify.render import Link, RenderedMail, render
 from syncjobs.notify.rules import CAP_WINDOW, Change, Decision, Transition, cap, change_of, decide
 from syncjobs.observability import logger
 from syncjobs.settings import get_settings
@@ -96,6 +97,23 @@ def _deliver(run: Run, job: JobDefinition, subscription: Subscription, decision:
     notes.mark_sent(run.run_id, kind, recipient, message_id, datetime.now(UTC))
     caps.forget(run.job_id, recipient, [h.key for h in held])
     logger.info("mail sent", extra={"run_id": run.run_id, "kind": kind, "message_id": message_id})
+
+
+def send_once(subject_id: str, kind: str, recipient: str, reason: str, mail: Callable[[], RenderedMail]) -> bool:
+    """Send a mail about `subject_id` (a collection run, an approval request) at most once per kind
+    and recipient, whatever the stream redelivers; False if it was sent (or is being sent) before."""
+    notes, now = NotificationStore(), datetime.now(UTC)
+    if not notes.claim(subject_id, kind, recipient, reason, now):
+        return False
+    try:
+        raw = build(get_settings().sender_email, recipient, mail(), f"{subject_id}.{kind}")
+        message_id = Mailer().send_raw(get_settings().sender_email, [recipient], raw)
+    except Exception:
+        notes.release(subject_id, kind, recipient)
+        raise
+    notes.mark_sent(subject_id, kind, recipient, message_id, datetime.now(UTC))
+    logger.info("mail sent", extra={"subject_id": subject_id, "kind": kind, "message_id": message_id})
+    return True
 
 
 def _send(run: Run, decision: Decision, recipient: str, held: list[HeldMail]) -> str:

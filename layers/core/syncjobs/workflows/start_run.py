@@ -16,7 +16,9 @@ from syncjobs.models.run import Run, RunStatus, ShardSpec, StartRequest, Trigger
 from syncjobs.observability import logger
 from syncjobs.store.errors import NotFound, StoreError, TransientStoreError
 from syncjobs.store.jobs import JobStore
-from syncjobs.store.runs import CreateResult, RunStore
+from syncjobs.store.locks import CreateResult
+from syncjobs.store.runs import RunStore
+from syncjobs.workflows.collections import step_not_started
 from syncjobs.workflows.finalize import fail_run
 from syncjobs.workflows.phases import advance, save_plans
 
@@ -68,7 +70,13 @@ def _plan(job: JobDefinition, entity_type: EntityType) -> list[ShardSpec]:
 
 def start_run(request: StartRequest) -> Run:
     jobs, runs = JobStore(), RunStore()
-    job_record = jobs.get(request.job_id)  # NotFound: an unknown job
+    try:
+        job_record = jobs.get(request.job_id)  # NotFound: an unknown job
+    except NotFound as err:
+        if request.collection_run_id is None:
+            raise
+        step_not_started(request, str(err))  # a collection's step whose job is gone: the step failed
+        raise
     definition = with_trace_once(job_record.definition, job_record.trace_once)
     run = _new_run(request, definition)
     if request.trigger is Trigger.SCHEDULE and (held := skip_reason(job_record.quarantine, request.requested_at)):

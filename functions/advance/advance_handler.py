@@ -1,0 +1,33 @@
+"""advance: DynamoDB stream of the jobs table (filtered) -> a collection's next step, an approval's
+preview ready, an approved run started."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import EventType
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from syncjobs.batches import process_batch
+from syncjobs.observability import logger, metrics, tracer
+from syncjobs.store.codec import load_item
+from syncjobs.workflows.advance import on_change
+
+
+def _record_handler(record: DynamoDBRecord) -> int:
+    images = record.raw_event.get("dynamodb", {})
+    if "NewImage" not in images:
+        return 0  # a removed item
+    old = load_item(images["OldImage"]) if "OldImage" in images else None
+    done = on_change(old, load_item(images["NewImage"]))
+    if done:
+        logger.info("advanced", extra={"action": done})
+    return 1 if done else 0
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_batch(event, context, EventType.DynamoDBStreams, _record_handler, metric="Advanced")

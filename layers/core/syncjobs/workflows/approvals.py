@@ -1,0 +1,202 @@
+"""Approval before execution: a fire of a job or collection that needs approval runs a simulate
+preview instead; once the preview has ended, the approvers are mailed its counts and logs with
+approve and reject links (signed, per approver, single-use, expiring); an approval starts the real
+run through start_run, a rejection or the expiry ends the request. Every decision records who.
+
+At-least-once: the request's id comes from the fire (a redelivered fire finds it), each status change
+is conditional on the one before, and the real run's start is asked for by the advance function from
+the stream until it has happened (start_run ignores a run it already started).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from syncjobs.models.approval import Approval, ApprovalStatus, approval_id_for
+from syncjobs.models.collection import CollectionStartRequest, collection_run_id_for
+from syncjobs.models.events import StartEvent
+from syncjobs.models.job import ApprovalSettings
+from syncjobs.models.run import RunType, StartRequest, run_id_for
+from syncjobs.observability import logger
+from syncjobs.store.approvals import ApprovalStore
+from syncjobs.store.collections import CollectionStore
+from syncjobs.store.errors import Conflict
+from syncjobs.store.functions import Functions
+from syncjobs.store.jobs import JobStore
+
+EXPIRED_BY = "syncjobs (nobody decided in time)"
+PREVIEW_TYPES = frozenset({RunType.SIMULATE, RunType.VALIDATE})  # they never write: no approval needed
+
+
+class ApprovalRefused(Conflict):
+    """The request was decided before, or has expired. `status` is the HTTP answer a link gets."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+Request = StartRequest | CollectionStartRequest
+
+
+def _subject(request: Request) -> tuple[str, str]:
+    if isinstance(request, CollectionStartRequest):
+        return "collection", request.collection_id
+    return "job", request.job_id
+
+
+def _settings(kind: str, subject_id: str) -> tuple[ApprovalSettings, str]:
+    if kind == "collection":
+        collection = CollectionStore().get(subject_id).definition
+        return collection.approval, collection.name
+    job = JobStore().get(subject_id).definition
+    return job.approval, job.name
+
+
+def gate(request: Request) -> dict[str, Any] | None:
+    """None when the request may run now; else what happened instead (a preview, or a refusal)."""
+    kind, subject_id = _subject(request)
+    if request.approval_id is not None:
+        approval = ApprovalStore().get(request.approval_id)
+        if approval.status is ApprovalStatus.APPROVED and (approval.subject_kind, approval.subject_id) == (
+            kind,
+            subject_id,
+        ):
+            return None
+        logger.warning("start refused: not approved", extra={"approval_id": request.approval_id})
+        return {"approval_id": request.approval_id, "status": "refused", "reason": "the request is not approved"}
+    if request.preview_of is not None or request.run_type in PREVIEW_TYPES:
+        return None
+    if isinstance(request, StartRequest) and request.collection_run_id is not None:
+        return None  # a step of a collection: the collection itself was approved
+    settings, name = _settings(kind, subject_id)
+    if not settings.required:
+        return None
+    return _request_approval(request, kind, subject_id, name, settings)
+
+
+def _request_approval(
+    request: Request, kind: str, subject_id: str, name: str, settings: ApprovalSettings
+) -> dict[str, Any]:
+    approval_id = approval_id_for(kind, subject_id, request.request_id, request.requested_at)
+    preview = request.model_copy(
+        update={
+            "run_type": RunType.SIMULATE,
+            "request_id": f"{approval_id}#preview",
+            "preview_of": approval_id,
+            "triggered_by": f"preview for approval {approval_id} ({request.triggered_by})",
+        }
+    )
+    preview_id = collection_run_id_for(preview) if isinstance(preview, CollectionStartRequest) else run_id_for(preview)
+    approval = Approval(
+        approval_id=approval_id,
+        subject_kind="collection" if kind == "collection" else "job",
+        subject_id=subject_id,
+        name=name,
+        run_type=request.run_type,
+        trigger=request.trigger,
+        triggered_by=request.triggered_by,
+        request_id=request.request_id,
+        requested_at=request.requested_at,
+        status=ApprovalStatus.PREVIEWING,
+        approvers=[str(a) for a in settings.approvers],
+        preview_id=preview_id,
+    )
+    ApprovalStore().create(approval)  # False for a redelivered fire: start the same preview again
+    _start_preview(preview)
+    logger.info("approval requested", extra={"approval_id": approval_id, "subject": subject_id, "preview": preview_id})
+    return {"approval_id": approval_id, "status": ApprovalStatus.PREVIEWING.value, "preview_id": preview_id}
+
+
+def _start_preview(preview: Request) -> None:
+    # imported here: start_run and the collections workflow import this module's callers
+    from syncjobs.workflows.collections import start_collection
+    from syncjobs.workflows.start_run import start_run
+
+    if isinstance(preview, CollectionStartRequest):
+        start_collection(preview, start_run)
+    else:
+        start_run(preview)
+
+
+def preview_ended(approval_id: str, preview_status: str, totals: dict[str, int], now: datetime) -> bool:
+    """The preview is ready: the request waits for the approvers until it expires. False if done before."""
+    store = ApprovalStore()
+    approval = store.get(approval_id)
+    hours = _settings(approval.subject_kind, approval.subject_id)[0].expires_after_hours
+    fields = {
+        "preview_status": preview_status,
+        "preview_totals": totals,
+        "pending_since": now.isoformat(),
+        "expires_at": (now + timedelta(hours=hours)).replace(microsecond=0).isoformat(),
+    }
+    return store.transition(approval_id, ApprovalStatus.PREVIEWING, ApprovalStatus.PENDING, fields)
+
+
+def decide(approval_id: str, approve: bool, by: str, via: str, now: datetime | None = None) -> Approval:
+    """Approve or reject a pending request, once. ApprovalRefused if it was decided or has expired."""
+    moment = now or datetime.now(UTC)
+    store = ApprovalStore()
+    after = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
+    fields = {"decided_by": by, "decided_at": moment.isoformat(), "decided_via": via}
+    if store.transition(approval_id, ApprovalStatus.PENDING, after, fields, unexpired_at=moment):
+        logger.info("approval decided", extra={"approval_id": approval_id, "status": after, "via": via})
+        return store.get(approval_id)
+    approval = store.get(approval_id)  # NotFound for an unknown request
+    if approval.status is ApprovalStatus.PENDING and approval.expires_at and approval.expires_at <= moment:
+        expire(approval, moment)
+        raise ApprovalRefused(
+            f"approval request {approval_id} expired at {approval.expires_at:%Y-%m-%d %H:%M} UTC", 410
+        )
+    if approval.status is ApprovalStatus.EXPIRED:
+        raise ApprovalRefused(
+            f"approval request {approval_id} expired at {approval.expires_at:%Y-%m-%d %H:%M} UTC", 410
+        )
+    if approval.status is ApprovalStatus.PREVIEWING:
+        raise ApprovalRefused(f"approval request {approval_id} is still running its preview", 409)
+    when = f"{approval.decided_at:%Y-%m-%d %H:%M} UTC" if approval.decided_at else "earlier"
+    raise ApprovalRefused(
+        f"approval request {approval_id} was already {approval.status.value} by {approval.decided_by} at {when}", 409
+    )
+
+
+def expire(approval: Approval, now: datetime) -> bool:
+    """End a pending request nobody decided in time. False if it was not pending (or not yet due)."""
+    if approval.status is not ApprovalStatus.PENDING or not approval.expires_at or approval.expires_at > now:
+        return False
+    fields = {"decided_by": EXPIRED_BY, "decided_at": now.isoformat(), "decided_via": "expiry"}
+    done = ApprovalStore().transition(approval.approval_id, ApprovalStatus.PENDING, ApprovalStatus.EXPIRED, fields)
+    if done:
+        logger.info("approval expired", extra={"approval_id": approval.approval_id})
+    return done
+
+
+def expire_due(now: datetime | None = None) -> list[str]:
+    """Expire every pending request past its time (the admin API does this when listing)."""
+    moment = now or datetime.now(UTC)
+    return [a.approval_id for a in ApprovalStore().recent(200) if expire(a, moment)]
+
+
+def start_approved(approval: Approval) -> str:
+    """Ask start_run for the approved run (again, if the stream delivers the approval twice)."""
+    key = "collection_id" if approval.subject_kind == "collection" else "job_id"
+    event = StartEvent.model_validate(
+        {
+            key: approval.subject_id,
+            "type": approval.run_type.value,
+            "trigger": approval.trigger.value,
+            "triggered_by": f"{approval.triggered_by}; approved by {approval.decided_by}"[:256],
+            "request_id": f"{approval.approval_id}#approved",
+            "time": (approval.decided_at or approval.requested_at).isoformat(),
+            "approval_id": approval.approval_id,
+        }
+    )
+    request = event.to_request()
+    run_id = collection_run_id_for(request) if isinstance(request, CollectionStartRequest) else run_id_for(request)
+    Functions().start_run_async(event.model_dump(mode="json", by_alias=True, exclude_none=True))
+    ApprovalStore().transition(
+        approval.approval_id, ApprovalStatus.APPROVED, ApprovalStatus.APPROVED, {"run_id": run_id}
+    )
+    logger.info("approved run asked for", extra={"approval_id": approval.approval_id, "run_id": run_id})
+    return run_id

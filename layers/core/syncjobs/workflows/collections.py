@@ -1,0 +1,156 @@
+"""Collection runs: start the first step, and start each next one when the step before has ended.
+
+The first step starts within start_run; every later one is started by the advance function when the
+stream shows the step's run at its final status (at-least-once: a redelivered end records nothing
+twice, and asks start_run again for the very same run, which start_run ignores).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from syncjobs.engine.collections import StepEnd, after_step
+from syncjobs.models.collection import CollectionRun, CollectionStartRequest, StepState, collection_run_id_for
+from syncjobs.models.events import StartEvent
+from syncjobs.models.run import Run, RunStatus, StartRequest, Trigger
+from syncjobs.observability import logger
+from syncjobs.store.collections import CollectionStore
+from syncjobs.store.functions import Functions
+from syncjobs.store.locks import CreateResult
+from syncjobs.store.runs import RunStore
+
+StartStep = Callable[[StartRequest], object]
+
+
+def new_collection_run(request: CollectionStartRequest, name: str, steps: list[StepState]) -> CollectionRun:
+    return CollectionRun(
+        collection_run_id=collection_run_id_for(request),
+        collection_id=request.collection_id,
+        name=name,
+        status=RunStatus.RUNNING,
+        run_type=request.run_type,
+        trigger=request.trigger,
+        triggered_by=request.triggered_by,
+        request_id=request.request_id,
+        created_at=request.requested_at,
+        steps=steps,
+        preview_of=request.preview_of,
+        approval_id=request.approval_id,
+    )
+
+
+def start_collection(request: CollectionStartRequest, start_step: StartStep) -> CollectionRun:
+    """Create the collection run (one at a time per collection) and start its first step."""
+    store = CollectionStore()
+    definition = store.get(request.collection_id).definition  # NotFound: an unknown collection
+    steps = [StepState(job_id=s.job_id, on_failure=s.on_failure) for s in definition.steps]
+    crun = new_collection_run(request, definition.name, steps)
+    created = store.create_run_locked(crun, definition)
+    if created is CreateResult.JOB_BUSY:
+        active = store.get(request.collection_id).active_run
+        skipped = crun.model_copy(
+            update={
+                "status": RunStatus.SKIPPED,
+                "ended_at": datetime.now(UTC),
+                "reason": f"collection {request.collection_id} has an active run {active}",
+            }
+        )
+        store.put_skipped_run(skipped, definition)
+        logger.info("collection run skipped", extra={"collection_run_id": crun.collection_run_id, "active": active})
+        return skipped
+    if created is CreateResult.ALREADY_EXISTS:
+        crun = store.get_run(crun.collection_run_id).run
+        if crun.status.is_final or crun.current > 0:
+            return crun  # a redelivered start: the steps carry it on
+    start_step(step_request(crun, 0, crun.created_at))
+    logger.info("collection run started", extra={"collection_run_id": crun.collection_run_id, "steps": len(steps)})
+    return crun
+
+
+def step_request(crun: CollectionRun, index: int, at: datetime) -> StartRequest:
+    """The start of step `index`: the same every time it is asked for (it names one run)."""
+    return StartRequest(
+        job_id=crun.steps[index].job_id,
+        run_type=crun.run_type,
+        trigger=Trigger.COLLECTION,
+        triggered_by=f"collection {crun.collection_id} (run {crun.collection_run_id}, step {index + 1})",
+        request_id=f"{crun.collection_run_id}#step{index}",
+        requested_at=at,
+        collection_run_id=crun.collection_run_id,
+        collection_step=index,
+    )
+
+
+def start_step_async(request: StartRequest) -> None:
+    """Ask start_run for a step's run (an asynchronous Lambda invoke, as a schedule does)."""
+    event = StartEvent(
+        job_id=request.job_id,
+        run_type=request.run_type,
+        trigger=request.trigger,
+        triggered_by=request.triggered_by,
+        request_id=request.request_id,
+        time=request.requested_at,
+        collection_run_id=request.collection_run_id,
+        collection_step=request.collection_step,
+    )
+    Functions().start_run_async(event.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+def step_ended(run: Run, start_step: StartStep = start_step_async) -> CollectionRun | None:
+    """A step's run reached its final status: record it, then start the next step or end the collection."""
+    if run.collection_run_id is None or run.collection_step is None or not run.status.is_final:
+        return None
+    store = CollectionStore()
+    crun = store.get_run(run.collection_run_id).run
+    index = run.collection_step
+    if crun.status.is_final or index >= len(crun.steps) or index > crun.current:
+        return crun
+    if crun.current == index:
+        advance = after_step(crun, StepEnd(index, run.run_id, run.status, run.reason, _totals(run)))
+        if advance.final is not None:
+            store.finish(crun, index, advance, datetime.now(UTC))
+            logger.info(
+                "collection run finished",
+                extra={"collection_run_id": crun.collection_run_id, "status": advance.final, "reason": advance.reason},
+            )
+            return store.get_run(crun.collection_run_id).run
+        store.record_step(crun, index, advance)
+        crun = store.get_run(crun.collection_run_id).run
+    if crun.current == index + 1 and not crun.status.is_final:
+        # recorded now or by an earlier delivery: (again) ask for the next step's run
+        start_step(step_request(crun, index + 1, run.ended_at or run.created_at))
+    return crun
+
+
+def _totals(run: Run) -> dict[str, int]:
+    return {outcome.value: n for outcome, n in run.totals().items()}
+
+
+def step_runs(crun: CollectionRun) -> list[Run]:
+    """The runs of a collection run's steps, in step order (steps not started have none)."""
+    runs = RunStore()
+    return [runs.get(step.run_id).run for step in crun.steps if step.run_id]
+
+
+def step_not_started(request: StartRequest, reason: str) -> None:
+    """A step whose run cannot even be created (its job was deleted): the step failed, and the
+    collection moves on (or aborts) as for any failed step."""
+    if request.collection_run_id is None or request.collection_step is None:
+        return
+    now = datetime.now(UTC)
+    failed = Run(
+        run_id=f"{request.collection_run_id}-step{request.collection_step}",
+        job_id=request.job_id,
+        status=RunStatus.FAILED,
+        run_type=request.run_type,
+        trigger=request.trigger,
+        triggered_by=request.triggered_by,
+        request_id=request.request_id,
+        created_at=request.requested_at,
+        ended_at=now,
+        reason=reason,
+        collection_run_id=request.collection_run_id,
+        collection_step=request.collection_step,
+    )
+    step_ended(failed)
