@@ -308,29 +308,40 @@ def subscribers(job_id: str) -> None:
 
 
 # ---------------------------------------------------------------------- schedules
+_COLLECTION = typer.Option("--collection", help="the id names a job collection, not a job")
+
+
+def _owner(collection: bool) -> tuple[str, str]:
+    return ("collections", "collection") if collection else ("jobs", "job")
+
+
 @schedule_app.command("set")
 def schedule_set(
     job_id: str,
     expression: str,
     run_type: Annotated[str, typer.Option("--type", help="the run type fired")] = "read",
+    collection: Annotated[bool, _COLLECTION] = False,
 ) -> None:
-    """Schedule a job: 'rate(1 hour)' or 'cron(0 8 ? * MON-FRI *)' (UTC)."""
-    answer = api().call("PUT", f"/jobs/{segment(job_id)}/schedule", {"expression": expression, "type": run_type})
-    out.print(f"job {job_id} scheduled: {answer['expression']} ({answer['type']}); next {answer['next_fires'][0]}")
+    """Schedule a job (or a collection): 'rate(1 hour)' or 'cron(0 8 ? * MON-FRI *)' (UTC)."""
+    path, noun = _owner(collection)
+    answer = api().call("PUT", f"/{path}/{segment(job_id)}/schedule", {"expression": expression, "type": run_type})
+    out.print(f"{noun} {job_id} scheduled: {answer['expression']} ({answer['type']}); next {answer['next_fires'][0]}")
 
 
 @schedule_app.command("clear")
-def schedule_clear(job_id: str) -> None:
-    answer = api().call("DELETE", f"/jobs/{segment(job_id)}/schedule")
-    out.print(f"job {job_id}: schedule {'removed' if answer['removed'] else 'was not set'}")
+def schedule_clear(job_id: str, collection: Annotated[bool, _COLLECTION] = False) -> None:
+    path, noun = _owner(collection)
+    answer = api().call("DELETE", f"/{path}/{segment(job_id)}/schedule")
+    out.print(f"{noun} {job_id}: schedule {'removed' if answer['removed'] else 'was not set'}")
 
 
 @schedule_app.command("next")
-def schedule_next(job_id: str) -> None:
+def schedule_next(job_id: str, collection: Annotated[bool, _COLLECTION] = False) -> None:
     """The next five fire times (UTC)."""
-    answer = api().call("GET", f"/jobs/{segment(job_id)}/schedule")
+    path, noun = _owner(collection)
+    answer = api().call("GET", f"/{path}/{segment(job_id)}/schedule")
     if not answer["scheduled"]:
-        out.print(f"job {job_id} has no schedule")
+        out.print(f"{noun} {job_id} has no schedule")
         return
     out.print(f"{answer['expression']} ({answer['type']}):")
     for fire in answer["next_fires"]:
@@ -344,6 +355,9 @@ def local_up(workdir: Annotated[Path | None, typer.Option(help="where the outbox
     from syncjobs_cli.local import serve
 
     serve(workdir, out)
+
+
+from syncjobs_cli import collections_cli  # noqa: E402, F401 - adds `collections` and `approvals` to `app`
 
 
 def run_cli() -> None:

@@ -15,11 +15,11 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from syncjobs.admin import operations
+from syncjobs.admin import collections, operations
 from syncjobs.admin.api_models import RunRequest, ScheduleRequest, SubscribeRequest, TraceRequest, problems_of
 from syncjobs.models.outcome import Outcome
 from syncjobs.notify.render import render_run_page
@@ -198,9 +198,106 @@ def get_schedule(job_id: str) -> dict[str, Any]:
     return _schedule(rule, fires)
 
 
-def _schedule(rule: Any, fires: list[Any]) -> dict[str, Any]:
+# ---------------------------------------------------------------------- collections
+@app.get("/collections")
+def list_collections() -> dict[str, Any]:
+    return {"collections": [asdict(c) for c in collections.list_collections()]}
+
+
+@app.get("/collections/<collection_id>")
+def show_collection(collection_id: str) -> dict[str, Any]:
+    summary, definition = collections.show_collection(collection_id)
+    return {**asdict(summary), "definition": definition.to_document()}
+
+
+@app.put("/collections/<collection_id>")
+def put_collection(
+    collection_id: str,
+    document: Annotated[dict[str, Any], Body(description="a collection: examples/collections/*.yaml as JSON")],
+) -> dict[str, Any]:
+    definition = collections.parse_collection({**document, "collection_id": collection_id})
+    return {"collection_id": collection_id, "version": collections.apply_collection(definition)}
+
+
+@app.delete("/collections/<collection_id>")
+def delete_collection(collection_id: str) -> dict[str, Any]:
+    collections.delete_collection(collection_id)
+    return {"collection_id": collection_id, "deleted": True}
+
+
+@app.post("/collections/<collection_id>/runs")
+def request_collection_run(
+    collection_id: str,
+    request: Annotated[RunRequest, Body()],
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
+) -> Response[Any]:
+    """Run the collection now (202). The same Idempotency-Key names the same collection run."""
+    request_id = idempotency_key or app.current_event.request_context.request_id
+    crun_id = collections.request_collection_run(
+        collection_id, request.type.value, _caller(), "api", f"api:{request_id}"
+    )
+    return _json(202, {"collection_run_id": crun_id, "collection_id": collection_id})
+
+
+@app.get("/collections/<collection_id>/runs")
+def list_collection_runs(collection_id: str) -> dict[str, Any]:
+    return {"runs": [r.model_dump(mode="json") for r in collections.list_collection_runs(collection_id)]}
+
+
+@app.get("/collection-runs/<collection_run_id>")
+def get_collection_run(collection_run_id: str) -> dict[str, Any]:
+    """The collection run with the runs of its steps."""
+    crun, runs = collections.get_collection_run(collection_run_id)
+    return {**crun.model_dump(mode="json"), "runs": [r.model_dump(mode="json") for r in runs]}
+
+
+@app.put("/collections/<collection_id>/schedule")
+def set_collection_schedule(collection_id: str, request: Annotated[ScheduleRequest, Body()]) -> dict[str, Any]:
+    rule = operations.set_schedule(collection_id, request.expression, request.type.value, "collection")
+    return _schedule(rule, operations.next_fires(collection_id, kind="collection")[1], "collection_id")
+
+
+@app.delete("/collections/<collection_id>/schedule")
+def clear_collection_schedule(collection_id: str) -> dict[str, Any]:
+    removed = operations.clear_schedule(collection_id, "collection")
+    return {"collection_id": collection_id, "scheduled": False, "removed": removed}
+
+
+@app.get("/collections/<collection_id>/schedule")
+def get_collection_schedule(collection_id: str) -> dict[str, Any]:
+    rule, fires = operations.next_fires(collection_id, kind="collection")
+    if rule is None:
+        return {"collection_id": collection_id, "scheduled": False, "next_fires": []}
+    return _schedule(rule, fires, "collection_id")
+
+
+# ---------------------------------------------------------------------- approvals
+@app.get("/approvals")
+def list_approvals(
+    status: Annotated[str | None, Query(description="previewing, pending, approved, rejected or expired")] = None,
+) -> dict[str, Any]:
+    return {"approvals": [a.model_dump(mode="json") for a in collections.list_approvals(status)]}
+
+
+@app.get("/approvals/<approval_id>")
+def get_approval(approval_id: str) -> dict[str, Any]:
+    return collections.get_approval(approval_id).model_dump(mode="json")
+
+
+@app.post("/approvals/<approval_id>/approve")
+def approve(approval_id: str) -> dict[str, Any]:
+    """Approve a pending request as the calling IAM identity: the real run starts."""
+    return collections.decide_approval(approval_id, True, _caller()).model_dump(mode="json")
+
+
+@app.post("/approvals/<approval_id>/reject")
+def reject(approval_id: str) -> dict[str, Any]:
+    return collections.decide_approval(approval_id, False, _caller()).model_dump(mode="json")
+
+
+def _schedule(rule: Any, fires: list[Any], id_key: str = "job_id") -> dict[str, Any]:
     return {
-        "job_id": rule.job_id,
+        id_key: rule.job_id,
         "scheduled": True,
         "expression": rule.expression,
         "type": rule.run_type,

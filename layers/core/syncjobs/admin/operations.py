@@ -10,12 +10,14 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from syncjobs.models.collection import CollectionStartRequest, collection_run_id_for
 from syncjobs.models.errors import describe
 from syncjobs.models.events import StartEvent
 from syncjobs.models.job import JobDefinition, Subscription
 from syncjobs.models.run import Run, RunType, run_id_for
 from syncjobs.schedules import ScheduleError, parse
 from syncjobs.settings import get_settings
+from syncjobs.store.collections import CollectionStore
 from syncjobs.store.errors import NotFound
 from syncjobs.store.functions import Functions
 from syncjobs.store.jobs import JobRecord, JobStore
@@ -93,16 +95,25 @@ def request_run(job_id: str, run_type: str, triggered_by: str, trigger: str, req
     The same `request_id` names the same run: a retried request asks start_run again for that very
     run (start_run ignores a run it has already started), so a request whose invoke failed is not lost."""
     JobStore().get(job_id)  # NotFound for an unknown job
+    return request_start("job", job_id, run_type, triggered_by, trigger, request_id)
+
+
+def request_start(kind: str, subject_id: str, run_type: str, triggered_by: str, trigger: str, request_id: str) -> str:
     now = datetime.now(UTC)
-    document = {"job_id": job_id, "type": run_type, "trigger": trigger, "triggered_by": triggered_by}
+    key = "collection_id" if kind == "collection" else "job_id"
+    document = {key: subject_id, "type": run_type, "trigger": trigger, "triggered_by": triggered_by}
     try:
         event = StartEvent.model_validate({**document, "request_id": request_id, "time": now})
     except ValidationError as err:
         raise InvalidInput("run request", describe(err)) from None
-    first_asked = JobStore().remember_request(job_id, request_id, now.isoformat(), now)
+    owner = "COLL" if kind == "collection" else "JOB"
+    first_asked = JobStore().remember_request(subject_id, request_id, now.isoformat(), now, owner)
     event = event.model_copy(update={"time": datetime.fromisoformat(first_asked)})
-    Functions().start_run_async(event.model_dump(mode="json", by_alias=True))
-    return run_id_for(event.job_request())
+    Functions().start_run_async(event.model_dump(mode="json", by_alias=True, exclude_none=True))
+    request = event.to_request()
+    if isinstance(request, CollectionStartRequest):
+        return collection_run_id_for(request)
+    return run_id_for(request)
 
 
 def stop_run(run_id: str, requested_by: str) -> Run:
@@ -123,8 +134,16 @@ def run_notifications(run_id: str) -> list[NotificationRecord]:
     return NotificationStore().for_run(run_id)
 
 
-def set_schedule(job_id: str, expression: str, run_type: str = "read") -> ScheduleRule:
-    """Schedule the job as an EventBridge rule; the expression is checked as EventBridge would first."""
+def _exists(job_id: str, kind: str) -> None:
+    """NotFound for an unknown job (or collection)."""
+    if kind == "collection":
+        CollectionStore().get(job_id)
+    else:
+        JobStore().get(job_id)
+
+
+def set_schedule(job_id: str, expression: str, run_type: str = "read", kind: str = "job") -> ScheduleRule:
+    """Schedule the job (or collection) as an EventBridge rule; the expression is checked as EventBridge would first."""
     problems = []
     try:
         parse(expression)
@@ -134,26 +153,26 @@ def set_schedule(job_id: str, expression: str, run_type: str = "read") -> Schedu
         problems.append(f"type: must be one of {', '.join(t.value for t in RunType)} (got {run_type!r})")
     if problems:
         raise InvalidInput("schedule", problems)
-    JobStore().get(job_id)  # NotFound for an unknown job
+    _exists(job_id, kind)
     target = get_settings().start_run_function
     if not target:
         raise InvalidInput("schedule", ["(deployment): START_RUN_FUNCTION is not set, nothing to schedule"])
     rules = ScheduleRules()
-    rules.put(job_id, expression, run_type, target, datetime.now(UTC))
-    rule = rules.get(job_id)
+    rules.put(job_id, expression, run_type, target, datetime.now(UTC), kind)
+    rule = rules.get(job_id, kind)
     assert rule is not None
     return rule
 
 
-def clear_schedule(job_id: str) -> bool:
-    JobStore().get(job_id)
-    return ScheduleRules().delete(job_id)
+def clear_schedule(job_id: str, kind: str = "job") -> bool:
+    _exists(job_id, kind)
+    return ScheduleRules().delete(job_id, kind)
 
 
-def next_fires(job_id: str, count: int = 5) -> tuple[ScheduleRule | None, list[datetime]]:
-    """The job's schedule and its next `count` fire times (UTC); (None, []) if it has none."""
-    JobStore().get(job_id)
-    rule = ScheduleRules().get(job_id)
+def next_fires(job_id: str, count: int = 5, kind: str = "job") -> tuple[ScheduleRule | None, list[datetime]]:
+    """The schedule and its next `count` fire times (UTC); (None, []) if there is none."""
+    _exists(job_id, kind)
+    rule = ScheduleRules().get(job_id, kind)
     if rule is None or not rule.enabled:
         return rule, []
     return rule, parse(rule.expression).next_fires(datetime.now(UTC), count, rule.made_at)

@@ -118,11 +118,12 @@ class JobStore:
         for subscription in self.subscriptions(job_id):
             self.unsubscribe(job_id, str(subscription.email))
 
-    def remember_request(self, job_id: str, key: str, requested_at: str, now: datetime) -> str:
+    def remember_request(self, job_id: str, key: str, requested_at: str, now: datetime, owner: str = "JOB") -> str:
         """Record when an API request with this idempotency key first asked for a run; returns that
-        time (an earlier request's, if there was one): the same time names the same run."""
+        time (an earlier request's, if there was one): the same time names the same run.
+        `owner`: JOB, or COLL for a collection's run."""
         item = {
-            "pk": f"JOB#{job_id}",
+            "pk": f"{owner}#{job_id}",
             "sk": f"REQ#{key}",
             "item_type": "run_request",
             "requested_at": requested_at,
