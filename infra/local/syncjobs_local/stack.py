@@ -234,8 +234,8 @@ class LocalStack:
         self._pollers = []
 
     def replay_streams(self, times: int = 1) -> None:
-        """Deliver every record the jobs table's stream holds to the notify function again, `times`
-        times, unfiltered: what a retried or duplicated stream batch does. Raises if a batch fails."""
+        """Deliver every record the jobs table's stream holds to its consumers (notify, advance) again,
+        `times` times, unfiltered: what a retried or duplicated stream batch does. Raises if a batch fails."""
         assert self.resources is not None
         streams: Any = boto3.client("dynamodbstreams")
         arn = self.resources.attr("JobsTable", "StreamArn")
@@ -249,11 +249,17 @@ class LocalStack:
                 records += out["Records"]
                 iterator = out.get("NextShardIterator") if out["Records"] else None
         events = [stream_record(r, arn, REGION) for r in records]
+        consumers = [
+            logical_id
+            for logical_id, spec in self.resources.functions.items()
+            if any(e["Type"] == "DynamoDB" for e in spec.events.values())
+        ]
         for _ in range(times):
-            for offset in range(0, len(events), 100):
-                answer = self.invoke("NotifyFunction", {"Records": events[offset : offset + 100]})
-                if answer["batchItemFailures"]:
-                    raise RuntimeError(f"notify failed on replayed records: {answer['batchItemFailures']}")
+            for consumer in consumers:
+                for offset in range(0, len(events), 100):
+                    answer = self.invoke(consumer, {"Records": events[offset : offset + 100]})
+                    if answer["batchItemFailures"]:
+                        raise RuntimeError(f"{consumer} failed on replayed records: {answer['batchItemFailures']}")
 
     def poller_errors(self) -> list[str]:
         """What failed in the pollers and in asynchronous invocations since the last reset."""

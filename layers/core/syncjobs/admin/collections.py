@@ -101,9 +101,7 @@ def delete_collection(collection_id: str) -> None:
     ScheduleRules().delete(collection_id, "collection")
 
 
-def request_collection_run(
-    collection_id: str, run_type: str, triggered_by: str, trigger: str, request_id: str
-) -> str:
+def request_collection_run(collection_id: str, run_type: str, triggered_by: str, trigger: str, request_id: str) -> str:
     """Run the collection now (asynchronously); the same request id names the same collection run."""
     CollectionStore().get(collection_id)
     return request_start("collection", collection_id, run_type, triggered_by, trigger, request_id)

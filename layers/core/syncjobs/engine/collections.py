@@ -48,7 +48,11 @@ def after_step(crun: CollectionRun, end: StepEnd) -> Advance:
         later = range(end.index + 1, len(steps))
         for i in later:
             steps[i] = steps[i].model_copy(update={"status": "not_run"})
-        rest = f"; steps {end.index + 2}-{len(steps)} did not run" if later else ""
+        rest = ""
+        if len(later) == 1:
+            rest = f"; step {end.index + 2} did not run"
+        elif later:
+            rest = f"; steps {end.index + 2}-{len(steps)} did not run"
         return Advance(steps, len(steps), RunStatus.FAILED, f"aborted: {what}{rest}")
     if end.index + 1 < len(steps):
         return Advance(steps, end.index + 1, None, None)

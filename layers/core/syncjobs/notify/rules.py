@@ -121,7 +121,7 @@ def _decide_kind(policy: NotificationSettings, trigger: SubscriptionTrigger, t: 
             return Decision(kind, True, f"trigger records_updated: {t.changed_records} record(s) changed")
         return Decision(kind, False, "trigger records_updated: no record created, updated or deleted")
     if trigger is SubscriptionTrigger.ERRORS:
-        if t.failed_entities or t.status is RunStatus.FAILED:
+        if t.failed_entities or t.status in (RunStatus.FAILED, RunStatus.FINISHED_WITH_ERRORS):
             return Decision(kind, True, f"trigger errors: {_errors(t)}")
         return Decision(kind, False, "trigger errors: no error")
     if t.status is RunStatus.FAILED:
@@ -130,7 +130,11 @@ def _decide_kind(policy: NotificationSettings, trigger: SubscriptionTrigger, t: 
 
 
 def _errors(t: Transition) -> str:
-    return "the run failed" if t.status is RunStatus.FAILED else f"{t.failed_entities} failed entit(y/ies)"
+    if t.status is RunStatus.FAILED:
+        return "the run failed"
+    if t.failed_entities:
+        return f"{t.failed_entities} failed entit(y/ies)"
+    return "it finished with errors (a collection step failed)"
 
 
 def _sap(policy: NotificationSettings, t: Transition, kind: MailKind) -> Decision:
