@@ -128,7 +128,8 @@ def test_a_scheduled_collection_aborts_after_a_failed_step_and_mails_once(stack:
     assert len(CollectionStore().list_runs("nightly")) == 1
     assert stack.outbox is not None
     text = stack.outbox.written[0].read_text()
-    assert "coll-b" in text and "not_run" not in text  # steps are labelled in words
+    assert "coll-b" in text
+    assert "not_run" not in text  # steps are labelled in words
 
 
 @pytest.mark.parametrize(("trigger", "mailed"), [("errors", True), ("job_fails", False), ("always", True)])
@@ -151,7 +152,8 @@ def test_a_collection_that_continues_runs_step_three_and_mails_by_its_trigger(
     assert runs_per_job() == {"coll-a": 1, "coll-b": 1, "coll-c": 1}
     (step_c,) = RunStore().list_for_job("coll-c")
     (step_b,) = RunStore().list_for_job("coll-b")
-    assert step_b.ended_at is not None and step_c.created_at >= step_b.ended_at  # one after another
+    assert step_b.ended_at is not None
+    assert step_c.created_at >= step_b.ended_at  # one after another
 
     # And the recipient is mailed per the trigger: errors occurred, the collection did not fail
     expected = [(OPS, "Job Collection Finished with Error. Collection: Nightly provisioning")] if mailed else []
