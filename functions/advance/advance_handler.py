@@ -20,7 +20,12 @@ def _record_handler(record: DynamoDBRecord) -> int:
     if "NewImage" not in images:
         return 0  # a removed item
     old = load_item(images["OldImage"]) if "OldImage" in images else None
-    done = on_change(old, load_item(images["NewImage"]))
+    new = load_item(images["NewImage"])
+    try:
+        done = on_change(old, new)
+    except Exception:
+        logger.exception("advance failed; the record is retried", extra={"item_type": new.get("item_type")})
+        raise
     if done:
         logger.info("advanced", extra={"action": done})
     return 1 if done else 0

@@ -39,6 +39,8 @@ def follow_decision(claim: LinkClaim, method: str, now: datetime) -> DecisionPag
             410,
         )
     if method in ("GET", "HEAD"):
+        if approval.status is ApprovalStatus.EXPIRED:
+            raise LinkRefused(f"approval request {approval.approval_id} has expired; nothing was started", 410)
         if approval.status is not ApprovalStatus.PENDING:
             raise LinkRefused(_already(approval.status.value, approval.decided_by, approval.decided_at), 409)
         return DecisionPage(render_decision_page(approval, approve, done=False, who=claim.who))
