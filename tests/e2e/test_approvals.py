@@ -111,7 +111,7 @@ def test_an_approval_job_fired_by_the_scheduler_runs_only_once_approved(stack: L
     text = approval_mail(stack, APPROVER, first.approval_id)
     assert re.search(r"^  created +10$", text, re.MULTILINE)
     assert "Preview details: " in text
-    approve_url, reject_url = decision_links(text)
+    approve_url, _ = decision_links(text)
     deputy_approve, deputy_reject = decision_links(approval_mail(stack, DEPUTY, first.approval_id))
     assert approve_url != deputy_approve
 
@@ -150,7 +150,8 @@ def test_an_approval_job_fired_by_the_scheduler_runs_only_once_approved(stack: L
     assert httpx.get(deputy_approve).status_code == 409
     stack.replay_streams(times=1)
     assert len(real_runs(job_id)) == 1
-    assert [a for a in collections.list_approvals() if a.approval_id == first.approval_id][0].run_id == run.run_id
+    listed = {a.approval_id: a for a in collections.list_approvals()}
+    assert listed[first.approval_id].run_id == run.run_id
 
     # When the next fire's request is left undecided past its expiry
     now[0] = T0 + timedelta(hours=2)

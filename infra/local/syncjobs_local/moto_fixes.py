@@ -60,7 +60,7 @@ def serialise_dynamodb_writes() -> None:
         return
     from moto.dynamodb.models import DynamoDBBackend
 
-    DynamoDBBackend.transact_write_items = _keeps_streams(DynamoDBBackend.transact_write_items)
+    DynamoDBBackend.transact_write_items = _keeps_streams(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
     for name in _WRITES:
         setattr(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))
     _applied = True
