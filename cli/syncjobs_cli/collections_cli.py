@@ -94,6 +94,9 @@ def collections_run(
         {"type": run_type},
         headers={"Idempotency-Key": str(uuid.uuid4())},
     )
+    if answer.get("approval_id"):
+        out.print(f"collection {collection_id} needs approval: request {answer['approval_id']}")
+        return
     crun_id = answer["collection_run_id"]
     out.print(f"collection run {crun_id} started")
     if not wait:

@@ -157,6 +157,9 @@ def run(
     answer = api().call(
         "POST", f"/jobs/{segment(job_id)}/runs", {"type": run_type}, headers={"Idempotency-Key": str(uuid.uuid4())}
     )
+    if answer.get("approval_id"):
+        out.print(f"job {job_id} needs approval: request {answer['approval_id']}; its approvers get a preview")
+        return
     run_id = answer["run_id"]
     out.print(f"run {run_id} started")
     if not wait:

@@ -117,10 +117,11 @@ def request_run(
     request: Annotated[RunRequest, Body()],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
 ) -> Response[Any]:
-    """Start a run now (202: start_run runs asynchronously). The same Idempotency-Key names the same run."""
+    """Start a run now (202: start_run runs asynchronously). The same Idempotency-Key names the same run.
+    A job that needs approval answers with the approval request (`approval_id`) its preview goes to."""
     request_id = idempotency_key or app.current_event.request_context.request_id
-    run_id = operations.request_run(job_id, request.type.value, _caller(), "api", f"api:{request_id}")
-    return _json(202, {"run_id": run_id, "job_id": job_id})
+    started = operations.request_run(job_id, request.type.value, _caller(), "api", f"api:{request_id}")
+    return _json(202, {"job_id": job_id, **asdict(started)})
 
 
 @app.get("/jobs/<job_id>/runs")
@@ -233,10 +234,13 @@ def request_collection_run(
 ) -> Response[Any]:
     """Run the collection now (202). The same Idempotency-Key names the same collection run."""
     request_id = idempotency_key or app.current_event.request_context.request_id
-    crun_id = collections.request_collection_run(
+    started = collections.request_collection_run(
         collection_id, request.type.value, _caller(), "api", f"api:{request_id}"
     )
-    return _json(202, {"collection_run_id": crun_id, "collection_id": collection_id})
+    return _json(
+        202,
+        {"collection_id": collection_id, "collection_run_id": started.run_id, "approval_id": started.approval_id},
+    )
 
 
 @app.get("/collections/<collection_id>/runs")

@@ -141,7 +141,7 @@ def test_a_collection_that_continues_runs_step_three_and_mails_by_its_trigger(
     apply_collection("continue", trigger)
 
     # When an admin runs it through the API
-    crun_id = collections.request_collection_run("nightly", "read", "ada", "api", "req-1")
+    crun_id = collections.request_collection_run("nightly", "read", "ada", "api", "req-1").run_id
     crun = wait_for_collection_run(stack)
 
     # Then all three steps ran and the collection finished with errors

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from syncjobs.admin.operations import InvalidInput, request_start
+from syncjobs.admin.operations import InvalidInput, Started, request_start
 from syncjobs.models.approval import Approval, ApprovalStatus
 from syncjobs.models.collection import CollectionDefinition, CollectionRun
 from syncjobs.models.errors import describe
@@ -101,7 +101,9 @@ def delete_collection(collection_id: str) -> None:
     ScheduleRules().delete(collection_id, "collection")
 
 
-def request_collection_run(collection_id: str, run_type: str, triggered_by: str, trigger: str, request_id: str) -> str:
+def request_collection_run(
+    collection_id: str, run_type: str, triggered_by: str, trigger: str, request_id: str
+) -> Started:
     """Run the collection now (asynchronously); the same request id names the same collection run."""
     CollectionStore().get(collection_id)
     return request_start("collection", collection_id, run_type, triggered_by, trigger, request_id)

@@ -24,6 +24,7 @@ from syncjobs.store.jobs import JobRecord, JobStore
 from syncjobs.store.notifications import NotificationRecord, NotificationStore
 from syncjobs.store.rules import ScheduleRule, ScheduleRules
 from syncjobs.store.runs import RunStore
+from syncjobs.workflows.approvals import held_for_approval
 from syncjobs.workflows.download_links import presign_briefly
 
 
@@ -89,8 +90,9 @@ def subscribers(job_id: str) -> list[Subscription]:
     return JobStore().subscriptions(job_id)
 
 
-def request_run(job_id: str, run_type: str, triggered_by: str, trigger: str, request_id: str) -> str:
-    """Ask for a run of the job now (start_run runs asynchronously); returns the run's id.
+def request_run(job_id: str, run_type: str, triggered_by: str, trigger: str, request_id: str) -> Started:
+    """Ask for a run of the job now (start_run runs asynchronously); returns the run's id (or, for a
+    job that needs approval, the id of the approval request its preview goes to).
 
     The same `request_id` names the same run: a retried request asks start_run again for that very
     run (start_run ignores a run it has already started), so a request whose invoke failed is not lost."""
@@ -98,7 +100,17 @@ def request_run(job_id: str, run_type: str, triggered_by: str, trigger: str, req
     return request_start("job", job_id, run_type, triggered_by, trigger, request_id)
 
 
-def request_start(kind: str, subject_id: str, run_type: str, triggered_by: str, trigger: str, request_id: str) -> str:
+@dataclass(frozen=True)
+class Started:
+    """What a run request became: a run (or collection run), or an approval request previewing it."""
+
+    run_id: str | None
+    approval_id: str | None
+
+
+def request_start(
+    kind: str, subject_id: str, run_type: str, triggered_by: str, trigger: str, request_id: str
+) -> Started:
     now = datetime.now(UTC)
     key = "collection_id" if kind == "collection" else "job_id"
     document = {key: subject_id, "type": run_type, "trigger": trigger, "triggered_by": triggered_by}
@@ -111,9 +123,11 @@ def request_start(kind: str, subject_id: str, run_type: str, triggered_by: str, 
     event = event.model_copy(update={"time": datetime.fromisoformat(first_asked)})
     Functions().start_run_async(event.model_dump(mode="json", by_alias=True, exclude_none=True))
     request = event.to_request()
+    if (approval_id := held_for_approval(request)) is not None:
+        return Started(None, approval_id)
     if isinstance(request, CollectionStartRequest):
-        return collection_run_id_for(request)
-    return run_id_for(request)
+        return Started(collection_run_id_for(request), None)
+    return Started(run_id_for(request), None)
 
 
 def stop_run(run_id: str, requested_by: str) -> Run:

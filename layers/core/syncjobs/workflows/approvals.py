@@ -54,6 +54,18 @@ def _settings(kind: str, subject_id: str) -> tuple[ApprovalSettings, str]:
     return job.approval, job.name
 
 
+def held_for_approval(request: Request) -> str | None:
+    """The id of the approval request this start becomes, or None when it runs at once."""
+    if request.approval_id is not None or request.preview_of is not None or request.run_type in PREVIEW_TYPES:
+        return None
+    if isinstance(request, StartRequest) and request.collection_run_id is not None:
+        return None  # a step of a collection: the collection itself was approved
+    kind, subject_id = _subject(request)
+    if not _settings(kind, subject_id)[0].required:
+        return None
+    return approval_id_for(kind, subject_id, request.request_id, request.requested_at)
+
+
 def gate(request: Request) -> dict[str, Any] | None:
     """None when the request may run now; else what happened instead (a preview, or a refusal)."""
     kind, subject_id = _subject(request)
@@ -66,20 +78,16 @@ def gate(request: Request) -> dict[str, Any] | None:
             return None
         logger.warning("start refused: not approved", extra={"approval_id": request.approval_id})
         return {"approval_id": request.approval_id, "status": "refused", "reason": "the request is not approved"}
-    if request.preview_of is not None or request.run_type in PREVIEW_TYPES:
+    approval_id = held_for_approval(request)
+    if approval_id is None:
         return None
-    if isinstance(request, StartRequest) and request.collection_run_id is not None:
-        return None  # a step of a collection: the collection itself was approved
     settings, name = _settings(kind, subject_id)
-    if not settings.required:
-        return None
-    return _request_approval(request, kind, subject_id, name, settings)
+    return _request_approval(request, approval_id, kind, subject_id, name, settings)
 
 
 def _request_approval(
-    request: Request, kind: str, subject_id: str, name: str, settings: ApprovalSettings
+    request: Request, approval_id: str, kind: str, subject_id: str, name: str, settings: ApprovalSettings
 ) -> dict[str, Any]:
-    approval_id = approval_id_for(kind, subject_id, request.request_id, request.requested_at)
     preview = request.model_copy(
         update={
             "run_type": RunType.SIMULATE,
