@@ -16,6 +16,7 @@ from syncjobs.admin import collections, operations
 from syncjobs.models.collection import CollectionRun
 from syncjobs.models.run import RunStatus, Trigger
 from syncjobs.store.collections import CollectionStore
+from syncjobs.store.errors import NotFound
 from syncjobs.store.runs import RunStore
 from syncjobs_local.demo import SECRET_NAME, prepare
 from syncjobs_local.pollers import Scheduler
@@ -161,3 +162,54 @@ def test_a_collection_that_continues_runs_step_three_and_mails_by_its_trigger(
     stack.replay_streams(times=1)
     assert settled_mails(stack) == expected
     assert runs_per_job() == {"coll-a": 1, "coll-b": 1, "coll-c": 1}
+
+
+def test_a_collection_that_needs_approval_previews_every_step_and_runs_once_approved(stack: LocalStack) -> None:
+    # Given a two-job collection that needs approval
+    three_jobs(stack)
+    collections.apply_collection(
+        collections.parse_collection(
+            {
+                "collection_id": "nightly",
+                "name": "Nightly provisioning",
+                "steps": [{"job_id": "coll-a"}, {"job_id": "coll-c"}],
+                "approval": {"required": True, "approvers": [OPS]},
+            }
+        )
+    )
+
+    # When an admin runs it
+    started = collections.request_collection_run("nightly", "read", "ada", "api", "req-approval")
+
+    # Then it previews both steps as simulate runs, writes nothing, and waits for the approver
+    assert started.run_id is None
+    assert started.approval_id is not None
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            approval = collections.get_approval(started.approval_id)
+        except NotFound:  # start_run (asynchronous) has not recorded it yet
+            approval = None
+        if approval is not None and approval.status.value == "pending":
+            break
+        assert time.monotonic() < deadline, approval
+        time.sleep(0.2)
+    preview = CollectionStore().get_run(approval.preview_id).run
+    assert [s.status for s in preview.steps] == ["succeeded", "succeeded"]
+    assert approval.preview_totals["created"] == 20
+    assert {r.run_type.value for j in ("coll-a", "coll-c") for r in RunStore().list_for_job(j)} == {"simulate"}
+
+    # When the approver approves it through the API
+    decided = collections.decide_approval(started.approval_id, True, "arn:aws:iam::123456789012:user/ada")
+
+    # Then the collection runs for real, marked with the request
+    assert decided.decided_by == "arn:aws:iam::123456789012:user/ada"
+    deadline = time.monotonic() + 120
+    while True:
+        real = [r for r in CollectionStore().list_runs("nightly") if r.preview_of is None]
+        if real and real[0].status.is_final:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert (real[0].status, real[0].approval_id) == (RunStatus.SUCCEEDED, started.approval_id)
+    assert real[0].totals()["created"] == 20
