@@ -10,8 +10,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from syncjobs_cli.api import FAILED_RUN, INVALID, NOT_FOUND, OK, CliError, segment
-from syncjobs_cli.main import FINAL, api, app, out
+from syncjobs_cli.api import FAILED_RUN, NOT_FOUND, OK, CliError, segment
+from syncjobs_cli.main import FINAL, api, app, load_file, out
 
 collections_app = typer.Typer(
     help="Job collections: jobs run one after another, notified as one.", no_args_is_help=True
@@ -24,14 +24,8 @@ _OUTCOMES = ("created", "updated", "deleted", "skipped", "failed")
 def collections_apply(file: Annotated[Path, typer.Option("--file", "-f", help="collection YAML file")]) -> None:
     """Create or replace a collection from its YAML file (every step's job must exist)."""
     from syncjobs.admin.collections import load_collection_file
-    from syncjobs.admin.operations import InvalidInput
 
-    try:
-        collection = load_collection_file(file)
-    except InvalidInput as problem:
-        raise CliError(f"{file}: {problem}", INVALID) from None
-    except OSError as problem:
-        raise CliError(f"{file}: {problem.strerror}", INVALID) from None
+    collection = load_file(load_collection_file, file)
     cid = collection.collection_id
     answer = api().call("PUT", f"/collections/{segment(cid)}", collection.to_document())
     out.print(f"collection {cid} applied (version {answer['version']})")

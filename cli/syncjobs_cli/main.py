@@ -6,8 +6,9 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import httpx
 import typer
@@ -59,18 +60,28 @@ def main(
     _State.options = {"api_url": api_url, "stack": stack, "profile": profile, "region": region}
 
 
-# ---------------------------------------------------------------------- jobs
-@jobs_app.command("apply")
-def jobs_apply(file: Annotated[Path, typer.Option("--file", "-f", help="job YAML file")]) -> None:
-    """Create or replace a job from its YAML file."""
-    from syncjobs.admin.operations import InvalidInput, load_job_file
+Loaded = TypeVar("Loaded")
+
+
+def load_file(loader: Callable[[Path], Loaded], file: Path) -> Loaded:
+    """A definition file read and checked here, before anything is sent (exit 2 naming the field)."""
+    from syncjobs.admin.operations import InvalidInput
 
     try:
-        job = load_job_file(file)
+        return loader(file)
     except InvalidInput as problem:
         raise CliError(f"{file}: {problem}", INVALID) from None
     except OSError as problem:
         raise CliError(f"{file}: {problem.strerror}", INVALID) from None
+
+
+# ---------------------------------------------------------------------- jobs
+@jobs_app.command("apply")
+def jobs_apply(file: Annotated[Path, typer.Option("--file", "-f", help="job YAML file")]) -> None:
+    """Create or replace a job from its YAML file."""
+    from syncjobs.admin.operations import load_job_file
+
+    job = load_file(load_job_file, file)
     answer = api().call("PUT", f"/jobs/{segment(job.job_id)}", job.to_document())
     out.print(f"job {job.job_id} applied (version {answer['version']})")
 

@@ -7,13 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
-from syncjobs.admin.operations import InvalidInput, Started, request_start
+from syncjobs.admin.operations import InvalidInput, Started, load_yaml_file, parse_document, request_start
 from syncjobs.models.approval import Approval, ApprovalStatus
 from syncjobs.models.collection import CollectionDefinition, CollectionRun
-from syncjobs.models.errors import describe
 from syncjobs.models.run import Run
 from syncjobs.store.approvals import ApprovalStore
 from syncjobs.store.collections import CollectionRecord, CollectionStore
@@ -25,20 +21,11 @@ from syncjobs.workflows.collections import step_runs
 
 
 def parse_collection(document: Any, what: str = "collection definition") -> CollectionDefinition:
-    if not isinstance(document, dict):
-        raise InvalidInput(what, ["(document): must be a mapping of collection fields"])
-    try:
-        return CollectionDefinition.model_validate(document)
-    except ValidationError as err:
-        raise InvalidInput(what, describe(err)) from None
+    return parse_document(CollectionDefinition, document, what, "collection")
 
 
 def load_collection_file(path: Path) -> CollectionDefinition:
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise InvalidInput(str(path), [f"(document): not valid YAML: {err}"]) from None
-    return parse_collection(document, str(path))
+    return parse_collection(load_yaml_file(path), str(path))
 
 
 def apply_collection(definition: CollectionDefinition) -> int:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from syncjobs.models.collection import CollectionStartRequest, collection_run_id_for
 from syncjobs.models.errors import describe
@@ -36,21 +36,33 @@ class InvalidInput(ValueError):
         self.problems = problems
 
 
-def parse_job(document: Any, what: str = "job definition") -> JobDefinition:
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def parse_document(model: type[Model], document: Any, what: str, noun: str) -> Model:
+    """A definition (job, collection) from a parsed document; InvalidInput naming each bad field."""
     if not isinstance(document, dict):
-        raise InvalidInput(what, ["(document): must be a mapping of job fields"])
+        raise InvalidInput(what, [f"(document): must be a mapping of {noun} fields"])
     try:
-        return JobDefinition.model_validate(document)
+        return model.model_validate(document)
     except ValidationError as err:
         raise InvalidInput(what, describe(err)) from None
 
 
-def load_job_file(path: Path) -> JobDefinition:
+def load_yaml_file(path: Path) -> Any:
+    """A YAML file's document; InvalidInput if it is not YAML (OSError if it cannot be read)."""
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise InvalidInput(str(path), [f"(document): not valid YAML: {err}"]) from None
-    return parse_job(document, str(path))
+
+
+def parse_job(document: Any, what: str = "job definition") -> JobDefinition:
+    return parse_document(JobDefinition, document, what, "job")
+
+
+def load_job_file(path: Path) -> JobDefinition:
+    return parse_job(load_yaml_file(path), str(path))
 
 
 def apply_job(definition: JobDefinition) -> int:
