@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Respo
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from syncjobs.links import LinkRefused
-from syncjobs.observability import logger, metrics, tracer
+from syncjobs.observability import logger, metrics, tracer, without_addresses
 from syncjobs.workflows.download_links import follow_link
 
 app = LambdaFunctionUrlResolver()
@@ -35,7 +35,7 @@ def _follow(token: str, method: str) -> Response[str]:
     try:
         followed = follow_link(token, method=method)
     except LinkRefused as err:
-        logger.info("link refused", extra={"status": err.status, "reason": err.reason})
+        logger.info("link refused", extra={"status": err.status, "reason": without_addresses(err.reason)})
         return Response(err.status, "text/plain; charset=utf-8", err.reason + "\n", headers=_NO_STORE)
     if followed.page is not None:
         csp = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"

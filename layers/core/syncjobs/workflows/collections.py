@@ -14,7 +14,7 @@ from syncjobs.engine.collections import StepEnd, after_step
 from syncjobs.models.collection import CollectionRun, CollectionStartRequest, StepState, collection_run_id_for
 from syncjobs.models.events import StartEvent
 from syncjobs.models.run import Run, RunStatus, StartRequest, Trigger
-from syncjobs.observability import logger
+from syncjobs.observability import logger, without_addresses
 from syncjobs.store.collections import CollectionStore
 from syncjobs.store.functions import Functions
 from syncjobs.store.locks import CreateResult
@@ -112,7 +112,11 @@ def step_ended(run: Run, start_step: StartStep = start_step_async) -> Collection
             store.finish(crun, index, advance, datetime.now(UTC))
             logger.info(
                 "collection run finished",
-                extra={"collection_run_id": crun.collection_run_id, "status": advance.final, "reason": advance.reason},
+                extra={
+                    "collection_run_id": crun.collection_run_id,
+                    "status": advance.final,
+                    "reason": without_addresses(advance.reason or ""),
+                },
             )
             return store.get_run(crun.collection_run_id).run
         store.record_step(crun, index, advance)

@@ -52,11 +52,12 @@ def _new_run(request: StartRequest, job: JobDefinition) -> Run:
     )
 
 
-def _skip(run: Run, job: JobDefinition, reason: str) -> Run:
-    """Record a fire that does not run (the job is busy or quarantined); a redelivered fire records nothing new."""
+def _skip(run: Run, job: JobDefinition, reason: str, why: str) -> Run:
+    """Record a fire that does not run (the job is busy or quarantined); a redelivered fire records nothing new.
+    `why` is what the log says: the reason may quote an entity's failure (personal data)."""
     skipped = run.model_copy(update={"status": RunStatus.SKIPPED, "ended_at": datetime.now(UTC), "reason": reason})
     RunStore().put_skipped(skipped, job)
-    logger.info("run skipped", extra={"run_id": run.run_id, "job_id": run.job_id, "reason": reason})
+    logger.info("run skipped", extra={"run_id": run.run_id, "job_id": run.job_id, "why": why})
     return skipped
 
 
@@ -80,14 +81,14 @@ def start_run(request: StartRequest) -> Run:
     definition = with_trace_once(job_record.definition, job_record.trace_once)
     run = _new_run(request, definition)
     if request.trigger is Trigger.SCHEDULE and (held := skip_reason(job_record.quarantine, request.requested_at)):
-        return _skip(run, definition, held)
+        return _skip(run, definition, held, "quarantined")
     created = runs.create_locked(run, definition)
     if created is CreateResult.CREATED and job_record.trace_once:
         jobs.consume_trace_once(request.job_id, job_record.trace_once)
 
     if created is CreateResult.JOB_BUSY:
         active = jobs.get(request.job_id).active_run
-        return _skip(run, definition, f"job {request.job_id} has an active run {active}")
+        return _skip(run, definition, f"job {request.job_id} has an active run {active}", f"busy with run {active}")
 
     record = runs.get(run.run_id)
     if created is CreateResult.ALREADY_EXISTS and not record.run.status.is_active:
