@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,8 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from syncjobs_cli.api import FAILED_RUN, NOT_FOUND, OK, CliError, segment
-from syncjobs_cli.main import FINAL, api, app, load_file, out
+from syncjobs_cli.api import FAILED_RUN, OK, segment
+from syncjobs_cli.main import FINAL, api, app, load_file, out, poll, printer
 
 collections_app = typer.Typer(
     help="Job collections: jobs run one after another, notified as one.", no_args_is_help=True
@@ -95,25 +94,14 @@ def collections_run(
     out.print(f"collection run {crun_id} started")
     if not wait:
         return
-    deadline, last = time.monotonic() + timeout, ""
-    while True:
-        try:
-            crun = api().call("GET", f"/collection-runs/{segment(crun_id)}")
-        except CliError as problem:
-            if problem.code != NOT_FOUND:
-                raise
-            crun = {"status": "queued", "current": 0, "steps": []}
-        line = (
-            f"{crun['status']}: step {min(crun['current'] + 1, len(crun['steps']) or 1)} of {len(crun['steps']) or '?'}"
-        )
-        if line != last:
-            out.print(line)
-            last = line
-        if crun["status"] in FINAL:
-            break
-        if time.monotonic() > deadline:
-            raise CliError(f"collection run {crun_id} is still {crun['status']} after {timeout:.0f}s", FAILED_RUN)
-        time.sleep(0.5)
+    show = printer()
+
+    def seen(crun: dict[str, Any]) -> None:
+        count = len(crun["steps"])
+        show(f"{crun['status']}: step {min(crun['current'] + 1, count or 1)} of {count or '?'}")
+
+    not_yet = {"status": "queued", "current": 0, "steps": []}
+    crun = poll(f"/collection-runs/{segment(crun_id)}", not_yet, f"collection run {crun_id}", timeout, seen)
     _print_collection_run(crun)
     if crun["status"] != "succeeded":
         raise typer.Exit(FAILED_RUN)

@@ -181,32 +181,54 @@ def run(
         raise typer.Exit(FAILED_RUN)
 
 
+def poll(path: str, not_yet: dict[str, Any], what: str, timeout: float, seen: Callable[[dict[str, Any]], None]) -> Any:
+    """GET `path` every half second until its status is final (`not_yet` stands in while it is not
+    written yet); `seen` is shown each answer. CliError (exit 1) after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            current = api().call("GET", path)
+        except CliError as problem:
+            if problem.code != NOT_FOUND:  # start_run (asynchronous) has not written it yet
+                raise
+            current = not_yet
+        seen(current)
+        if current["status"] in FINAL:
+            return current
+        if time.monotonic() > deadline:
+            raise CliError(f"{what} is still {current['status']} after {timeout:.0f}s", FAILED_RUN)
+        time.sleep(0.5)
+
+
+def printer() -> Callable[[str], None]:
+    """Print a line only when it differs from the last one printed (progress off a terminal)."""
+    last = [""]
+
+    def show(line: str) -> None:
+        if line != last[0]:
+            out.print(line)
+            last[0] = line
+
+    return show
+
+
 def _follow(run_id: str, timeout: float) -> dict[str, Any]:
     """Poll the run to its end: a live bar on a terminal, a line per change of progress otherwise."""
-    deadline = time.monotonic() + timeout
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    last = ""
+    show = printer()
     with Progress(*columns, console=out, disable=not out.is_terminal) as progress:
         task = progress.add_task("shards", total=None)
-        while True:
-            try:
-                current: dict[str, Any] = api().call("GET", f"/runs/{segment(run_id)}")
-            except CliError as problem:
-                if problem.code != NOT_FOUND:  # start_run has not written it yet
-                    raise
-                current = {"status": "queued", "shards_done": 0, "shards_total": None, "counts": {}}
+
+        def seen(current: dict[str, Any]) -> None:
             entities = sum(n for per in current["counts"].values() for n in per.values())
             shards = f"{current['shards_done']}/{current['shards_total'] or '?'}"
             line = f"{current['status']}: {shards} shards, {entities} entities"
             progress.update(task, total=current["shards_total"], completed=current["shards_done"], description=line)
-            if not out.is_terminal and line != last:
-                out.print(line)
-                last = line
-            if current["status"] in FINAL:
-                return current
-            if time.monotonic() > deadline:
-                raise CliError(f"run {run_id} is still {current['status']} after {timeout:.0f}s", FAILED_RUN)
-            time.sleep(0.5)
+            if not out.is_terminal:
+                show(line)
+
+        not_yet = {"status": "queued", "shards_done": 0, "shards_total": None, "counts": {}}
+        return dict(poll(f"/runs/{segment(run_id)}", not_yet, f"run {run_id}", timeout, seen))
 
 
 @runs_app.command("list")
