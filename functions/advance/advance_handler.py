@@ -1,5 +1,5 @@
 """advance: DynamoDB stream of the jobs table (filtered) -> a collection's next step, an approval's
-preview ready, an approved run started."""
+preview ready, an approved run started; and every 15 minutes, approval requests past their time expire."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from syncjobs.batches import process_batch
 from syncjobs.observability import logger, metrics, tracer
 from syncjobs.store.codec import load_item
 from syncjobs.workflows.advance import on_change
+from syncjobs.workflows.approvals import expire_due
 
 
 def _record_handler(record: DynamoDBRecord) -> int:
@@ -35,4 +36,8 @@ def _record_handler(record: DynamoDBRecord) -> int:
 @tracer.capture_lambda_handler
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("sweep") == "approvals":  # the Sweep schedule (every 15 minutes)
+        expired = expire_due()
+        logger.info("approval requests expired", extra={"count": len(expired), "approval_ids": expired})
+        return {"expired": expired}
     return process_batch(event, context, EventType.DynamoDBStreams, _record_handler, metric="Advanced")

@@ -144,7 +144,22 @@ def provision(
             environment={k: str(v) for k, v in _resolve_env(resolver, env).items()},
             events=props.get("Events", {}),
         )
+        for event_name, event in props.get("Events", {}).items():
+            if event.get("Type") == "Schedule":
+                _create_schedule(logical_id, event_name, event["Properties"], resolver)
     return out
+
+
+def _create_schedule(logical_id: str, event_name: str, props: dict[str, Any], resolver: Resolver) -> None:
+    """A function's Schedule event, as SAM makes it: a rule (<stack>-<function><event>-<hash> there;
+    its upper-case letters keep it apart from the job rules, syncjobs-<job id>) targeting the function."""
+    events: Any = boto3.client("events")
+    name = f"{logical_id}{event_name}"[:64]
+    events.put_rule(Name=name, ScheduleExpression=props["Schedule"], State="ENABLED")
+    target = {"Id": event_name, "Arn": resolver.attributes[(logical_id, "Arn")]}
+    if "Input" in props:
+        target["Input"] = props["Input"]
+    events.put_targets(Rule=name, Targets=[target])
 
 
 def _resolve_env(resolver: Resolver, env: dict[str, Any]) -> dict[str, Any]:
