@@ -107,6 +107,13 @@ def collections_run(
         raise typer.Exit(FAILED_RUN)
 
 
+@collections_app.command("stop")
+def collections_stop(collection_run_id: str) -> None:
+    """Stop a collection run: its running step stops, later steps do not run."""
+    crun = api().call("POST", f"/collection-runs/{segment(collection_run_id)}/stop")
+    out.print(f"collection run {collection_run_id}: {crun['status']} (step {crun['current'] + 1} is the last)")
+
+
 @collections_app.command("runs")
 def collections_runs(collection_id: str) -> None:
     """A collection's runs, newest first, each with its steps."""

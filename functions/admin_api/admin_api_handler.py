@@ -255,6 +255,12 @@ def get_collection_run(collection_run_id: str) -> dict[str, Any]:
     return {**crun.model_dump(mode="json"), "runs": [r.model_dump(mode="json") for r in runs]}
 
 
+@app.post("/collection-runs/<collection_run_id>/stop")
+def stop_collection_run(collection_run_id: str) -> dict[str, Any]:
+    """Stop a collection run: its running step is stopped and no later step starts (409 if it is over)."""
+    return collections.stop_collection(collection_run_id, _caller()).model_dump(mode="json")
+
+
 @app.put("/collections/<collection_id>/schedule")
 def set_collection_schedule(collection_id: str, request: Annotated[ScheduleRequest, Body()]) -> dict[str, Any]:
     rule = operations.set_schedule(collection_id, request.expression, request.type.value, "collection")

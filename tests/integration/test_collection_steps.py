@@ -11,11 +11,12 @@ import pytest
 
 from syncjobs.models.approval import Approval, ApprovalStatus
 from syncjobs.models.collection import CollectionDefinition, CollectionStartRequest
-from syncjobs.models.run import Run, RunStatus, RunType, StartRequest, Trigger
+from syncjobs.models.run import Run, RunStatus, RunType, StartRequest, Trigger, run_id_for
 from syncjobs.store.approvals import ApprovalStore
 from syncjobs.store.collections import CollectionStore
+from syncjobs.store.errors import Conflict
 from syncjobs.workflows.approvals import ApprovalRefused, decide
-from syncjobs.workflows.collections import start_collection, step_ended
+from syncjobs.workflows.collections import current_step_run, start_collection, step_ended, stop_collection_run
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -147,3 +148,27 @@ def test_two_approvers_deciding_at_once_decide_once(aws) -> None:
     assert list(outcomes.values()).count("refused 409") == 1
     decided = store.get("apr-1")
     assert outcomes[str(decided.decided_by)] == decided.status.value
+
+
+def test_a_stopped_collection_ends_stopped_when_its_running_step_ends(aws) -> None:
+    # Given a running collection whose first step runs
+    CollectionStore().put(collection("continue"))
+    asked: list[StartRequest] = []
+    crun = start_collection(request(), asked.append)
+
+    # (the step's run is the one its request names)
+    assert current_step_run(crun) == run_id_for(asked[0])
+
+    # When an admin stops it, and a stop arrives twice
+    stop_collection_run(crun.collection_run_id, "ada")
+    stop_collection_run(crun.collection_run_id, "ada")
+
+    # Then the running step's end ends the collection: stopped, later steps not run, none asked for
+    step_ended(ended(asked[0], RunStatus.STOPPED, 1), asked.append)
+    final = CollectionStore().get_run(crun.collection_run_id).run
+    assert final.status is RunStatus.STOPPED
+    assert [s.status for s in final.steps] == ["stopped", "not_run", "not_run"]
+    assert final.reason == "stopped by ada; steps 2-3 did not run"
+    assert len(asked) == 1
+    with pytest.raises(Conflict):
+        stop_collection_run(crun.collection_run_id, "ada")

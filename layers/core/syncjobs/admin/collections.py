@@ -17,7 +17,7 @@ from syncjobs.store.errors import NotFound
 from syncjobs.store.jobs import JobStore
 from syncjobs.store.rules import ScheduleRules
 from syncjobs.workflows import approvals
-from syncjobs.workflows.collections import step_runs
+from syncjobs.workflows.collections import step_runs, stop_collection_run
 
 
 def parse_collection(document: Any, what: str = "collection definition") -> CollectionDefinition:
@@ -105,6 +105,11 @@ def get_collection_run(collection_run_id: str) -> tuple[CollectionRun, list[Run]
     """The collection run and the runs of its steps, listed together."""
     crun = CollectionStore().get_run(collection_run_id).run
     return crun, step_runs(crun)
+
+
+def stop_collection(collection_run_id: str, requested_by: str) -> CollectionRun:
+    """Stop a collection run: its running step stops, later steps do not run."""
+    return stop_collection_run(collection_run_id, requested_by)
 
 
 # ---------------------------------------------------------------------- approvals

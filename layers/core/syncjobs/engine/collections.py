@@ -44,16 +44,11 @@ def after_step(crun: CollectionRun, end: StepEnd) -> Advance:
     what = f"step {end.index + 1} ({step.job_id}) {_WORDS.get(end.status, end.status.value)}"
     if end.reason:
         what += f": {end.reason}"
+    if crun.status is RunStatus.STOPPING:
+        rest = _not_run(steps, end.index)
+        return Advance(steps, len(steps), RunStatus.STOPPED, f"stopped by {crun.stop_requested_by or 'an admin'}{rest}")
     if failed and step.on_failure is OnFailure.ABORT:
-        later = range(end.index + 1, len(steps))
-        for i in later:
-            steps[i] = steps[i].model_copy(update={"status": "not_run"})
-        rest = ""
-        if len(later) == 1:
-            rest = f"; step {end.index + 2} did not run"
-        elif later:
-            rest = f"; steps {end.index + 2}-{len(steps)} did not run"
-        return Advance(steps, len(steps), RunStatus.FAILED, f"aborted: {what}{rest}")
+        return Advance(steps, len(steps), RunStatus.FAILED, f"aborted: {what}{_not_run(steps, end.index)}")
     if end.index + 1 < len(steps):
         return Advance(steps, end.index + 1, None, None)
     failures = [
@@ -64,3 +59,13 @@ def after_step(crun: CollectionRun, end: StepEnd) -> Advance:
     if failures:
         return Advance(steps, len(steps), RunStatus.FINISHED_WITH_ERRORS, "; ".join(failures) + " (continued)")
     return Advance(steps, len(steps), RunStatus.SUCCEEDED, None)
+
+
+def _not_run(steps: list[StepState], index: int) -> str:
+    """Mark the steps after `index` as not run; say which, for the reason."""
+    later = range(index + 1, len(steps))
+    for i in later:
+        steps[i] = steps[i].model_copy(update={"status": "not_run"})
+    if len(later) == 1:
+        return f"; step {index + 2} did not run"
+    return f"; steps {index + 2}-{len(steps)} did not run" if later else ""

@@ -92,6 +92,7 @@ class CollectionRun(BaseModel):
     current: int = 0  # the step running now (len(steps) once all are done)
     steps: list[StepState]
     reason: str | None = None
+    stop_requested_by: str | None = None
     preview_of: str | None = None  # the approval request this (simulated) collection run previews
     approval_id: str | None = None  # the approved request this collection run carries out
 

@@ -27,6 +27,13 @@ from syncjobs.store.clients import client
 from syncjobs.store.errors import Conflict, NotFound, translate
 from syncjobs.store.locks import CreateResult, create_locked, put_once
 
+_ACTIVE_VALUES = {
+    ":queued": codec.dump(RunStatus.QUEUED.value),
+    ":running": codec.dump(RunStatus.RUNNING.value),
+    ":stopping": codec.dump(RunStatus.STOPPING.value),
+}
+_ACTIVE = "#status IN (:queued, :running, :stopping)"
+
 
 def collection_key(collection_id: str) -> dict[str, Any]:
     return codec.dump_item({"pk": f"COLL#{collection_id}", "sk": "COLL"})
@@ -155,15 +162,14 @@ class CollectionStore:
             self._ddb.update_item(
                 TableName=self._table,
                 Key=collection_run_key(run.collection_run_id),
-                UpdateExpression="SET steps = :steps, #current = :next, #status = :running",
-                ConditionExpression="#current = :index AND #status IN (:queued, :running)",
+                UpdateExpression="SET steps = :steps, #current = :next",
+                ConditionExpression=f"#current = :index AND {_ACTIVE}",
                 ExpressionAttributeNames={"#current": "current", "#status": "status"},
                 ExpressionAttributeValues={
                     ":steps": codec.dump([s.model_dump(mode="json") for s in advance.steps]),
                     ":next": codec.dump(advance.current),
                     ":index": codec.dump(index),
-                    ":queued": codec.dump(RunStatus.QUEUED.value),
-                    ":running": codec.dump(RunStatus.RUNNING.value),
+                    **_ACTIVE_VALUES,
                 },
             )
         except ClientError as err:
@@ -183,8 +189,7 @@ class CollectionStore:
             ":final": codec.dump(advance.final.value),
             ":t": codec.dump(ended_at.isoformat()),
             ":reason": codec.dump(advance.reason) if advance.reason else {"NULL": True},
-            ":queued": codec.dump(RunStatus.QUEUED.value),
-            ":running": codec.dump(RunStatus.RUNNING.value),
+            **_ACTIVE_VALUES,
         }
         try:
             self._ddb.transact_write_items(
@@ -197,7 +202,7 @@ class CollectionStore:
                                 "SET steps = :steps, #current = :next, #status = :final, ended_at = :t, "
                                 "reason = :reason"
                             ),
-                            "ConditionExpression": "#current = :index AND #status IN (:queued, :running)",
+                            "ConditionExpression": f"#current = :index AND {_ACTIVE}",
                             "ExpressionAttributeNames": {"#current": "current", "#status": "status"},
                             "ExpressionAttributeValues": values,
                         }
@@ -220,6 +225,30 @@ class CollectionStore:
                     return False
             raise translate(err, f"finishing collection run {run.collection_run_id}") from err
         return True
+
+    def request_stop(self, collection_run_id: str, requested_by: str, now: datetime) -> CollectionRun:
+        """running -> stopping: the step running now is the last. Conflict if the run is already over."""
+        try:
+            out = self._ddb.update_item(
+                TableName=self._table,
+                Key=collection_run_key(collection_run_id),
+                UpdateExpression="SET #status = :stopping, stop_requested_by = :who, stop_requested_at = :t",
+                ConditionExpression=_ACTIVE,
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":stopping": codec.dump(RunStatus.STOPPING.value),
+                    ":who": codec.dump(requested_by),
+                    ":t": codec.dump(now.isoformat()),
+                    **_ACTIVE_VALUES,
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                self.get_run(collection_run_id)  # NotFound for an unknown run
+                raise Conflict(f"collection run {collection_run_id} is already over") from err
+            raise translate(err, f"stopping collection run {collection_run_id}") from err
+        return CollectionRun.model_validate(codec.load_item(out["Attributes"]))
 
     # ------------------------------------------------------------------ helpers
     def _query(self, index: str, key: str, what: str, limit: int | None = None) -> list[dict[str, Any]]:

@@ -8,14 +8,16 @@ twice, and asks start_run again for the very same run, which start_run ignores).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, datetime
 
 from syncjobs.engine.collections import StepEnd, after_step
 from syncjobs.models.collection import CollectionRun, CollectionStartRequest, StepState, collection_run_id_for
 from syncjobs.models.events import StartEvent
-from syncjobs.models.run import Run, RunStatus, StartRequest, Trigger
+from syncjobs.models.run import Run, RunStatus, StartRequest, Trigger, run_id_for
 from syncjobs.observability import logger, without_addresses
 from syncjobs.store.collections import CollectionStore
+from syncjobs.store.errors import Conflict, NotFound
 from syncjobs.store.functions import Functions
 from syncjobs.store.locks import CreateResult
 from syncjobs.store.runs import RunStore
@@ -158,3 +160,33 @@ def step_not_started(request: StartRequest, reason: str) -> None:
         collection_step=request.collection_step,
     )
     step_ended(failed)
+
+
+def stop_collection_run(collection_run_id: str, requested_by: str) -> CollectionRun:
+    """Stop a collection run: the step running now is asked to stop, and no later step starts; the
+    collection run ends `stopped` when that step's run has ended. Conflict if it is already over."""
+    now = datetime.now(UTC)
+    crun = CollectionStore().request_stop(collection_run_id, requested_by, now)
+    run_id = current_step_run(crun)
+    if run_id is not None:
+        # the step's run may have ended (or not be written yet): then its end stops the collection
+        with suppress(Conflict, NotFound):
+            RunStore().request_stop(run_id, requested_by, now)
+    logger.info("collection run stopping", extra={"collection_run_id": collection_run_id, "step_run": run_id})
+    return crun
+
+
+def current_step_run(crun: CollectionRun) -> str | None:
+    """The id of the run the step running now has (or will have): step requests name their runs."""
+    index = crun.current
+    if index >= len(crun.steps):
+        return None
+    at = crun.created_at
+    if index > 0:
+        before = crun.steps[index - 1].run_id
+        try:
+            ended = RunStore().get(before).run.ended_at if before else None
+        except NotFound:
+            return None  # the step before never had a run (its job was gone)
+        at = ended or at
+    return run_id_for(step_request(crun, index, at))
