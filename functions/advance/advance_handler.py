@@ -1,8 +1,10 @@
 """advance: DynamoDB stream of the jobs table (filtered) -> a collection's next step, an approval's
-preview ready, an approved run started; and every 15 minutes, approval requests past their time expire."""
+preview ready, an approved run started; and every 15 minutes, a sweep: approval requests past their
+time expire, and collection runs whose next step was lost move on."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import EventType
@@ -12,8 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from syncjobs.batches import process_batch
 from syncjobs.observability import logger, metrics, tracer
 from syncjobs.store.codec import load_item
-from syncjobs.workflows.advance import on_change
-from syncjobs.workflows.approvals import expire_due
+from syncjobs.workflows.advance import on_change, sweep
 
 
 def _record_handler(record: DynamoDBRecord) -> int:
@@ -36,8 +37,6 @@ def _record_handler(record: DynamoDBRecord) -> int:
 @tracer.capture_lambda_handler
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if event.get("sweep") == "approvals":  # the Sweep schedule (every 15 minutes)
-        expired = expire_due()
-        logger.info("approval requests expired", extra={"count": len(expired), "approval_ids": expired})
-        return {"expired": expired}
+    if "sweep" in event:  # the Sweep schedule (every 15 minutes)
+        return sweep(datetime.now(UTC))
     return process_batch(event, context, EventType.DynamoDBStreams, _record_handler, metric="Advanced")

@@ -8,15 +8,25 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import yaml
 
+from syncjobs.admin.operations import parse_job
 from syncjobs.models.approval import Approval, ApprovalStatus
 from syncjobs.models.collection import CollectionDefinition, CollectionStartRequest
 from syncjobs.models.run import Run, RunStatus, RunType, StartRequest, Trigger, run_id_for
 from syncjobs.store.approvals import ApprovalStore
 from syncjobs.store.collections import CollectionStore
 from syncjobs.store.errors import Conflict
+from syncjobs.store.runs import RunStore
 from syncjobs.workflows.approvals import ApprovalRefused, decide
-from syncjobs.workflows.collections import current_step_run, start_collection, step_ended, stop_collection_run
+from syncjobs.workflows.collections import (
+    current_step_run,
+    redrive,
+    start_collection,
+    step_ended,
+    stop_collection_run,
+)
+from syncjobs_local.demo import EXAMPLE_JOB
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -172,3 +182,25 @@ def test_a_stopped_collection_ends_stopped_when_its_running_step_ends(aws) -> No
     assert len(asked) == 1
     with pytest.raises(Conflict):
         stop_collection_run(crun.collection_run_id, "ada")
+
+
+def test_the_sweep_moves_on_a_collection_whose_step_start_or_end_was_lost(aws) -> None:
+    # Given a collection whose first step's start was lost (no run appeared)
+    CollectionStore().put(collection())
+    asked: list[StartRequest] = []
+    crun = start_collection(request(), asked.append)
+
+    # When the sweep runs: not before the step has been quiet for 10 minutes, then it asks again
+    assert redrive(T0 + timedelta(minutes=5), asked.append) == []
+    assert redrive(T0 + timedelta(minutes=11), asked.append) == [crun.collection_run_id]
+    assert asked[1] == asked[0]  # the very same request: one run, however often asked
+
+    # Given the step's run then ended but its stream record was lost
+    job = parse_job({**yaml.safe_load(EXAMPLE_JOB.read_text()), "job_id": "a"})
+    run = ended(asked[0], RunStatus.SUCCEEDED, 1).model_copy(update={"run_id": run_id_for(asked[0])})
+    RunStore().put_skipped(run, job)  # a plain conditional put of the final run item
+
+    # When the sweep runs again, it records the end and asks for step 2, once
+    assert redrive(T0 + timedelta(minutes=12), asked.append) == [crun.collection_run_id]
+    assert [r.collection_step for r in asked] == [0, 0, 1]
+    assert CollectionStore().get_run(crun.collection_run_id).run.current == 1

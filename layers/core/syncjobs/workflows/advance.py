@@ -15,8 +15,9 @@ from typing import Any
 from syncjobs.models.approval import Approval, ApprovalStatus
 from syncjobs.models.collection import CollectionRun
 from syncjobs.models.run import Run, RunStatus
-from syncjobs.workflows.approvals import preview_ended, start_approved
-from syncjobs.workflows.collections import step_ended
+from syncjobs.observability import logger
+from syncjobs.workflows.approvals import expire_due, preview_ended, start_approved
+from syncjobs.workflows.collections import redrive, step_ended
 
 
 def _newly_final(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
@@ -48,3 +49,12 @@ def on_change(old: dict[str, Any] | None, new: dict[str, Any]) -> str | None:
             start_approved(approval)
             return "approved run asked for"
     return None
+
+
+def sweep(now: datetime) -> dict[str, list[str]]:
+    """What the Sweep schedule does: expire approval requests past their time, and move on collection
+    runs whose next step was lost."""
+    expired = expire_due(now)
+    moved = redrive(now)
+    logger.info("swept", extra={"approvals_expired": expired, "collection_runs_moved": moved})
+    return {"expired": expired, "moved": moved}

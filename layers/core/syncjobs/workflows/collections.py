@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from syncjobs.engine.collections import StepEnd, after_step
 from syncjobs.models.collection import CollectionRun, CollectionStartRequest, StepState, collection_run_id_for
@@ -178,6 +178,11 @@ def stop_collection_run(collection_run_id: str, requested_by: str) -> Collection
 
 def current_step_run(crun: CollectionRun) -> str | None:
     """The id of the run the step running now has (or will have): step requests name their runs."""
+    step = _current_step(crun)
+    return run_id_for(step) if step is not None else None
+
+
+def _current_step(crun: CollectionRun) -> StartRequest | None:
     index = crun.current
     if index >= len(crun.steps):
         return None
@@ -189,4 +194,37 @@ def current_step_run(crun: CollectionRun) -> str | None:
         except NotFound:
             return None  # the step before never had a run (its job was gone)
         at = ended or at
-    return run_id_for(step_request(crun, index, at))
+    return step_request(crun, index, at)
+
+
+QUIET = timedelta(minutes=10)
+
+
+def redrive(now: datetime, start_step: StartStep = start_step_async) -> list[str]:
+    """Collection runs whose move to the next step was lost: the step's start (an asynchronous invoke
+    Lambda dropped after its retries), or its end (a stream record dropped after its retries). Asks
+    again, as the advance function would have; returns the collection runs it moved."""
+    store, runs, moved = CollectionStore(), RunStore(), []
+    for record in store.every():
+        if record.active_run is None:
+            continue
+        try:
+            crun = store.get_run(record.active_run).run
+        except NotFound:
+            continue
+        step = _current_step(crun)
+        if crun.status.is_final or step is None:
+            continue
+        try:
+            run = runs.get(run_id_for(step)).run
+        except NotFound:
+            if now - step.requested_at >= QUIET:  # not just on its way: the start was lost
+                start_step(step)
+                moved.append(crun.collection_run_id)
+            continue
+        if run.status.is_final:
+            step_ended(run, start_step)
+            moved.append(crun.collection_run_id)
+    if moved:
+        logger.info("collection runs moved on by the sweep", extra={"collection_run_ids": moved})
+    return moved
