@@ -7,13 +7,16 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
+import boto3
 import pytest
 import yaml
 
 from syncjobs.admin.operations import parse_job
 from syncjobs.models.approval import Approval, ApprovalStatus
 from syncjobs.models.collection import CollectionDefinition, CollectionStartRequest
+from syncjobs.models.quarantine import Quarantine
 from syncjobs.models.run import Run, RunStatus, RunType, StartRequest, Trigger, run_id_for
+from syncjobs.store import codec
 from syncjobs.store.approvals import ApprovalStore
 from syncjobs.store.collections import CollectionStore
 from syncjobs.store.errors import Conflict
@@ -26,7 +29,8 @@ from syncjobs.workflows.collections import (
     step_ended,
     stop_collection_run,
 )
-from syncjobs_local.demo import EXAMPLE_JOB
+from syncjobs.workflows.start_run import start_run
+from syncjobs_local.demo import EXAMPLE_JOB, prepare
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -204,3 +208,29 @@ def test_the_sweep_moves_on_a_collection_whose_step_start_or_end_was_lost(aws) -
     assert redrive(T0 + timedelta(minutes=12), asked.append) == [crun.collection_run_id]
     assert [r.collection_step for r in asked] == [0, 0, 1]
     assert CollectionStore().get_run(crun.collection_run_id).run.current == 1
+
+
+@pytest.mark.parametrize(("trigger", "held"), [(Trigger.SCHEDULE, True), (Trigger.API, False)])
+def test_a_quarantined_job_is_held_back_in_a_scheduled_collection_only(aws, trigger: Trigger, held: bool) -> None:
+    # Given a quarantined job (next attempt in a day) as the first step of a collection
+    job_id = prepare(aws, users=3, subscriber=None, bad_rows=False).job_id
+    quarantine = Quarantine(since=T0, reason="every entity failed: HTTP 401", next_attempt_at=T0 + timedelta(days=1))
+    boto3.client("dynamodb").update_item(
+        TableName=aws.resources.name("JobsTable"),
+        Key={"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "JOB"}},
+        UpdateExpression="SET quarantine = :q",
+        ExpressionAttributeValues={":q": codec.dump(quarantine.model_dump(mode="json"))},
+    )
+    CollectionStore().put(
+        CollectionDefinition.model_validate({"collection_id": "col", "name": "Col", "steps": [{"job_id": job_id}]})
+    )
+
+    # When the collection is fired by its schedule (or run by an admin)
+    started: list[Run] = []
+    start_collection(request().model_copy(update={"trigger": trigger}), lambda r: started.append(start_run(r)))
+
+    # Then the step is skipped as its own scheduled fire would be; an admin's run goes through
+    (step,) = started
+    assert (step.status is RunStatus.SKIPPED) is held
+    if held:
+        assert "quarantined since 2026-11-23 08:00 UTC" in (step.reason or "")

@@ -14,6 +14,7 @@ from syncjobs.models.job import JobDefinition, TraceLevel
 from syncjobs.models.outcome import EntityType
 from syncjobs.models.run import Run, RunStatus, ShardSpec, StartRequest, Trigger, run_id_for, zero_counts
 from syncjobs.observability import logger
+from syncjobs.store.collections import CollectionStore
 from syncjobs.store.errors import NotFound, StoreError, TransientStoreError
 from syncjobs.store.jobs import JobStore
 from syncjobs.store.locks import CreateResult
@@ -52,6 +53,19 @@ def _new_run(request: StartRequest, job: JobDefinition) -> Run:
     )
 
 
+def _scheduled(request: StartRequest) -> bool:
+    """Fired by a schedule: the job's own rule, or a scheduled collection's step (quarantine holds
+    those back; an admin's run goes through)."""
+    if request.trigger is Trigger.SCHEDULE:
+        return True
+    if request.collection_run_id is None:
+        return False
+    try:
+        return CollectionStore().get_run(request.collection_run_id).run.trigger is Trigger.SCHEDULE
+    except NotFound:
+        return False
+
+
 def _skip(run: Run, job: JobDefinition, reason: str, why: str) -> Run:
     """Record a fire that does not run (the job is busy or quarantined); a redelivered fire records nothing new.
     `why` is what the log says: the reason may quote an entity's failure (personal data)."""
@@ -80,7 +94,8 @@ def start_run(request: StartRequest) -> Run:
         raise
     definition = with_trace_once(job_record.definition, job_record.trace_once)
     run = _new_run(request, definition)
-    if request.trigger is Trigger.SCHEDULE and (held := skip_reason(job_record.quarantine, request.requested_at)):
+    held = skip_reason(job_record.quarantine, request.requested_at)
+    if held is not None and _scheduled(request):
         return _skip(run, definition, held, "quarantined")
     created = runs.create_locked(run, definition)
     if created is CreateResult.CREATED and job_record.trace_once:
