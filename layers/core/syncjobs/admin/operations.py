@@ -10,11 +10,10 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from syncjobs.models.collection import CollectionStartRequest, collection_run_id_for
 from syncjobs.models.errors import describe
-from syncjobs.models.events import StartEvent
+from syncjobs.models.events import StartEvent, run_id_of
 from syncjobs.models.job import JobDefinition, Subscription
-from syncjobs.models.run import Run, RunType, run_id_for
+from syncjobs.models.run import Run, RunType
 from syncjobs.schedules import ScheduleError, parse
 from syncjobs.settings import get_settings
 from syncjobs.store.collections import CollectionStore
@@ -133,13 +132,11 @@ def request_start(
     owner = "COLL" if kind == "collection" else "JOB"
     first_asked = JobStore().remember_request(subject_id, request_id, now.isoformat(), now, owner)
     event = event.model_copy(update={"time": datetime.fromisoformat(first_asked)})
-    Functions().start_run_async(event.model_dump(mode="json", by_alias=True, exclude_none=True))
+    Functions().start_run_async(event.payload())
     request = event.to_request()
     if (approval_id := held_for_approval(request)) is not None:
         return Started(None, approval_id)
-    if isinstance(request, CollectionStartRequest):
-        return Started(collection_run_id_for(request), None)
-    return Started(run_id_for(request), None)
+    return Started(run_id_of(request), None)
 
 
 def stop_run(run_id: str, requested_by: str) -> Run:

@@ -4,12 +4,13 @@ step of a collection or an approved request (from the advance function)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from syncjobs.models.collection import CollectionStartRequest
+from syncjobs.models.collection import CollectionStartRequest, collection_run_id_for
 from syncjobs.models.job import JOB_ID_PATTERN
-from syncjobs.models.run import RunType, StartRequest, Trigger
+from syncjobs.models.run import RunType, StartRequest, Trigger, run_id_for
 
 
 class StartEvent(BaseModel):
@@ -63,9 +64,43 @@ class StartEvent(BaseModel):
             **common,
         )
 
+    @classmethod
+    def of(cls, request: StartRequest | CollectionStartRequest) -> StartEvent:
+        """The event that asks start_run for exactly this request (`to_request` gives it back)."""
+        subject = (
+            {"collection_id": request.collection_id}
+            if isinstance(request, CollectionStartRequest)
+            else {
+                "job_id": request.job_id,
+                "collection_run_id": request.collection_run_id,
+                "collection_step": request.collection_step,
+            }
+        )
+        return cls(
+            **subject,
+            run_type=request.run_type,
+            trigger=request.trigger,
+            triggered_by=request.triggered_by,
+            request_id=request.request_id,
+            time=request.requested_at,
+            preview_of=request.preview_of,
+            approval_id=request.approval_id,
+        )
+
+    def payload(self) -> dict[str, Any]:
+        """The event as JSON for an asynchronous invoke of start_run."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
     def job_request(self, now: datetime | None = None) -> StartRequest:
         """The request for a job run (ValueError for a collection's event)."""
         request = self.to_request(now)
         if not isinstance(request, StartRequest):
             raise ValueError("this event starts a collection, not a job")
         return request
+
+
+def run_id_of(request: StartRequest | CollectionStartRequest) -> str:
+    """The id of the run (or collection run) a request names: the same request, the same id."""
+    if isinstance(request, CollectionStartRequest):
+        return collection_run_id_for(request)
+    return run_id_for(request)

@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from syncjobs.models.approval import Approval, ApprovalStatus, approval_id_for
-from syncjobs.models.collection import CollectionStartRequest, collection_run_id_for
-from syncjobs.models.events import StartEvent
+from syncjobs.models.collection import CollectionStartRequest
+from syncjobs.models.events import StartEvent, run_id_of
 from syncjobs.models.job import ApprovalSettings
-from syncjobs.models.run import RunType, StartRequest, run_id_for
+from syncjobs.models.run import RunType, StartRequest
 from syncjobs.observability import logger
 from syncjobs.store.approvals import ApprovalStore
 from syncjobs.store.collections import CollectionStore
@@ -96,7 +96,7 @@ def _request_approval(
             "triggered_by": f"preview for approval {approval_id} ({request.triggered_by})",
         }
     )
-    preview_id = collection_run_id_for(preview) if isinstance(preview, CollectionStartRequest) else run_id_for(preview)
+    preview_id = run_id_of(preview)
     approval = Approval(
         approval_id=approval_id,
         subject_kind="collection" if kind == "collection" else "job",
@@ -188,21 +188,21 @@ def expire_due(now: datetime | None = None) -> list[str]:
 
 def start_approved(approval: Approval) -> str:
     """Ask start_run for the approved run (again, if the stream delivers the approval twice)."""
-    key = "collection_id" if approval.subject_kind == "collection" else "job_id"
-    event = StartEvent.model_validate(
-        {
-            key: approval.subject_id,
-            "type": approval.run_type.value,
-            "trigger": approval.trigger.value,
-            "triggered_by": f"{approval.triggered_by}; approved by {approval.decided_by}"[:256],
-            "request_id": f"{approval.approval_id}#approved",
-            "time": (approval.decided_at or approval.requested_at).isoformat(),
-            "approval_id": approval.approval_id,
-        }
+    common: dict[str, Any] = {
+        "run_type": approval.run_type,
+        "trigger": approval.trigger,
+        "triggered_by": f"{approval.triggered_by}; approved by {approval.decided_by}"[:256],
+        "request_id": f"{approval.approval_id}#approved",
+        "requested_at": approval.decided_at or approval.requested_at,
+        "approval_id": approval.approval_id,
+    }
+    request: Request = (
+        CollectionStartRequest(collection_id=approval.subject_id, **common)
+        if approval.subject_kind == "collection"
+        else StartRequest(job_id=approval.subject_id, **common)
     )
-    request = event.to_request()
-    run_id = collection_run_id_for(request) if isinstance(request, CollectionStartRequest) else run_id_for(request)
-    Functions().start_run_async(event.model_dump(mode="json", by_alias=True, exclude_none=True))
+    run_id = run_id_of(request)
+    Functions().start_run_async(StartEvent.of(request).payload())
     ApprovalStore().transition(
         approval.approval_id, ApprovalStatus.APPROVED, ApprovalStatus.APPROVED, {"run_id": run_id}
     )

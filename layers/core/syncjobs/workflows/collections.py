@@ -86,17 +86,7 @@ def step_request(crun: CollectionRun, index: int, at: datetime) -> StartRequest:
 
 def start_step_async(request: StartRequest) -> None:
     """Ask start_run for a step's run (an asynchronous Lambda invoke, as a schedule does)."""
-    event = StartEvent(
-        job_id=request.job_id,
-        run_type=request.run_type,
-        trigger=request.trigger,
-        triggered_by=request.triggered_by,
-        request_id=request.request_id,
-        time=request.requested_at,
-        collection_run_id=request.collection_run_id,
-        collection_step=request.collection_step,
-    )
-    Functions().start_run_async(event.model_dump(mode="json", by_alias=True, exclude_none=True))
+    Functions().start_run_async(StartEvent.of(request).payload())
 
 
 def step_ended(run: Run, start_step: StartStep = start_step_async) -> CollectionRun | None:
