@@ -54,16 +54,23 @@ def _settings(kind: str, subject_id: str) -> tuple[ApprovalSettings, str]:
     return job.approval, job.name
 
 
-def held_for_approval(request: Request) -> str | None:
-    """The id of the approval request this start becomes, or None when it runs at once."""
+def _needs_approval(request: Request) -> tuple[str, ApprovalSettings, str] | None:
+    """(approval request id, the subject's approval settings, its name) when this start needs approval."""
     if request.approval_id is not None or request.preview_of is not None or request.run_type in PREVIEW_TYPES:
         return None
     if isinstance(request, StartRequest) and request.collection_run_id is not None:
         return None  # a step of a collection: the collection itself was approved
     kind, subject_id = _subject(request)
-    if not _settings(kind, subject_id)[0].required:
+    settings, name = _settings(kind, subject_id)
+    if not settings.required:
         return None
-    return approval_id_for(kind, subject_id, request.request_id, request.requested_at)
+    return approval_id_for(kind, subject_id, request.request_id, request.requested_at), settings, name
+
+
+def held_for_approval(request: Request) -> str | None:
+    """The id of the approval request this start becomes, or None when it runs at once."""
+    needed = _needs_approval(request)
+    return needed[0] if needed is not None else None
 
 
 def gate(request: Request) -> dict[str, Any] | None:
@@ -78,10 +85,10 @@ def gate(request: Request) -> dict[str, Any] | None:
             return None
         logger.warning("start refused: not approved", extra={"approval_id": request.approval_id})
         return {"approval_id": request.approval_id, "status": "refused", "reason": "the request is not approved"}
-    approval_id = held_for_approval(request)
-    if approval_id is None:
+    needed = _needs_approval(request)
+    if needed is None:
         return None
-    settings, name = _settings(kind, subject_id)
+    approval_id, settings, name = needed
     return _request_approval(request, approval_id, kind, subject_id, name, settings)
 
 
@@ -152,20 +159,27 @@ def decide(approval_id: str, approve: bool, by: str, via: str, now: datetime | N
         logger.info("approval decided", extra={"approval_id": approval_id, "status": after, "via": via})
         return store.get(approval_id)
     approval = store.get(approval_id)  # NotFound for an unknown request
-    if approval.status is ApprovalStatus.PENDING and approval.expires_at and approval.expires_at <= moment:
-        expire(approval, moment)
-        raise ApprovalRefused(
-            f"approval request {approval_id} expired at {approval.expires_at:%Y-%m-%d %H:%M} UTC", 410
+    raise refusal(approval, moment) or ApprovalRefused(f"approval request {approval_id} changed meanwhile", 409)
+
+
+def refusal(approval: Approval, now: datetime) -> ApprovalRefused | None:
+    """Why no decision can be made on the request now (one past its time is expired here), or None."""
+    due = approval.expires_at is not None and approval.expires_at <= now
+    if approval.status is ApprovalStatus.EXPIRED or (approval.status is ApprovalStatus.PENDING and due):
+        expire(approval, now)
+        expired = f"{approval.expires_at:%Y-%m-%d %H:%M} UTC" if approval.expires_at else "its time"
+        return ApprovalRefused(
+            f"approval request {approval.approval_id} expired at {expired}; nothing was started", 410
         )
-    if approval.status is ApprovalStatus.EXPIRED:
-        raise ApprovalRefused(
-            f"approval request {approval_id} expired at {approval.expires_at:%Y-%m-%d %H:%M} UTC", 410
-        )
+    if approval.status is ApprovalStatus.PENDING:
+        return None
     if approval.status is ApprovalStatus.PREVIEWING:
-        raise ApprovalRefused(f"approval request {approval_id} is still running its preview", 409)
+        return ApprovalRefused(f"approval request {approval.approval_id} is still running its preview", 409)
     when = f"{approval.decided_at:%Y-%m-%d %H:%M} UTC" if approval.decided_at else "earlier"
-    raise ApprovalRefused(
-        f"approval request {approval_id} was already {approval.status.value} by {approval.decided_by} at {when}", 409
+    return ApprovalRefused(
+        f"approval request {approval.approval_id} was already {approval.status.value} by {approval.decided_by} "
+        f"at {when}; a decision is made once",
+        409,
     )
 
 

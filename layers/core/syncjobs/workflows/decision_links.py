@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from syncjobs.links import APPROVE, LinkClaim, LinkRefused
-from syncjobs.models.approval import ApprovalStatus
 from syncjobs.notify.render import render_decision_page
 from syncjobs.store.approvals import ApprovalStore
 from syncjobs.store.errors import NotFound
-from syncjobs.workflows.approvals import ApprovalRefused, decide, expire
+from syncjobs.workflows.approvals import ApprovalRefused, decide, expire, refusal
 
 
 @dataclass(frozen=True)
@@ -39,10 +38,8 @@ def follow_decision(claim: LinkClaim, method: str, now: datetime) -> DecisionPag
             410,
         )
     if method in ("GET", "HEAD"):
-        if approval.status is ApprovalStatus.EXPIRED:
-            raise LinkRefused(f"approval request {approval.approval_id} has expired; nothing was started", 410)
-        if approval.status is not ApprovalStatus.PENDING:
-            raise LinkRefused(_already(approval.status.value, approval.decided_by, approval.decided_at), 409)
+        if (refused := refusal(approval, now)) is not None:
+            raise LinkRefused(str(refused), refused.status)
         return DecisionPage(render_decision_page(approval, approve, done=False, who=claim.who))
     if method != "POST":
         raise LinkRefused("use the button on the page this link opens", 405)
@@ -51,8 +48,3 @@ def follow_decision(claim: LinkClaim, method: str, now: datetime) -> DecisionPag
     except ApprovalRefused as err:
         raise LinkRefused(str(err), err.status) from None
     return DecisionPage(render_decision_page(decided, approve, done=True, who=claim.who))
-
-
-def _already(status: str, by: str | None, at: datetime | None) -> str:
-    when = f" at {at:%Y-%m-%d %H:%M} UTC" if at else ""
-    return f"this request was already {status} by {by}{when}; a decision link works once"
