@@ -50,12 +50,12 @@ def run(failed: int = 0, created: int = 0, skipped: int = 0, reason: str | None 
     ],
 )
 def test_what_counts_as_failing_outright(counted: Run, status: RunStatus, expected: bool) -> None:
-    assert failed_outright(counted, status) is expected
+    assert failed_outright(status, counted.totals()) is expected
 
 
 def test_the_reason_is_the_runs_own_or_the_first_failure() -> None:
-    assert outright_reason(run(reason="planning failed: x"), FAILED, None) == "planning failed: x"
-    assert outright_reason(run(failed=2), FWE, "HTTP 401") == "every entity failed: HTTP 401"
+    assert outright_reason(FAILED, "planning failed: x", None) == "planning failed: x"
+    assert outright_reason(FWE, None, "HTTP 401") == "every entity failed: HTTP 401"
 
 
 def quarantined(reason: str = "every entity failed: HTTP 401", attempts: int = 0, at: datetime = T0) -> Quarantine:

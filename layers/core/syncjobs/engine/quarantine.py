@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.quarantine import Quarantine
-from syncjobs.models.run import Run, RunStatus
+from syncjobs.models.run import RunStatus
 
 BACKOFF = (timedelta(hours=6), timedelta(hours=12), timedelta(hours=24))
 
@@ -33,21 +33,20 @@ class AfterRun:
     notice: bool  # the quarantine began, or its reason changed: mail the subscribers
 
 
-def failed_outright(run: Run, status: RunStatus) -> bool:
-    """Did the run fail as a whole? `status` is its final status (the run may not carry it yet)."""
+def failed_outright(status: RunStatus, totals: dict[Outcome, int]) -> bool:
+    """Did the run fail as a whole? `status` is its final status, `totals` its entities per outcome."""
     if status is RunStatus.FAILED:
         return True
     if status is not RunStatus.FINISHED_WITH_ERRORS:
         return False
-    totals = run.totals()
     succeeded = sum(n for outcome, n in totals.items() if outcome is not Outcome.FAILED)
-    return totals[Outcome.FAILED] > 0 and succeeded == 0
+    return totals.get(Outcome.FAILED, 0) > 0 and succeeded == 0
 
 
-def outright_reason(run: Run, status: RunStatus, first_failure: str | None) -> str:
+def outright_reason(status: RunStatus, run_reason: str | None, first_failure: str | None) -> str:
     """Why the run failed outright, worded the same from run to run (so a change of reason is real)."""
     if status is RunStatus.FAILED:
-        return run.reason or "the run failed"
+        return run_reason or "the run failed"
     return f"every entity failed: {first_failure}" if first_failure else "every entity failed"
 
 

@@ -22,7 +22,7 @@ from syncjobs.engine.finalize import final_status, first_failures
 from syncjobs.engine.outcome_log import LogLine, encode, header
 from syncjobs.engine.quarantine import AfterRun, after_run, failed_outright, outright_reason
 from syncjobs.models.outcome import OUTCOMES, EntityType, Outcome
-from syncjobs.models.run import Counts, FailureSample, RunStatus, RunType
+from syncjobs.models.run import FailureSample, RunStatus, RunType, total_by_outcome
 from syncjobs.observability import logger
 from syncjobs.store.entity_state import EntityStateStore
 from syncjobs.store.errors import NotFound
@@ -226,27 +226,19 @@ def _with_quarantine(record: RunRecord, closing: Closing, job_record: JobRecord)
     settings, run = record.job.quarantine, record.run
     if not settings.enabled:
         return replace(closing, quarantine=AfterRun(0, None, False))
-    counted = run.model_copy(update={"counts": _added(run.counts, closing.added_counts), "reason": closing.reason})
-    outright = failed_outright(counted, closing.status)
+    added = total_by_outcome(closing.added_counts)  # the deletes finalize made or held
+    totals = {outcome: n + added[outcome] for outcome, n in run.totals().items()}
     first = closing.failures[0].reason if closing.failures else None
     after = after_run(
         job_record.quarantine,
         job_record.outright_streak,
         closing.status,
-        outright,
-        outright_reason(counted, closing.status, first),
+        failed_outright(closing.status, totals),
+        outright_reason(closing.status, closing.reason, first),
         settings.after_failures,
         run.created_at,
     )
     return replace(closing, quarantine=after, quarantined_before=job_record.quarantine is not None)
-
-
-def _added(counts: Counts, more: Counts) -> Counts:
-    out = {t: dict(per) for t, per in counts.items()}
-    for entity_type, per_outcome in more.items():
-        for outcome, n in per_outcome.items():
-            out.setdefault(entity_type, {})[outcome] = out.get(entity_type, {}).get(outcome, 0) + n
-    return out
 
 
 def _finish(record: RunRecord, closing: Closing, job_record: JobRecord) -> RunStatus | None:
