@@ -41,13 +41,28 @@ class MailLinks:
     expires_at: datetime
 
 
+def _signed() -> bool:
+    settings = get_settings()
+    return bool(settings.links_base_url and settings.link_signing_key_secret)
+
+
+def _lifetime() -> int:
+    """Seconds a link made now works: the job's link lifetime, bounded by the log retention (signed
+    links) or by what a role's credentials can honour (presigned S3 URLs)."""
+    settings = get_settings()
+    limit = settings.log_retention_days * 86400 if _signed() else PRESIGNED_MAX_SECONDS
+    return max(60, min(settings.link_lifetime_seconds, limit))
+
+
+def link_expiry(now: datetime) -> datetime:
+    """When links made now stop working."""
+    return (now + timedelta(seconds=_lifetime())).replace(microsecond=0)
+
+
 def mail_links(run: Run, now: datetime) -> MailLinks:
     """A link per non-empty log of the run and to its details page, and when the links stop working."""
     settings = get_settings()
-    signed = bool(settings.links_base_url and settings.link_signing_key_secret)
-    limit = settings.log_retention_days * 86400 if signed else PRESIGNED_MAX_SECONDS
-    lifetime = max(60, min(settings.link_lifetime_seconds, limit))
-    expires_at = (now + timedelta(seconds=lifetime)).replace(microsecond=0)
+    signed, lifetime, expires_at = _signed(), _lifetime(), link_expiry(now)
     key = get_secret(settings.link_signing_key_secret).encode() if signed else b""
     logs = LogObjects()
     links = []
@@ -71,7 +86,7 @@ def mail_links(run: Run, now: datetime) -> MailLinks:
 def signed_link(target_id: str, target: str, expires_at: datetime, who: str | None = None) -> str | None:
     """A link to the links function for one target (None when no links function is deployed)."""
     settings = get_settings()
-    if not (settings.links_base_url and settings.link_signing_key_secret):
+    if not _signed():
         return None
     key = get_secret(settings.link_signing_key_secret).encode()
     return f"{settings.links_base_url}/{sign(key, target_id, target, expires_at, who)}"

@@ -3,7 +3,7 @@ requests (to the approvers, once the preview is ready). At most one per kind and
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -13,18 +13,10 @@ from syncjobs.models.collection import CollectionDefinition, CollectionRun
 from syncjobs.models.job import NotificationSettings
 from syncjobs.models.run import RunStatus
 from syncjobs.notify.render import STATUS_LABELS, Link, RenderedMail, StepLine, render_approval, render_collection
-from syncjobs.notify.rules import Change, Decision, Transition, decide
-from syncjobs.settings import get_settings
-from syncjobs.store.notifications import NotificationStore
+from syncjobs.notify.rules import Change, Decision, Transition
 from syncjobs.store.runs import RunStore
-from syncjobs.workflows.download_links import mail_links, signed_link
-from syncjobs.workflows.notify_run import MailNotSent, send_once
-
-
-def _links_expire(now: datetime) -> datetime:
-    settings = get_settings()
-    lifetime = min(settings.link_lifetime_seconds, settings.log_retention_days * 86400)
-    return (now + timedelta(seconds=max(60, lifetime))).replace(microsecond=0)
+from syncjobs.workflows.download_links import link_expiry, mail_links, signed_link
+from syncjobs.workflows.notify_run import MailNotSent, deliver_decisions, send_once
 
 
 def collection_transition(crun: CollectionRun) -> Transition:
@@ -45,32 +37,24 @@ def notify_collection_change(old: dict[str, Any] | None, new: dict[str, Any]) ->
         return []
     definition = CollectionDefinition.model_validate(new["collection"])
     policy = NotificationSettings(notify_run_types=[crun.run_type])  # a collection's recipients asked for it
-    transition, notes, now = collection_transition(crun), NotificationStore(), datetime.now(UTC)
-    outcomes: list[tuple[str, Decision]] = []
-    errors: list[str] = []
-    for recipient in (str(r) for r in definition.notification.recipients):
-        for decision in decide(policy, definition.notification.trigger, transition):
-            outcomes.append((recipient, decision))
-            if not decision.send:
-                notes.record_suppressed(crun.collection_run_id, decision.kind.value, recipient, decision.reason, now)
-                continue
-            try:
-                send_once(
-                    crun.collection_run_id,
-                    decision.kind.value,
-                    recipient,
-                    decision.reason,
-                    partial(_collection_mail, crun, decision.reason, now),
-                )
-            except Exception as err:
-                errors.append(f"{type(err).__name__}: {err}")
-    if errors:
-        raise MailNotSent(f"{len(errors)} mail(s) for collection run {crun.collection_run_id}: {errors[0]}")
-    return outcomes
+    trigger, now = definition.notification.trigger, datetime.now(UTC)
+    return deliver_decisions(
+        crun.collection_run_id,
+        [(str(recipient), trigger) for recipient in definition.notification.recipients],
+        policy,
+        collection_transition(crun),
+        lambda recipient, decision: send_once(
+            crun.collection_run_id,
+            decision.kind.value,
+            recipient,
+            decision.reason,
+            partial(_collection_mail, crun, decision.reason, now),
+        ),
+    )
 
 
 def _collection_mail(crun: CollectionRun, why: str, now: datetime) -> RenderedMail:
-    expires = _links_expire(now)
+    expires = link_expiry(now)
     lines = []
     for step in crun.steps:
         label = STATUS_LABELS.get(step.status, step.status.replace("_", " "))

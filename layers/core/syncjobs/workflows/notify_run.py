@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from syncjobs.models.job import JobDefinition, Subscription
+from syncjobs.models.job import JobDefinition, NotificationSettings, SubscriptionTrigger
 from syncjobs.models.notification import HeldMail
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import Run
@@ -51,29 +52,47 @@ def notify_run_change(old_image: dict[str, Any] | None, new_image: dict[str, Any
         return []
     run = Run.model_validate(new_image)
     job = JobDefinition.model_validate(new_image["job"])
-    transition = transition_of(run, change)
+    now = datetime.now(UTC)
+    subscribers = [(str(s.email), s.trigger) for s in JobStore().subscriptions(run.job_id)]
+    return deliver_decisions(
+        run.run_id,
+        subscribers,
+        job.notification,
+        transition_of(run, change),
+        lambda recipient, decision: _deliver(run, job, recipient, decision, now),
+    )
+
+
+def deliver_decisions(
+    subject_id: str,
+    subscribers: list[tuple[str, SubscriptionTrigger]],
+    policy: NotificationSettings,
+    transition: Transition,
+    deliver: Callable[[str, Decision], object],
+) -> list[tuple[str, Decision]]:
+    """Decide per subscriber (the rules), record each suppressed mail with its reason on `subject_id`
+    (a run, a collection run) and deliver the others; MailNotSent if any delivery failed (the stream
+    record is retried: what went out is not sent again)."""
     notes, now = NotificationStore(), datetime.now(UTC)
-    subscriptions = JobStore().subscriptions(run.job_id)
     outcomes: list[tuple[str, Decision]] = []
     errors: list[str] = []
-    for subscription in subscriptions:
-        recipient = str(subscription.email)
-        for decision in decide(job.notification, subscription.trigger, transition):
+    for recipient, trigger in subscribers:
+        for decision in decide(policy, trigger, transition):
             outcomes.append((recipient, decision))
             if not decision.send:
-                notes.record_suppressed(run.run_id, decision.kind.value, recipient, decision.reason, now)
+                notes.record_suppressed(subject_id, decision.kind.value, recipient, decision.reason, now)
                 continue
             try:
-                _deliver(run, job, subscription, decision, now)
+                deliver(recipient, decision)
             except Exception as err:
                 errors.append(f"{type(err).__name__}: {err}")
     if errors:
-        raise MailNotSent(f"{len(errors)} mail(s) for run {run.run_id} not sent: {errors[0]}")
+        raise MailNotSent(f"{len(errors)} mail(s) about {subject_id} not sent: {errors[0]}")
     return outcomes
 
 
-def _deliver(run: Run, job: JobDefinition, subscription: Subscription, decision: Decision, now: datetime) -> None:
-    notes, recipient, kind = NotificationStore(), str(subscription.email), decision.kind.value
+def _deliver(run: Run, job: JobDefinition, recipient: str, decision: Decision, now: datetime) -> None:
+    notes, kind = NotificationStore(), decision.kind.value
     if not notes.claim(run.run_id, kind, recipient, decision.reason, now):
         logger.info("mail already sent or being sent", extra={"run_id": run.run_id, "kind": kind})
         return
@@ -89,31 +108,35 @@ def _deliver(run: Run, job: JobDefinition, subscription: Subscription, decision:
             logger.info("mail held by the daily cap", extra={"run_id": run.run_id, "kind": kind})
             return
         held = [h for h in taken if h.key != mail_key]
-    try:
-        message_id = _send(run, decision, recipient, held)
-    except Exception:
-        notes.release(run.run_id, kind, recipient)
-        raise
-    notes.mark_sent(run.run_id, kind, recipient, message_id, datetime.now(UTC))
+    _send_claimed(run.run_id, kind, recipient, partial(_send, run, decision, recipient, held))
     caps.forget(run.job_id, recipient, [h.key for h in held])
-    logger.info("mail sent", extra={"run_id": run.run_id, "kind": kind, "message_id": message_id})
 
 
 def send_once(subject_id: str, kind: str, recipient: str, reason: str, mail: Callable[[], RenderedMail]) -> bool:
     """Send a mail about `subject_id` (a collection run, an approval request) at most once per kind
     and recipient, whatever the stream redelivers; False if it was sent (or is being sent) before."""
-    notes, now = NotificationStore(), datetime.now(UTC)
-    if not notes.claim(subject_id, kind, recipient, reason, now):
+    if not NotificationStore().claim(subject_id, kind, recipient, reason, datetime.now(UTC)):
         return False
+    sender = get_settings().sender_email
+    _send_claimed(
+        subject_id,
+        kind,
+        recipient,
+        lambda: Mailer().send_raw(sender, [recipient], build(sender, recipient, mail(), f"{subject_id}.{kind}")),
+    )
+    return True
+
+
+def _send_claimed(subject_id: str, kind: str, recipient: str, send: Callable[[], str]) -> None:
+    """Send a claimed mail: on failure give the claim back (the retry takes it at once), else mark it sent."""
+    notes = NotificationStore()
     try:
-        raw = build(get_settings().sender_email, recipient, mail(), f"{subject_id}.{kind}")
-        message_id = Mailer().send_raw(get_settings().sender_email, [recipient], raw)
+        message_id = send()
     except Exception:
         notes.release(subject_id, kind, recipient)
         raise
     notes.mark_sent(subject_id, kind, recipient, message_id, datetime.now(UTC))
     logger.info("mail sent", extra={"subject_id": subject_id, "kind": kind, "message_id": message_id})
-    return True
 
 
 def _send(run: Run, decision: Decision, recipient: str, held: list[HeldMail]) -> str:
