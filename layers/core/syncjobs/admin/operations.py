@@ -252,8 +252,7 @@ def show_job(job_id: str) -> tuple[JobSummary, JobDefinition, list[Subscription]
 
 def restart_job(job_id: str, restarted_by: str) -> JobSummary:
     """Clear a job's quarantine, its streak of outright failures and its watermarks (a full read next)."""
-    JobStore().restart(job_id, restarted_by, datetime.now(UTC))
-    return JobSummary.of(JobStore().get(job_id), ScheduleRules().get(job_id))
+    return JobSummary.of(JobStore().restart(job_id, restarted_by, datetime.now(UTC)), ScheduleRules().get(job_id))
 
 
 def delete_job(job_id: str) -> None:

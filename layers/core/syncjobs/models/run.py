@@ -161,6 +161,10 @@ class Run(BaseModel):
     def totals(self) -> dict[Outcome, int]:
         return total_by_outcome(self.counts)
 
+    def totals_by_name(self) -> dict[str, int]:
+        """The totals keyed by the outcome's name, as mails, previews and collection steps show them."""
+        return {outcome.value: n for outcome, n in self.totals().items()}
+
 
 class ShardSpec(BaseModel):
     """A slice of the source a single run_shard invocation processes."""

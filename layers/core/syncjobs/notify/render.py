@@ -107,7 +107,7 @@ def render(
         "title": SUBJECTS[kind],
         "run": run,
         "status_label": STATUS_LABELS[run.status.value],
-        "totals": {o.value: n for o, n in run.totals().items()},
+        "totals": run.totals_by_name(),
         "by_type": {t: c for t, c in run.counts.items()} if len(run.counts) > 1 else {},
         "links": links,
         "link_labels": LINK_LABELS,

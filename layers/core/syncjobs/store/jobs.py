@@ -162,7 +162,7 @@ class JobStore:
 
     def restart(self, job_id: str, restarted_by: str, now: datetime) -> JobRecord:
         """Entra's restart: clear the quarantine, the outright-failure streak and the delta watermarks
-        (the next run reads everything). Returns the job as it was before."""
+        (the next run reads everything). Returns the job as it is now."""
         try:
             out = self._ddb.update_item(
                 TableName=self._table,
@@ -177,7 +177,7 @@ class JobStore:
                     ":who": codec.dump(restarted_by),
                     ":now": codec.dump(now.isoformat()),
                 },
-                ReturnValues="ALL_OLD",
+                ReturnValues="ALL_NEW",
             )
         except ClientError as err:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":

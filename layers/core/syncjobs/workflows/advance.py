@@ -35,8 +35,7 @@ def on_change(old: dict[str, Any] | None, new: dict[str, Any]) -> str | None:
             step_ended(run)
             return "collection step ended"
         if run.preview_of is not None:
-            totals = {o.value: n for o, n in run.totals().items()}
-            preview_ended(run.preview_of, run.status.value, totals, datetime.now(UTC))
+            preview_ended(run.preview_of, run.status.value, run.totals_by_name(), datetime.now(UTC))
             return "preview ended"
     elif item_type == "collection_run" and _newly_final(old, new):
         crun = CollectionRun.model_validate(new)

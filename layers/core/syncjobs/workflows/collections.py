@@ -99,7 +99,7 @@ def step_ended(run: Run, start_step: StartStep = start_step_async) -> Collection
     if crun.status.is_final or index >= len(crun.steps) or index > crun.current:
         return crun
     if crun.current == index:
-        advance = after_step(crun, StepEnd(index, run.run_id, run.status, run.reason, _totals(run)))
+        advance = after_step(crun, StepEnd(index, run.run_id, run.status, run.reason, run.totals_by_name()))
         if advance.final is not None:
             store.finish(crun, index, advance, datetime.now(UTC))
             logger.info(
@@ -117,10 +117,6 @@ def step_ended(run: Run, start_step: StartStep = start_step_async) -> Collection
         # recorded now or by an earlier delivery: (again) ask for the next step's run
         start_step(step_request(crun, index + 1, run.ended_at or run.created_at))
     return crun
-
-
-def _totals(run: Run) -> dict[str, int]:
-    return {outcome.value: n for outcome, n in run.totals().items()}
 
 
 def step_runs(crun: CollectionRun) -> list[Run]:
