@@ -19,6 +19,7 @@ from syncjobs.settings import get_settings
 from syncjobs.store import codec
 from syncjobs.store.clients import client
 from syncjobs.store.errors import NotFound, translate
+from syncjobs.store.index import gsi1_items
 from syncjobs.store.locks import put_once
 
 
@@ -53,18 +54,8 @@ class ApprovalStore:
         return Approval.model_validate(codec.load_item(out["Item"]))
 
     def recent(self, limit: int = 50) -> list[Approval]:
-        try:
-            out = self._ddb.query(
-                TableName=self._table,
-                IndexName="gsi1",
-                KeyConditionExpression="gsi1pk = :pk",
-                ExpressionAttributeValues={":pk": codec.dump("APPROVALS")},
-                ScanIndexForward=False,
-                Limit=limit,
-            )
-        except ClientError as err:
-            raise translate(err, "listing approval requests") from err
-        return [Approval.model_validate(codec.load_item(i)) for i in out["Items"]]
+        items = gsi1_items(self._ddb, self._table, "APPROVALS", "listing approval requests", limit)
+        return [Approval.model_validate(item) for item in items]
 
     def transition(
         self,

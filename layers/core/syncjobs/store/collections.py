@@ -25,6 +25,7 @@ from syncjobs.settings import get_settings
 from syncjobs.store import codec
 from syncjobs.store.clients import client
 from syncjobs.store.errors import Conflict, NotFound, translate
+from syncjobs.store.index import gsi1_items
 from syncjobs.store.locks import CreateResult, create_locked, put_once
 
 _ACTIVE_VALUES = {
@@ -98,7 +99,7 @@ class CollectionStore:
         return _collection(codec.load_item(out["Item"]))
 
     def every(self) -> list[CollectionRecord]:
-        return [_collection(item) for item in self._query("gsi1", "COLLECTIONS", "listing collections")]
+        return [_collection(item) for item in gsi1_items(self._ddb, self._table, "COLLECTIONS", "listing collections")]
 
     def delete(self, collection_id: str, now: datetime) -> None:
         try:
@@ -153,7 +154,8 @@ class CollectionStore:
         )
 
     def list_runs(self, collection_id: str, limit: int = 50) -> list[CollectionRun]:
-        items = self._query("gsi1", f"COLL#{collection_id}", f"listing runs of collection {collection_id}", limit)
+        what = f"listing runs of collection {collection_id}"
+        items = gsi1_items(self._ddb, self._table, f"COLL#{collection_id}", what, limit)
         return [CollectionRun.model_validate(item) for item in items]
 
     def record_step(self, run: CollectionRun, index: int, advance: Advance) -> bool:
@@ -249,24 +251,6 @@ class CollectionStore:
                 raise Conflict(f"collection run {collection_run_id} is already over") from err
             raise translate(err, f"stopping collection run {collection_run_id}") from err
         return CollectionRun.model_validate(codec.load_item(out["Attributes"]))
-
-    # ------------------------------------------------------------------ helpers
-    def _query(self, index: str, key: str, what: str, limit: int | None = None) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        try:
-            for page in self._ddb.get_paginator("query").paginate(
-                TableName=self._table,
-                IndexName=index,
-                KeyConditionExpression="gsi1pk = :pk",
-                ExpressionAttributeValues={":pk": codec.dump(key)},
-                ScanIndexForward=False,
-            ):
-                items.extend(codec.load_item(i) for i in page["Items"])
-                if limit is not None and len(items) >= limit:
-                    return items[:limit]
-        except ClientError as err:
-            raise translate(err, what) from err
-        return items
 
 
 def _collection(item: dict[str, Any]) -> CollectionRecord:

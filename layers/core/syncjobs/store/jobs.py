@@ -20,6 +20,7 @@ from syncjobs.settings import get_settings
 from syncjobs.store import codec
 from syncjobs.store.clients import client
 from syncjobs.store.errors import Conflict, NotFound, translate
+from syncjobs.store.index import gsi1_items
 
 
 def job_key(job_id: str) -> dict[str, Any]:
@@ -84,19 +85,8 @@ class JobStore:
         return JobRecord(codec.load_item(out["Item"]))
 
     def every_job(self) -> list[JobRecord]:
-        records: list[JobRecord] = []
-        paginator = self._ddb.get_paginator("query")
-        try:
-            for page in paginator.paginate(
-                TableName=self._table,
-                IndexName="gsi1",
-                KeyConditionExpression="gsi1pk = :jobs",
-                ExpressionAttributeValues={":jobs": codec.dump("JOBS")},
-            ):
-                records.extend(JobRecord(codec.load_item(item)) for item in page["Items"])
-        except ClientError as err:
-            raise translate(err, "listing jobs") from err
-        return records
+        items = gsi1_items(self._ddb, self._table, "JOBS", "listing jobs", newest_first=False)
+        return [JobRecord(item) for item in items]
 
     def delete(self, job_id: str) -> None:
         """Delete the job and its subscriptions, unless a run of it is active. Its runs, logs and

@@ -27,6 +27,7 @@ from syncjobs.settings import get_settings
 from syncjobs.store import codec
 from syncjobs.store.clients import client
 from syncjobs.store.errors import Conflict, NotFound, translate
+from syncjobs.store.index import gsi1_items
 from syncjobs.store.jobs import job_key
 from syncjobs.store.locks import CreateResult, create_locked, put_once
 
@@ -131,18 +132,8 @@ class RunStore:
         return _record(codec.load_item(out["Item"]))
 
     def list_for_job(self, job_id: str, limit: int = 50) -> list[Run]:
-        try:
-            out = self._ddb.query(
-                TableName=self._table,
-                IndexName="gsi1",
-                KeyConditionExpression="gsi1pk = :pk",
-                ExpressionAttributeValues={":pk": codec.dump(f"JOB#{job_id}")},
-                ScanIndexForward=False,
-                Limit=limit,
-            )
-        except ClientError as err:
-            raise translate(err, f"listing runs of job {job_id}") from err
-        return [Run.model_validate(codec.load_item(item)) for item in out["Items"]]
+        items = gsi1_items(self._ddb, self._table, f"JOB#{job_id}", f"listing runs of job {job_id}", limit)
+        return [Run.model_validate(item) for item in items]
 
     # ------------------------------------------------------------------ progress
     def mark_running(
