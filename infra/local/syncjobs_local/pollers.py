@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from syncjobs.schedules import ScheduleError, parse
 from syncjobs_local.lambda_events import FilterCriteria, sqs_event, stream_record
@@ -174,6 +175,11 @@ class StreamPoller(_Loop):
         self.delivered += len(batch)
         try:
             response = self._invoke({"Records": batch}) or {}
+        except BatchProcessingError:
+            # Powertools raises this when every record of the batch failed (each one reported): a
+            # function error, so Lambda retries the batch; an error here only if the retries run out
+            log.info("every record of the batch failed; retried", extra={"poller": self.name})
+            return 0
         except Exception as err:
             log.exception("handler failed", extra={"poller": self.name})
             self.errors.append(f"{type(err).__name__}: {err}")
@@ -186,6 +192,7 @@ class StreamPoller(_Loop):
 
     def _send_to_on_failure(self, records: list[dict[str, Any]]) -> None:
         log.error("stream records dropped after retries", extra={"poller": self.name, "count": len(records)})
+        self.errors.append(f"{self.name}: {len(records)} stream record(s) dropped after {self._max_retries} retries")
         if self._on_failure:
             self._sqs.send_message(
                 QueueUrl=self._on_failure,
