@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import EventType
@@ -9,17 +10,20 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from syncjobs.batches import process_batch
+from syncjobs.deadline import Budget
 from syncjobs.models.run import ShardMessage
 from syncjobs.observability import logger, metrics, tracer
 from syncjobs.workflows.run_shard import run_shard
 
 
-def _record_handler(record: SQSRecord) -> str:
-    return run_shard(ShardMessage.model_validate_json(record.body))
+def _record_handler(record: SQSRecord, budget: Budget) -> str:
+    return run_shard(ShardMessage.model_validate_json(record.body), budget)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_batch(event, context, EventType.SQS, _record_handler, metric="ShardMessages")
+    budget = Budget.of_invocation(context.get_remaining_time_in_millis)
+    handler = functools.partial(_record_handler, budget=budget)
+    return process_batch(event, context, EventType.SQS, handler, metric="ShardMessages")

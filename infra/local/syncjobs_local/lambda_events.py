@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass
@@ -143,10 +144,11 @@ class FilterCriteria:
 
 
 class LambdaContext:
-    """What a handler reads from Lambda's context object."""
+    """What a handler reads from Lambda's context object; the remaining time counts down from the
+    invocation's start to its function's Timeout, as Lambda's does."""
 
     def __init__(
-        self, function_name: str, region: str, account: str, memory_mb: int = 512, timeout_s: int = 60
+        self, function_name: str, region: str, account: str, memory_mb: int = 512, timeout_s: float = 60
     ) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
@@ -155,7 +157,7 @@ class LambdaContext:
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "local"
-        self._deadline = datetime.now().timestamp() + timeout_s
+        self._deadline = time.monotonic() + timeout_s
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - datetime.now().timestamp()) * 1000))
+        return max(0, int((self._deadline - time.monotonic()) * 1000))

@@ -22,6 +22,7 @@ import boto3
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from syncjobs.schedules import ScheduleError, parse
+from syncjobs_local.invocations import InvocationTimedOut
 from syncjobs_local.lambda_events import FilterCriteria, sqs_event, stream_record
 
 log = logging.getLogger("syncjobs.local")
@@ -90,6 +91,11 @@ class SqsPoller(_Loop):
         try:
             response = self._invoke(sqs_event(messages, self._arn, self._region)) or {}
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        except InvocationTimedOut as err:
+            # Lambda does nothing with a timed-out batch: it reappears when its visibility timeout ends
+            log.warning("invocation timed out", extra={"poller": self.name, "timeout_s": err.timeout_s})
+            self.errors.append(str(err))
+            return True
         except Exception as err:
             log.exception("handler failed", extra={"poller": self.name})
             self.errors.append(f"{type(err).__name__}: {err}")

@@ -34,6 +34,8 @@ class FunctionSpec:
     handler: str
     environment: dict[str, str]
     events: dict[str, dict[str, Any]]
+    timeout_s: float = 3.0  # Lambda's default Timeout
+    memory_mb: int = 128
 
 
 @dataclass
@@ -126,7 +128,8 @@ def provision(
     s3.create_bucket(Bucket=resolver.parameters["SourceBucketName"])
     boto3.client("sesv2").create_email_identity(EmailIdentity=resolver.parameters["SenderEmail"])
 
-    globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    globals_fn = template.get("Globals", {}).get("Function", {})
+    globals_env = globals_fn.get("Environment", {}).get("Variables", {})
     for logical_id, resource in resources.items():
         if resource["Type"] != "AWS::Serverless::Function":
             continue
@@ -143,6 +146,8 @@ def provision(
             handler=handler,
             environment={k: str(v) for k, v in _resolve_env(resolver, env).items()},
             events=props.get("Events", {}),
+            timeout_s=float(props.get("Timeout", globals_fn.get("Timeout", 3))),
+            memory_mb=int(props.get("MemorySize", globals_fn.get("MemorySize", 128))),
         )
         for event_name, event in props.get("Events", {}).items():
             if event.get("Type") == "Schedule":

@@ -22,6 +22,7 @@ from syncjobs.store import clients as store_clients
 from syncjobs.store import secrets as store_secrets
 from syncjobs_local.cfn import load_template
 from syncjobs_local.function_urls import FunctionUrlServer, rest_event
+from syncjobs_local.invocations import InvocationLog, run_with_timeout
 from syncjobs_local.lambda_api import LambdaApiServer
 from syncjobs_local.lambda_events import FilterCriteria, LambdaContext, stream_record
 from syncjobs_local.moto_fixes import serialise_dynamodb_writes
@@ -54,7 +55,7 @@ class LocalStack:
     ) -> None:
         self.workdir = workdir
         self.template = template
-        self.shard_workers = shard_workers
+        self.shard_workers = self._default_workers = shard_workers
         self.scim_token = scim_token
         self.start_scheduler = start_scheduler
         self.with_pollers = pollers
@@ -68,6 +69,8 @@ class LocalStack:
         self.function_urls: dict[str, FunctionUrlServer] = {}
         self.lambda_api = LambdaApiServer(self.invoker)
         self._lock = threading.Lock()
+        self.invocations = InvocationLog()  # invocations killed by their Timeout
+        self._timeouts: dict[str, float] = {}  # per function: a test's scaled-down Timeout
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> LocalStack:
@@ -109,18 +112,26 @@ class LocalStack:
         syncjobs_settings.reset()
         store_clients.reset()
         store_secrets.forget()
+        self._scale_visibility()
         self._load_handlers()
         if self.with_pollers:
             self._start_pollers()
 
-    def reset(self, pollers: bool | None = None) -> None:
+    def reset(
+        self, pollers: bool | None = None, timeouts: dict[str, float] | None = None, shard_workers: int | None = None
+    ) -> None:
         """Empty every resource (moto reset, fresh provisioning) and the SCIM target; keep the servers.
 
-        `pollers` turns the pollers on or off from now on (None: as before).
+        `pollers` turns the pollers on or off from now on (None: as before). `timeouts` scales time
+        down for a test: per function, the Timeout to enforce instead of the template's; the queues
+        that feed it get their VisibilityTimeout scaled by the same factor (Lambda redelivers a timed
+        out message when its visibility timeout ends). Without it, the template's values hold.
         """
         if pollers is not None:
             self.with_pollers = pollers
         self._stop_pollers()
+        self._timeouts = dict(timeouts or {})
+        self.invocations.clear()
         self.http_get(f"{self.moto_url}/moto-api/reset", method="POST")
         assert self.scim is not None
         self.scim.new_tenant()
@@ -147,11 +158,50 @@ class LocalStack:
             if logical_id in self.function_urls:
                 self.function_urls[logical_id].invoke = functools.partial(self.invoke, logical_id)
 
-    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
-        """Call a function's handler the way Lambda would, with a Lambda-shaped event."""
+    def timeout_of(self, logical_id: str) -> float:
         assert self.resources is not None
-        context = LambdaContext(logical_id, REGION, self.resources.resolver.account)
-        return self._handlers[logical_id](event, context)
+        return self._timeouts.get(logical_id, self.resources.functions[logical_id].timeout_s)
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        """Call a function's handler the way Lambda would, with a Lambda-shaped event, a context whose
+        remaining time is true, and its Timeout enforced (InvocationTimedOut; see invocations.py)."""
+        assert self.resources is not None
+        spec = self.resources.functions[logical_id]
+        timeout = self.timeout_of(logical_id)
+        context = LambdaContext(logical_id, REGION, self.resources.resolver.account, spec.memory_mb, timeout)
+        handler = self._handlers[logical_id]
+        return run_with_timeout(
+            logical_id, context.aws_request_id, timeout, lambda: handler(event, context), self.invocations
+        )
+
+    def _event_queues(self, logical_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """(queue URL, resolved event properties) of each SQS event source of a function."""
+        assert self.resources is not None
+        res = self.resources
+        queues = []
+        for event in res.functions[logical_id].events.values():
+            if event["Type"] != "SQS":
+                continue
+            props = res.resolver.resolve(event.get("Properties", {}))
+            url = next(
+                res.name(q) for (q, a), v in res.resolver.attributes.items() if a == "Arn" and v == props["Queue"]
+            )
+            queues.append((url, props))
+        return queues
+
+    def _scale_visibility(self) -> None:
+        assert self.resources is not None
+        sqs: Any = boto3.client("sqs")
+        for logical_id, timeout in self._timeouts.items():
+            factor = timeout / self.resources.functions[logical_id].timeout_s
+            for url, _ in self._event_queues(logical_id):
+                visibility = int(
+                    sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"][
+                        "VisibilityTimeout"
+                    ]
+                )
+                scaled = max(1, round(visibility * factor))
+                sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(scaled)})
 
     def invoker(self, name: str) -> Any:
         """The function a name or an ARN designates, as Lambda's Invoke API and rule targets name it."""
@@ -175,17 +225,14 @@ class LocalStack:
                 invoke = functools.partial(self.invoke, logical_id)
 
                 if event["Type"] == "SQS":
-                    queue_arn = props["Queue"]
-                    queue_url = next(
-                        res.name(q) for (q, a), v in res.resolver.attributes.items() if a == "Arn" and v == queue_arn
-                    )
+                    queue_url = next(url for url, p in self._event_queues(logical_id) if p["Queue"] == props["Queue"])
                     workers = min(self.shard_workers, props.get("ScalingConfig", {}).get("MaximumConcurrency", 1000))
                     for i in range(max(1, workers)):
                         self._pollers.append(
                             SqsPoller(
                                 f"{event_name}-{i}",
                                 queue_url,
-                                queue_arn,
+                                props["Queue"],
                                 invoke,
                                 int(props.get("BatchSize", 10)),
                                 REGION,

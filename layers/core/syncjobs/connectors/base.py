@@ -46,6 +46,11 @@ class Source(Protocol):
         filter by modified time itself (the engine filters again, so a source may ignore it)."""
         ...
 
+    def rest(self, shard: ShardSpec, last_row: int, last_id: str | None) -> ShardSpec:
+        """What of `shard` follows the record read as row `last_row` (entity `last_id`, when it had
+        one): the range a continuation reads when an invocation could not finish the shard."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -197,6 +197,23 @@ class CsvS3SourceConnector:
                 continue
             yield parsed
 
+    def rest(self, shard: ShardSpec, last_row: int, last_id: str | None = None) -> ShardSpec:
+        """The byte range after row `last_row`, found by reading the shard's records again (a cut is
+        rare, and the bytes are the same: the export is read by range, never rewritten under a run)."""
+        raw = b"".join(self._objects.iter_range(self.config.bucket, self.file.key, shard.start, shard.end))
+        row = shard.first_row - 1
+        for _, end, _ in _records([raw]):
+            row += 1
+            if row == last_row:
+                return shard.model_copy(
+                    update={
+                        "start": shard.start + end,
+                        "first_row": row + 1,
+                        "duplicates": {r: first for r, first in shard.duplicates.items() if r > row},
+                    }
+                )
+        raise CsvSourceError(f"{self.name}: shard {shard.shard_id} has no row {last_row}")
+
     def _record(self, row: int, record: bytes, header: list[str], id_index: int) -> SourceRecord | SourceRowError:
         if len(record) > self.config.max_row_bytes:
             return SourceRowError(

@@ -17,6 +17,7 @@ import httpx
 
 from syncjobs.connectors.base import TargetEntityGone, TargetError, Written
 from syncjobs.connectors.scim_http import ENDPOINTS, ScimClient, quoted, scim_detail
+from syncjobs.deadline import Budget
 from syncjobs.models.job import RetryPolicy, ScimTarget
 
 
@@ -28,9 +29,10 @@ class ScimTargetConnector:
         retry: RetryPolicy,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.name = config.name
-        self._client = ScimClient(config.base_url, token, config.timeout_seconds, retry, sleep, transport)
+        self._client = ScimClient(config.base_url, token, config.timeout_seconds, retry, sleep, transport, budget)
 
     def close(self) -> None:
         self._client.close()

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from syncjobs.connectors.base import TargetError
+from syncjobs.deadline import Budget, OutOfTime
 from syncjobs.models.job import RetryPolicy
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -52,9 +53,12 @@ class ScimClient:
         retry: RetryPolicy,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self._retry = retry
         self._sleep = sleep
+        self._timeout = timeout_seconds
+        self._budget = budget or Budget.unlimited()
         headers = {"Accept": "application/scim+json", "Content-Type": "application/scim+json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -87,9 +91,13 @@ class ScimClient:
         return self._retry.retries + 1
 
     def pause(self, response: httpx.Response | None) -> None:
-        """Wait before the next attempt: Retry-After of a 429, else the policy's delay."""
+        """Wait before the next attempt: Retry-After of a 429, else the policy's delay. A wait the
+        invocation's budget cannot cover raises OutOfTime carrying it, so the rest waits in the queue."""
         delay = self._retry.delay_seconds
-        self._sleep(_retry_after(response, delay) if response is not None and response.status_code == 429 else delay)
+        if response is not None and response.status_code == 429:
+            delay = _retry_after(response, delay)
+        self._budget.check("waiting before a retry", needs_s=delay, resume_after_s=delay)
+        self._sleep(delay)
 
     def request(
         self,
@@ -103,9 +111,13 @@ class ScimClient:
         429/5xx answer is returned; a timeout or connection error on the last attempt raises."""
         attempts = self.attempts if retry else 1
         for attempt in range(1, attempts + 1):
+            self._budget.check(f"{method} {path}")
+            timeout = min(self._timeout, self._budget.left())
             try:
-                response = self._http.request(method, path, json=body, params=params)
+                response = self._http.request(method, path, json=body, params=params, timeout=timeout)
             except httpx.TimeoutException as err:
+                if timeout < self._timeout:  # cut short by the budget; it may have been applied: the rest redoes it
+                    raise OutOfTime(f"{method} {path} did not answer before the end of the invocation") from err
                 if attempt == attempts:
                     raise TargetError(f"{method} {path} timed out after {attempt} attempt(s)", retryable=True) from err
                 self.pause(None)

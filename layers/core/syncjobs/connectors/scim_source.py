@@ -19,6 +19,7 @@ import httpx
 
 from syncjobs.connectors.base import SourceRecord, SourceRowError, TargetError
 from syncjobs.connectors.scim_http import ENDPOINTS, ScimClient, quoted
+from syncjobs.deadline import Budget
 from syncjobs.models.job import RetryPolicy, ScimSource
 from syncjobs.models.outcome import EntityType
 from syncjobs.models.run import ShardSpec
@@ -37,12 +38,13 @@ class ScimSourceConnector:
         retry: RetryPolicy,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.name = config.display_name
         self._config = config
         self._entity_type = entity_type
         self._path = ENDPOINTS[entity_type.value][0]
-        self._client = ScimClient(config.base_url, token, config.timeout_seconds, retry, sleep, transport)
+        self._client = ScimClient(config.base_url, token, config.timeout_seconds, retry, sleep, transport, budget)
 
     def close(self) -> None:
         self._client.close()
@@ -77,6 +79,13 @@ class ScimSourceConnector:
         for resource in self._list(" and ".join(clauses) or None, None):
             row += 1
             yield self._record(row, resource)
+
+    def rest(self, shard: ShardSpec, last_row: int, last_id: str | None) -> ShardSpec:
+        """The ids after `last_id` in the shard's range (the listing is sorted by id); without an id
+        to resume from, the whole range again (what was done is recognised from the entity state)."""
+        if last_id is None:
+            return shard
+        return shard.model_copy(update={"after": last_id, "first_row": last_row + 1})
 
     def _record(self, row: int, resource: dict[str, Any]) -> SourceRecord | SourceRowError:
         entity_id = str(resource.get("id") or "")

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from syncjobs.connectors.base import SourceRecord, SourceRowError, Target, TargetEntityGone, TargetError
+from syncjobs.deadline import Budget, OutOfTime
 from syncjobs.engine.diff import Action, decide, entity_hash
 from syncjobs.engine.mapping import CompiledMapping, MappingError
 from syncjobs.engine.outcome_log import LogLine
@@ -35,6 +36,10 @@ class ShardResult:
     seen: list[str] = field(default_factory=list)  # ids read (for deletes after a full read)
     unreadable: int = 0  # rows whose id could not be read
     stopped: bool = False  # a stop request cut the shard short
+    cut: bool = False  # the invocation's time ran out: the records after `last_row` are for a continuation
+    resume_after_s: float = 0.0  # how long the target asked to be left alone (Retry-After) when it was cut
+    last_row: int | None = None  # the last record processed (its row), where a continuation resumes
+    last_id: str | None = None  # the last entity processed that had an id
 
     def counts(self) -> dict[str, dict[str, int]]:
         return {self.entity_type: {outcome.value: len(lines) for outcome, lines in self.lines.items()}}
@@ -100,13 +105,22 @@ def process_shard(
     stop_check_seconds: float = 1.0,
     schema_problems: Callable[[dict[str, Any]], list[str]] | None = None,
     lookup_members: Callable[[list[str]], dict[str, str]] | None = None,
+    budget: Budget | None = None,
 ) -> ShardResult:
     """`should_stop` is asked at most every `stop_check_seconds`; once it says yes, the records not
     yet processed are left alone (not counted, not logged): the shard ends with what it did.
-    `lookup_members` (groups) maps member users' source ids to their target ids, all at once."""
+    `lookup_members` (groups) maps member users' source ids to their target ids, all at once.
+    `budget`: when the invocation's time runs out (before an entity, or inside one: its calls raise
+    OutOfTime), the shard is `cut` after the last entity it finished; that entity's outcome and
+    everything before it are in the result, nothing after it."""
     result = ShardResult(entity_type)
+    budget = budget or Budget.unlimited()
     next_check = time.monotonic() + stop_check_seconds
-    batch = list(records)
+    try:
+        batch = list(records)
+    except OutOfTime as err:  # a source that could not even be read in time: all of it is for the rest
+        result.cut, result.resume_after_s = True, err.resume_after_s
+        return result
     states = lookup_state([r.entity_id for r in batch if isinstance(r, SourceRecord)])
     member_targets = None
     if lookup_members is not None:
@@ -122,6 +136,16 @@ def process_shard(
             if should_stop():
                 result.stopped = True
                 break
+        if budget.left() <= 0:
+            result.cut = True
+            break
+        if not isinstance(record, SourceRowError) and record.entity_id not in first_row:
+            try:
+                decided = _process(context, record, states.get(record.entity_id))
+            except OutOfTime as err:  # nothing of this entity is counted: the continuation does it again
+                result.cut, result.resume_after_s = True, err.resume_after_s
+                break
+        result.last_row = record.row
         if isinstance(record, SourceRowError):
             result.add(Outcome.FAILED, LogLine(entity_type, record.entity_id, "", record.row, record.reason))
             if record.id_known:
@@ -134,8 +158,8 @@ def process_shard(
             result.add(Outcome.FAILED, LogLine(entity_type, record.entity_id, "", record.row, reason))
             continue
         first_row[record.entity_id] = record.row
-        stored = states.get(record.entity_id)
-        outcome, reason, target_id, resource, seen, change = _process(context, record, stored)
+        result.last_id = record.entity_id
+        outcome, reason, target_id, resource, seen, change = decided
         result.add(outcome, LogLine(entity_type, record.entity_id, target_id, record.row, reason, resource))
         if seen:
             result.seen.append(record.entity_id)

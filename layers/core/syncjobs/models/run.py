@@ -184,11 +184,29 @@ class ShardSpec(BaseModel):
     until: str | None = Field(default=None, description="keyed sources: ids up to this one (none: to the last)")
 
 
+MAX_PARTS = 9999  # continuations of one shard (each one at least one entity further, or a Retry-After later)
+
+
 class ShardMessage(BaseModel):
-    """The SQS message body that asks run_shard to process one shard of one run."""
+    """The SQS message body that asks run_shard to process one shard of one run, or the part of it
+    that an earlier invocation could not finish in time (a continuation: `part` > 0, `shard` narrowed
+    to the rest of the range)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     run_id: str
     job_id: str
     shard: ShardSpec
+    part: int = Field(default=0, ge=0, le=MAX_PARTS)
+
+    @property
+    def part_id(self) -> str:
+        """What the run counts once: the shard id, then `<shard>.<part>` for each continuation."""
+        return part_name(self.shard.shard_id, self.part)
+
+    def continuation(self, rest: ShardSpec) -> ShardMessage:
+        return self.model_copy(update={"shard": rest, "part": self.part + 1})
+
+
+def part_name(shard: str, part: int) -> str:
+    return shard if part == 0 else f"{shard}.{part}"

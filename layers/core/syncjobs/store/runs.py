@@ -2,14 +2,18 @@
 
 Layout:
   run   pk=RUN#<run_id>  sk=RUN   item_type=run, the Run fields, `job` (the definition it ran),
-                                   done_shards (string set), parts (shard -> attempt whose logs count),
+                                   done_shards (string set: shards counted whole), done_parts (string
+                                   set: shards and continuation parts counted), parts (part -> attempt
+                                   whose logs count),
                                    queued_phases (string set: entity types whose shards are queued)
         gsi1pk=JOB#<job_id> gsi1sk=<created_at>#<run_id>   (runs of a job, newest last)
   job   pk=JOB#<job_id>  sk=JOB   active_run / active_run_until: the lock that keeps one run per job
 
 A shard's completion is one conditional UpdateItem: it adds the shard's counts only if the shard id
-is not yet in done_shards, and returns the run as it is afterwards. A redelivered or re-run shard
+is not yet in done_parts, and returns the run as it is afterwards. A redelivered or re-run shard
 therefore cannot count twice, and the shard that makes shards_done == shards_total knows it is last.
+A shard cut short by its invocation's time counts its part the same way without being done; its
+continuation counts the next part, and the last part makes the shard done.
 """
 
 from __future__ import annotations
@@ -22,7 +26,17 @@ from botocore.exceptions import ClientError
 
 from syncjobs.engine.quarantine import AfterRun
 from syncjobs.models.job import JobDefinition
-from syncjobs.models.run import ACTIVE_STATUSES, Counts, FailureSample, Phase, ReadMode, Run, RunStatus, RunType
+from syncjobs.models.run import (
+    ACTIVE_STATUSES,
+    Counts,
+    FailureSample,
+    Phase,
+    ReadMode,
+    Run,
+    RunStatus,
+    RunType,
+    part_name,
+)
 from syncjobs.settings import get_settings
 from syncjobs.store import codec
 from syncjobs.store.clients import client
@@ -41,9 +55,10 @@ class RunRecord:
     run: Run
     job: JobDefinition
     done_shards: frozenset[str]
-    parts: dict[str, str]  # shard id -> attempt id whose outcome parts count
+    parts: dict[str, str]  # part id (shard, or shard.N for a continuation) -> attempt whose outcome parts count
     delete_plan: str | None = None  # S3 key of the delete plan finalize claimed
     queued_phases: frozenset[str] = frozenset()  # entity types whose shards were queued
+    done_parts: frozenset[str] = frozenset()  # shards and continuation parts counted
 
 
 def _record(item: dict[str, Any]) -> RunRecord:
@@ -54,6 +69,7 @@ def _record(item: dict[str, Any]) -> RunRecord:
         parts=dict(item.get("parts", {})),
         delete_plan=item.get("delete_plan"),
         queued_phases=frozenset(item.get("queued_phases", ())),
+        done_parts=frozenset(item.get("done_parts", ())) | frozenset(item.get("done_shards", ())),
     )
 
 
@@ -247,41 +263,56 @@ class RunStore:
         return RunStatus(out["Item"]["status"]["S"])
 
     def complete_shard(
-        self, run_id: str, shard_id: str, attempt: str, counts: Counts, failed_at: datetime | None
+        self,
+        run_id: str,
+        shard_id: str,
+        attempt: str,
+        counts: Counts,
+        failed_at: datetime | None,
+        part_number: int = 0,
+        final: bool = True,
     ) -> RunRecord:
-        """Add a shard's counts to its run exactly once; returns the run afterwards.
+        """Add a shard's (or a continuation part's) counts to its run exactly once; returns the run
+        afterwards. `final`: this part ends the shard (no continuation follows), so the shard is done.
 
-        Raises Conflict when the shard was already counted or the run is no longer active.
+        Raises Conflict when the part was already counted or the run is no longer active.
         """
-        names = {"#status": "status", "#shard": shard_id}
+        part = part_name(shard_id, part_number)
+        names = {"#status": "status", "#part": part}
         values: dict[str, Any] = {
-            ":sid": codec.dump({shard_id}),
+            ":pid": codec.dump({part}),
             ":attempt": codec.dump(attempt),
-            ":one": codec.dump(1),
-            ":shard": codec.dump(shard_id),
+            ":part": codec.dump(part),
             **_ACTIVE_VALUES,
         }
         increments, count_names, count_values = _count_increments(counts)
         names.update(count_names)
         values.update(count_values)
-        sets = ["parts.#shard = :attempt", *increments]
+        sets = ["parts.#part = :attempt", *increments]
         if failed_at is not None:
             values[":failed_at"] = codec.dump(failed_at.isoformat())
             sets.append("first_failure_at = if_not_exists(first_failure_at, :failed_at)")
+        adds = ["done_parts :pid"]
+        if final:
+            values.update({":sid": codec.dump({shard_id}), ":one": codec.dump(1)})
+            adds += ["done_shards :sid", "shards_done :one"]
         try:
             out = self._ddb.update_item(
                 TableName=self._table,
                 Key=run_key(run_id),
-                UpdateExpression=f"SET {', '.join(sets)} ADD done_shards :sid, shards_done :one",
-                ConditionExpression=f"{_ACTIVE_CONDITION} AND NOT contains(done_shards, :shard)",
+                UpdateExpression=f"SET {', '.join(sets)} ADD {', '.join(adds)}",
+                # done_shards: runs counted before parts existed recorded their shards there only
+                ConditionExpression=(
+                    f"{_ACTIVE_CONDITION} AND NOT contains(done_parts, :part) AND NOT contains(done_shards, :part)"
+                ),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )
         except ClientError as err:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise Conflict(f"shard {shard_id} of run {run_id} is already counted or the run is over") from err
-            raise translate(err, f"completing shard {shard_id} of run {run_id}") from err
+                raise Conflict(f"part {part} of run {run_id} is already counted or the run is over") from err
+            raise translate(err, f"completing part {part} of run {run_id}") from err
         return _record(codec.load_item(out["Attributes"]))
 
     def finish(self, record: RunRecord, closing: Closing) -> bool:

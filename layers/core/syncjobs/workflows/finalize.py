@@ -71,7 +71,7 @@ def finalize_run(run_id: str) -> RunStatus | None:
         return None
 
     manifests = []
-    for shard_id in sorted(record.parts):
+    for shard_id in sorted(record.parts, key=_in_order):
         attempt = record.parts[shard_id]
         try:
             manifest = json.loads(logs.get(part_key(run_id, shard_id, attempt, MANIFEST)))
@@ -180,6 +180,12 @@ def _delete(job_id: str, entity_type: str, plan: DeletePlan, target: ScimTargetC
         extra.lines[Outcome.DELETED].append(LogLine(entity_type, entity_id, target_id, None, ""))
         deleted.append(entity_id)
     EntityStateStore().delete_many(job_id, entity_type, deleted)
+
+
+def _in_order(part: str) -> tuple[str, int]:
+    """Parts in the order they were read: a shard, then its continuations 1, 2, ... 10 (not 1, 10, 2)."""
+    shard, _, number = part.partition(".")
+    return shard, int(number or 0)
 
 
 def _type_of(manifest: dict[str, Any]) -> str:

@@ -40,15 +40,22 @@ def queue_due_phases(record: RunRecord) -> None:
         logger.info("phase queued", extra={"run_id": run.run_id, "entity_type": entity_type, "shards": phase.count})
 
 
-def advance(record: RunRecord) -> None:
+def advance(record: RunRecord, may_finalize: bool = True) -> bool:
     """Move a run on from what is counted: queue the phases now due, and finalize once every shard
     is counted. Called after each counted shard, and also by an attempt that found its shard already
     counted or its start already planned: the worker that counted last may have died before moving
     the run on, and the duplicate's success removes the message that would have retried it. Both
-    steps are idempotent, so two workers advancing at once is harmless."""
+    steps are idempotent, so two workers advancing at once is harmless.
+
+    Returns True when every shard is counted but `may_finalize` said not to finalize here (the caller
+    hands finalize to a fresh invocation)."""
     run = record.run
     if not run.status.is_active or run.shards_total is None:
-        return
+        return False
     queue_due_phases(record)
-    if run.shards_done >= run.shards_total:
-        finalize_run(run.run_id)
+    if run.shards_done < run.shards_total:
+        return False
+    if not may_finalize:
+        return True
+    finalize_run(run.run_id)
+    return False

@@ -4,82 +4,71 @@ The shard's outcome parts go to S3 under a fresh attempt id, entity state is wri
 changed, and only then is the shard counted, by one conditional update that also records which
 attempt's parts count. A worker that dies before that update leaves nothing counted; the redelivered
 message reprocesses the shard (a target entity it had created is found by its key and adopted).
+
+An invocation never runs past its time: when the budget runs out (a slow target, a Retry-After longer
+than the time left), the shard counts the part it finished and hands the rest of its range on as a
+continuation message (delayed by the Retry-After), counted once under its own part id. The manifest
+of the counted part names the continuation, so a redelivered copy of the part can send it again if
+the worker died between counting and sending.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import uuid
 from datetime import UTC, datetime
 
+from syncjobs.connectors.base import Source
 from syncjobs.connectors.registry import source_for, target_for
+from syncjobs.deadline import Budget
 from syncjobs.engine import schema_check
 from syncjobs.engine.delta import DeltaFilter
 from syncjobs.engine.outcome_log import encode
 from syncjobs.engine.shard import ShardResult, compile_mapping, process_shard
+from syncjobs.models.job import JobDefinition
 from syncjobs.models.outcome import EntityType
-from syncjobs.models.run import RunStatus, RunType, ShardMessage
+from syncjobs.models.run import Run, RunStatus, RunType, ShardMessage
 from syncjobs.observability import logger
+from syncjobs.settings import get_settings
 from syncjobs.store.entity_state import EntityStateStore
 from syncjobs.store.errors import Conflict
 from syncjobs.store.objects import LogObjects, part_key
-from syncjobs.store.runs import RunStore
+from syncjobs.store.queue import MAX_DELAY_S, ShardQueue
+from syncjobs.store.runs import RunRecord, RunStore
 from syncjobs.workflows.finalize import MANIFEST, SEEN
 from syncjobs.workflows.phases import advance
 
 
-def run_shard(message: ShardMessage) -> str:
-    """Returns what happened: "counted", "duplicate" (already counted) or "run_over"."""
+def run_shard(message: ShardMessage, budget: Budget | None = None) -> str:
+    """Returns what happened: "counted", "continued" (the rest was handed on), "duplicate" (already
+    counted) or "run_over". `budget`: the invocation's time (none: unbounded)."""
+    if budget is None or not get_settings().continuations:
+        budget = Budget.unlimited()
     runs = RunStore()
     record = runs.get(message.run_id)
     run, job, shard = record.run, record.job, message.shard
     if not run.status.is_active:
         return "run_over"
-    if shard.shard_id in record.done_shards:
-        logger.info("shard already counted", extra={"run_id": run.run_id, "shard": shard.shard_id})
-        advance(record)
+    if message.part_id in record.done_parts:
+        logger.info("shard already counted", extra={"run_id": run.run_id, "shard": message.part_id})
+        _resend_continuation(record, message)
+        _advance(record, message, budget)
         return "duplicate"
 
     entity_type = shard.entity_type.value
     result = ShardResult(entity_type)
-    since = run.delta_since.get(entity_type)
-    delta = DeltaFilter(since)
+    delta = DeltaFilter(run.delta_since.get(entity_type))
+    continuation: ShardMessage | None = None
     if run.status is not RunStatus.STOPPING:
-        states = EntityStateStore()
-        writes = run.run_type in {RunType.READ, RunType.RESYNC}
-        target = target_for(job) if writes or run.run_type is RunType.VALIDATE else None
-        source = source_for(job, shard.entity_type)
-        schema_problems = None
-        if run.run_type is RunType.VALIDATE and target is not None:
-            target_schema = target.schema(entity_type)  # read once per shard; validate never writes
-            schema_problems = functools.partial(schema_check.check, schema=target_schema)
-        lookup_members = None
-        if shard.entity_type is EntityType.GROUPS:
-            users = EntityType.USERS.value
-
-            def lookup_members(ids: list[str]) -> dict[str, str]:
-                return {e: s.target_id for e, s in states.get_many(job.job_id, users, ids).items()}
-
+        source = source_for(job, shard.entity_type, budget)
         try:
-            result = process_shard(
-                run.run_id,
-                entity_type,
-                run.run_type,
-                compile_mapping(job.mapping[shard.entity_type], job.scope.get(shard.entity_type), entity_type),
-                delta(source.read(shard, since)),
-                lambda ids: states.get_many(job.job_id, entity_type, ids),
-                target,
-                should_stop=lambda: runs.status(run.run_id) is RunStatus.STOPPING,
-                schema_problems=schema_problems,
-                lookup_members=lookup_members,
-            )
+            result = _process(run, job, message, source, delta, budget)
+            if result.cut and not result.stopped:
+                continuation = _continuation(message, source, result)
         finally:
             source.close()
-            if target is not None:
-                target.close()
-        if writes and result.state_changes:
-            states.put_many(job.job_id, entity_type, result.state_changes, datetime.now(UTC).isoformat())
 
     attempt = uuid.uuid4().hex[:12]
     logs = LogObjects()
@@ -87,10 +76,10 @@ def run_shard(message: ShardMessage) -> str:
     for outcome, lines in result.lines.items():
         data = encode(lines, getattr(job.trace, outcome.value), job.log_format)
         if data:
-            logs.put(part_key(run.run_id, shard.shard_id, attempt, f"{outcome.value}.{job.log_format}"), data)
+            logs.put(part_key(run.run_id, message.part_id, attempt, f"{outcome.value}.{job.log_format}"), data)
             written.append(outcome.value)
     if result.seen:
-        logs.put(part_key(run.run_id, shard.shard_id, attempt, SEEN), "\n".join(result.seen).encode())
+        logs.put(part_key(run.run_id, message.part_id, attempt, SEEN), "\n".join(result.seen).encode())
     manifest = {
         "entity_type": entity_type,
         "outcomes": written,
@@ -98,23 +87,112 @@ def run_shard(message: ShardMessage) -> str:
         "seen": bool(result.seen),
         "unreadable": result.unreadable,
         "watermark": delta.watermark,
+        "continuation": continuation.model_dump(mode="json") if continuation else None,
+        "resume_after_s": result.resume_after_s,
     }
-    logs.put(part_key(run.run_id, shard.shard_id, attempt, MANIFEST), json.dumps(manifest).encode())
+    logs.put(part_key(run.run_id, message.part_id, attempt, MANIFEST), json.dumps(manifest).encode())
 
     try:
-        after = runs.complete_shard(run.run_id, shard.shard_id, attempt, result.counts(), result.first_failed_at)
+        after = runs.complete_shard(
+            run.run_id,
+            shard.shard_id,
+            attempt,
+            result.counts(),
+            result.first_failed_at,
+            part_number=message.part,
+            final=continuation is None,
+        )
     except Conflict:
-        logger.info("shard counted by another attempt", extra={"run_id": run.run_id, "shard": shard.shard_id})
-        advance(runs.get(run.run_id))
+        logger.info("shard counted by another attempt", extra={"run_id": run.run_id, "shard": message.part_id})
+        _advance(runs.get(run.run_id), message, budget)
         return "duplicate"
     logger.info(
-        "shard done",
+        "shard done" if continuation is None else "shard part done, the rest continues",
         extra={
             "run_id": run.run_id,
-            "shard": shard.shard_id,
+            "shard": message.part_id,
             "attempt": attempt,
             "counts": result.counts()[entity_type],
+            "resume_after_s": result.resume_after_s if continuation else None,
         },
     )
-    advance(after)
-    return "counted"
+    if continuation is not None:
+        _send(continuation, result.resume_after_s)
+    _advance(after, message, budget)
+    return "counted" if continuation is None else "continued"
+
+
+def _process(
+    run: Run, job: JobDefinition, message: ShardMessage, source: Source, delta: DeltaFilter, budget: Budget
+) -> ShardResult:
+    """Read, scope, map, diff and write the shard's entities; entity state for what changed."""
+    shard = message.shard
+    entity_type = shard.entity_type.value
+    states = EntityStateStore()
+    writes = run.run_type in {RunType.READ, RunType.RESYNC}
+    target = target_for(job, budget) if writes or run.run_type is RunType.VALIDATE else None
+    schema_problems = None
+    lookup_members = None
+    try:
+        if run.run_type is RunType.VALIDATE and target is not None:
+            target_schema = target.schema(entity_type)  # read once per shard; validate never writes
+            schema_problems = functools.partial(schema_check.check, schema=target_schema)
+        if shard.entity_type is EntityType.GROUPS:
+            users = EntityType.USERS.value
+
+            def lookup_members(ids: list[str]) -> dict[str, str]:
+                return {e: s.target_id for e, s in states.get_many(job.job_id, users, ids).items()}
+
+        result = process_shard(
+            run.run_id,
+            entity_type,
+            run.run_type,
+            compile_mapping(job.mapping[shard.entity_type], job.scope.get(shard.entity_type), entity_type),
+            delta(source.read(shard, run.delta_since.get(entity_type))),
+            lambda ids: states.get_many(job.job_id, entity_type, ids),
+            target,
+            should_stop=lambda: RunStore().status(run.run_id) is RunStatus.STOPPING,
+            schema_problems=schema_problems,
+            lookup_members=lookup_members,
+            budget=budget,
+        )
+    finally:
+        if target is not None:
+            target.close()
+    if writes and result.state_changes:
+        states.put_many(job.job_id, entity_type, result.state_changes, datetime.now(UTC).isoformat())
+    return result
+
+
+def _continuation(message: ShardMessage, source: Source, result: ShardResult) -> ShardMessage:
+    """The message for what the cut left: the same shard from after the last record processed."""
+    if result.last_row is None:
+        return message.continuation(message.shard)  # nothing done (the target asked to wait): all of it, later
+    return message.continuation(source.rest(message.shard, result.last_row, result.last_id))
+
+
+def _send(continuation: ShardMessage, resume_after_s: float) -> None:
+    ShardQueue().send([continuation.model_dump_json()], delay_s=min(MAX_DELAY_S, math.ceil(resume_after_s)))
+
+
+def _resend_continuation(record: RunRecord, message: ShardMessage) -> None:
+    """A copy of a counted part: send its continuation again unless that is counted too (the worker that
+    counted the part may have died before sending it; a second copy is dropped when it is counted)."""
+    attempt = record.parts.get(message.part_id)
+    if attempt is None or message.shard.shard_id in record.done_shards:
+        return
+    manifest = json.loads(LogObjects().get(part_key(record.run.run_id, message.part_id, attempt, MANIFEST)))
+    if manifest.get("continuation") is None:
+        return
+    continuation = ShardMessage.model_validate(manifest["continuation"])
+    if continuation.part_id not in record.done_parts:
+        logger.info("continuation sent again", extra={"run_id": record.run.run_id, "shard": continuation.part_id})
+        _send(continuation, 0)
+
+
+def _advance(record: RunRecord, message: ShardMessage, budget: Budget) -> None:
+    """Move the run on; a finalize that may not fit in what is left of this invocation is handed to a
+    fresh one: a copy of this message, which finds its part counted and finalizes (see `advance`)."""
+    if advance(record, may_finalize=budget.fresh()):
+        logger.info("finalize handed on", extra={"run_id": record.run.run_id, "shard": message.part_id})
+        ShardQueue().send([message.model_dump_json()])

@@ -1,0 +1,90 @@
+"""A SCIM peer as real services behave under load, in front of scim2-server: every call takes a while,
+and a share of calls is refused with 429 and a Retry-After (RFC 6585), as rate-limited SaaS targets do.
+
+It is an HTTP proxy on its own local port: the job's target base_url points at it, syncjobs talks
+real HTTP to it, and it forwards what it lets through to the real SCIM server. Deterministic for a
+seed; the same request is never refused more than `max_refusals_in_a_row` times in a row, so a job
+whose retry policy allows that many retries has a known outcome for every entity.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+
+import httpx
+
+from syncjobs_local.local_http import LocalHttpServer
+
+_FORWARDED = ("authorization", "content-type", "accept", "if-match")
+_RETURNED = ("content-type", "etag", "location")
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    latency_s: float = 0.0
+    throttle_share: float = 0.0  # of calls answered 429
+    retry_after_s: tuple[int, int] = (1, 10)  # the Retry-After of a 429, drawn in this range
+    max_refusals_in_a_row: int = 2
+    seed: int = 0
+
+
+class PeerProxy:
+    def __init__(self, upstream: str, behaviour: Behaviour) -> None:
+        self.behaviour = behaviour
+        self._upstream = httpx.Client(base_url=upstream.rstrip("/"), timeout=60)
+        self._rng = random.Random(behaviour.seed)
+        self._refused: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.throttled = 0
+        self._server = LocalHttpServer("scim-peer", self._serve)
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    def start(self) -> PeerProxy:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+        self._upstream.close()
+
+    def _refuse(self, key: str) -> int | None:
+        """The Retry-After to refuse this call with, or None to let it through."""
+        b = self.behaviour
+        with self._lock:
+            self.calls += 1
+            refuse = self._refused.get(key, 0) < b.max_refusals_in_a_row and self._rng.random() < b.throttle_share
+            self._refused[key] = self._refused.get(key, 0) + 1 if refuse else 0
+            if not refuse:
+                return None
+            self.throttled += 1
+            return self._rng.randint(*b.retry_after_s)
+
+    def _serve(self, request: BaseHTTPRequestHandler) -> None:
+        length = int(request.headers.get("Content-Length") or 0)
+        body = request.rfile.read(length) if length else b""
+        time.sleep(self.behaviour.latency_s)
+        retry_after = self._refuse(f"{request.command} {request.path} {body!r}")
+        if retry_after is not None:
+            self._answer(request, 429, b'{"detail": "too many requests"}', {"Retry-After": str(retry_after)})
+            return
+        headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED}
+        response = self._upstream.request(request.command, request.path, content=body, headers=headers)
+        returned = {k: v for k, v in response.headers.items() if k.lower() in _RETURNED}
+        self._answer(request, response.status_code, response.content, returned)
+
+    @staticmethod
+    def _answer(request: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str]) -> None:
+        request.send_response(status)
+        for key, value in headers.items():
+            request.send_header(key, value)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
