@@ -1,4 +1,7 @@
-"""run_shard: SQS shard messages -> process each shard; failed records are retried (partial batch)."""
+"""run_shard: SQS shard messages -> process each shard; failed records are retried (partial batch).
+
+The same function reads the shard dead-letter queue: a message there failed on every receive, and is
+counted as a dead part so that its run ends (workflows/dead_shard.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +16,16 @@ from syncjobs.batches import process_batch
 from syncjobs.deadline import Budget
 from syncjobs.models.run import ShardMessage
 from syncjobs.observability import logger, metrics, tracer
+from syncjobs.settings import get_settings
+from syncjobs.workflows.dead_shard import count_dead_shard
 from syncjobs.workflows.run_shard import run_shard
 
 
 def _record_handler(record: SQSRecord, budget: Budget) -> str:
-    return run_shard(ShardMessage.model_validate_json(record.body), budget)
+    message = ShardMessage.model_validate_json(record.body)
+    if record.event_source_arn == get_settings().shard_dead_letter_queue_arn:
+        return count_dead_shard(message)
+    return run_shard(message, budget)
 
 
 @logger.inject_lambda_context(clear_state=True)

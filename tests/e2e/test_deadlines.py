@@ -23,6 +23,7 @@ from tests.e2e.helpers import log_rows, scim_users
 pytestmark = pytest.mark.e2e
 
 USERS = 2000
+SHARD_SIZE = 50
 THROTTLED = Behaviour(latency_s=0.05, throttle_share=0.10, retry_after_s=(1, 10), max_refusals_in_a_row=2, seed=11)
 
 
@@ -37,7 +38,9 @@ def slow_target(stack: LocalStack) -> Iterator[PeerProxy]:
 
 def start_throttled_run(stack: LocalStack, proxy: PeerProxy) -> tuple[str, dict[str, dict[str, str]]]:
     assert stack.scim is not None
-    prepared = prepare(stack, users=USERS, bad_rows=False, shard_size=250, retry={"retries": 3, "delay_seconds": 1})
+    prepared = prepare(
+        stack, users=USERS, bad_rows=False, shard_size=SHARD_SIZE, retry={"retries": 3, "delay_seconds": 1}
+    )
     document = prepared.document
     document["target"]["base_url"] = f"{proxy.url}/{stack.scim.tenant}/v2"
     operations.apply_job(operations.parse_job(document))
@@ -68,7 +71,7 @@ def test_a_run_against_a_slow_throttling_target_ends_exact_with_no_invocation_ki
     assert slow_target.throttled > 50  # the target really did refuse calls
     # And shards were handed on: more parts were counted than there are shards
     record = RunStore().get(run_id)
-    assert len(record.done_parts) > len(record.done_shards) == USERS // 250
+    assert len(record.done_parts) > len(record.done_shards) == USERS // SHARD_SIZE
 
 
 def test_without_continuations_the_same_run_has_invocations_killed(stack, slow_target, monkeypatch):

@@ -28,6 +28,22 @@ def test_when_deletes_are_considered(run_type, mode, policy, unreadable, stopped
     assert (got is None) if why is None else (why in got)
 
 
+@pytest.mark.parametrize(
+    ("unreadable", "dead", "why"),
+    [
+        (0, 0, None),
+        (0, 1, "1 shard part(s) could not be processed, so the read is not complete"),
+        (3, 2, "3 source row(s) could not be read"),
+    ],
+)
+def test_a_dead_shard_part_means_the_read_is_not_complete(unreadable, dead, why):
+    # Given a full read run whose shard parts died (dead-lettered) or rows were unreadable
+    # When deletes are considered
+    got = why_no_deletes(RunType.READ, ReadMode.FULL, DeletePolicy(), unreadable, False, dead)
+    # Then nothing is deleted, with the reason
+    assert (got is None) if why is None else (why in got)
+
+
 def test_entities_not_seen_are_deleted_in_a_stable_order():
     plan = plan_deletes(PROVISIONED, SEEN, DeletePolicy())
     assert plan.deletes == [("e0", "t0"), ("e1", "t1")]

@@ -12,7 +12,9 @@ the handler would do after it runs.
 from __future__ import annotations
 
 import ctypes
+import sys
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +38,15 @@ class Killed:
     function: str
     request_id: str
     timeout_s: float
+    where: str = ""  # the handler's innermost frames of our code when it was stopped
+
+
+def _where(thread: threading.Thread) -> str:
+    frame = sys._current_frames().get(thread.ident or -1)
+    if frame is None:
+        return ""
+    ours = [f for f in traceback.extract_stack(frame) if "/syncjobs" in f.filename or "/functions/" in f.filename]
+    return " < ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in reversed(ours[-4:]))
 
 
 @dataclass
@@ -77,8 +88,9 @@ def run_with_timeout(
     thread.start()
     thread.join(timeout_s)
     if thread.is_alive():
+        where = _where(thread)
         _raise_in(thread)
-        log.record(Killed(function, request_id, timeout_s))
+        log.record(Killed(function, request_id, timeout_s, where))
         raise InvocationTimedOut(function, timeout_s)
     if "error" in outcome:
         raise outcome["error"]

@@ -12,9 +12,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-MIN_RESERVE_S = 0.5
+MIN_RESERVE_S = 1.0
 MAX_RESERVE_S = 10.0
-RESERVE_SHARE = 0.25  # of the invocation's time, kept for recording what it did
+RESERVE_SHARE = 0.4  # of the invocation's time, kept for recording what it did
 
 
 class OutOfTime(Exception):

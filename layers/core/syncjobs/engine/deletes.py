@@ -27,7 +27,12 @@ class DeletePlan:
 
 
 def why_no_deletes(
-    run_type: RunType, read_mode: ReadMode, policy: DeletePolicy, unreadable_rows: int, stopped: bool
+    run_type: RunType,
+    read_mode: ReadMode,
+    policy: DeletePolicy,
+    unreadable_rows: int,
+    stopped: bool,
+    dead_parts: int = 0,
 ) -> str | None:
     if run_type not in DELETING_TYPES:
         return f"{run_type.value} runs never delete"
@@ -39,6 +44,8 @@ def why_no_deletes(
         return "the run was stopped before it read everything"
     if unreadable_rows:
         return f"{unreadable_rows} source row(s) could not be read, so the read is not complete"
+    if dead_parts:
+        return f"{dead_parts} shard part(s) could not be processed, so the read is not complete"
     return None
 
 

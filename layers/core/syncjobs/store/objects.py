@@ -4,17 +4,22 @@ Layout of the log bucket:
   runs/<run_id>/parts/<shard_id>/<attempt>/<name>   what one attempt at a shard wrote
   runs/<run_id>/logs/<outcome>.<ext>                 the merged, downloadable log of one outcome
   runs/<run_id>/plan/<entity_type>.json              the shards of one phase, queued when it is due
+  runs/<run_id>/errors/<part>.txt                    the last error an attempt at a shard part raised
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextvars
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from botocore.exceptions import ClientError
 
 from syncjobs.settings import get_settings
 from syncjobs.store.clients import client
 from syncjobs.store.errors import NotFound, translate
+
+_READERS = 16  # concurrent GETs in get_many (the shared client pools 32 connections)
 
 _CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -29,6 +34,11 @@ def run_key_prefix(run_id: str) -> str:
 
 def part_key(run_id: str, shard_id: str, attempt: str, name: str) -> str:
     return f"{run_key_prefix(run_id)}parts/{shard_id}/{attempt}/{name}"
+
+
+def error_key(run_id: str, part: str) -> str:
+    """The last error an attempt at a shard part raised (what its dead-letter reason quotes)."""
+    return f"{run_key_prefix(run_id)}errors/{part}.txt"
 
 
 def plan_key(run_id: str, entity_type: str) -> str:
@@ -101,6 +111,25 @@ class LogObjects:
             if err.response["Error"]["Code"] in {"NoSuchKey", "404"}:
                 raise NotFound(f"s3://{self._bucket}/{key} does not exist") from err
             raise translate(err, f"reading s3://{self._bucket}/{key}") from err
+
+    def get_many(self, keys: Sequence[str], missing: bytes | None = None) -> list[bytes]:
+        """The objects at `keys`, in that order, read a few at a time: finalize reads one manifest, seen
+        list and log part per counted part, and one GET after another does not fit a Lambda's time once
+        a run has hundreds of parts. A missing object reads as `missing`, or raises NotFound if None."""
+        if len(keys) <= 1:
+            return [self._get_or(key, missing) for key in keys]
+        with ThreadPoolExecutor(max_workers=min(_READERS, len(keys))) as pool:
+            # each read runs in a copy of the caller's context (the local stack's identity rides on it)
+            futures = [pool.submit(contextvars.copy_context().run, self._get_or, key, missing) for key in keys]
+            return [future.result() for future in futures]
+
+    def _get_or(self, key: str, missing: bytes | None) -> bytes:
+        try:
+            return self.get(key)
+        except NotFound:
+            if missing is None:
+                raise
+            return missing
 
     def exists(self, key: str) -> bool:
         try:

@@ -18,20 +18,20 @@ from syncjobs.connectors.registry import target_for
 from syncjobs.connectors.scim import ScimTargetConnector
 from syncjobs.engine.deletes import DeletePlan, plan_deletes, why_no_deletes
 from syncjobs.engine.delta import newer
-from syncjobs.engine.finalize import final_status, first_failures
+from syncjobs.engine.finalize import dead_reason, final_status, first_failures
 from syncjobs.engine.outcome_log import LogLine, encode, header
 from syncjobs.engine.quarantine import AfterRun, after_run, failed_outright, outright_reason
 from syncjobs.models.outcome import OUTCOMES, EntityType, Outcome
 from syncjobs.models.run import FailureSample, RunStatus, RunType, total_by_outcome
 from syncjobs.observability import logger
 from syncjobs.store.entity_state import EntityStateStore
-from syncjobs.store.errors import NotFound
 from syncjobs.store.jobs import JobRecord, JobStore
 from syncjobs.store.objects import LogObjects, log_download_name, log_key, part_key, run_key_prefix
 from syncjobs.store.runs import Closing, RunRecord, RunStore
 
 MANIFEST = "manifest.json"
 SEEN = "seen.txt"
+_NO_MANIFEST = b'{"outcomes": [], "failures": []}'  # a counted part whose manifest is gone (expired logs)
 
 
 @dataclass
@@ -70,25 +70,24 @@ def finalize_run(run_id: str) -> RunStatus | None:
     if run.status.is_final:
         return None
 
-    manifests = []
-    for shard_id in sorted(record.parts, key=_in_order):
-        attempt = record.parts[shard_id]
-        try:
-            manifest = json.loads(logs.get(part_key(run_id, shard_id, attempt, MANIFEST)))
-        except NotFound:
-            manifest = {"outcomes": [], "failures": []}
-        manifests.append((shard_id, attempt, manifest))
+    counted = [(part, record.parts[part]) for part in sorted(record.parts, key=_in_order)]
+    bodies = logs.get_many(
+        [part_key(run_id, part, attempt, MANIFEST) for part, attempt in counted], missing=_NO_MANIFEST
+    )
+    manifests = [(part, attempt, json.loads(body)) for (part, attempt), body in zip(counted, bodies, strict=True)]
 
     extra = _deletes(record, manifests, logs)
 
     fmt = job.log_format
     log_keys: dict[str, str] = {}
     for outcome in OUTCOMES:
-        parts = [
-            logs.get(part_key(run_id, shard_id, attempt, f"{outcome.value}.{fmt}"))
-            for shard_id, attempt, manifest in manifests
-            if outcome.value in manifest["outcomes"]
-        ]
+        parts = logs.get_many(
+            [
+                part_key(run_id, shard_id, attempt, f"{outcome.value}.{fmt}")
+                for shard_id, attempt, manifest in manifests
+                if outcome.value in manifest["outcomes"]
+            ]
+        )
         parts.append(encode(extra.lines[outcome], getattr(job.trace, outcome.value), fmt))
         data = b"".join(parts)
         if not data:
@@ -99,7 +98,8 @@ def finalize_run(run_id: str) -> RunStatus | None:
 
     samples = [[FailureSample.model_validate(f) for f in m["failures"]] for _, _, m in manifests]
     failures = first_failures([*samples, extra.failures()])
-    status = final_status(run, added_failed=len(extra.lines[Outcome.FAILED]))
+    dead = [str(m["dead"]) for _, _, m in manifests if m.get("dead")]
+    status = final_status(run, added_failed=len(extra.lines[Outcome.FAILED]), dead_parts=len(dead))
     job_record = JobStore().get(run.job_id)
     watermarks = dict(job_record.watermarks)  # a type this run saw no modified time for keeps its own
     for _, _, manifest in manifests:
@@ -111,6 +111,7 @@ def finalize_run(run_id: str) -> RunStatus | None:
         failures=failures,
         ended_at=datetime.now(UTC),
         streak_before=job_record.failure_streak,
+        reason=dead_reason(dead),
         added_counts=extra.counts(),
         watermarks=watermarks,
         deletes_held=extra.held,
@@ -127,9 +128,11 @@ def _deletes(record: RunRecord, manifests: Manifests, logs: LogObjects) -> _Extr
     why_not: dict[str, str] = {}
     types = [t.value for t in job.phases]
     for type_name in types:
-        unreadable = sum(m.get("unreadable", 0) for _, _, m in manifests if _type_of(m) == type_name)
+        of_type = [m for _, _, m in manifests if _type_of(m) == type_name]
+        unreadable = sum(m.get("unreadable", 0) for m in of_type)
+        dead = sum(1 for m in of_type if m.get("dead"))
         stopped = run.status is RunStatus.STOPPING
-        reason = why_no_deletes(run.run_type, run.read_mode, job.deletes, unreadable, stopped)
+        reason = why_no_deletes(run.run_type, run.read_mode, job.deletes, unreadable, stopped, dead)
         if reason is not None:
             why_not[type_name] = reason
     if len(why_not) == len(job.phases) and len(set(why_not.values())) == 1:
@@ -204,9 +207,15 @@ def _delete_plans(
         plans: dict[str, DeletePlan] = {}
         for entity_type in entity_types:
             seen: set[str] = set()
-            for shard_id, attempt, manifest in manifests:
-                if manifest.get("seen") and _type_of(manifest) == entity_type:
-                    seen.update(logs.get(part_key(run_id, shard_id, attempt, SEEN)).decode().split("\n"))
+            lists = logs.get_many(
+                [
+                    part_key(run_id, shard_id, attempt, SEEN)
+                    for shard_id, attempt, manifest in manifests
+                    if manifest.get("seen") and _type_of(manifest) == entity_type
+                ]
+            )
+            for listed in lists:
+                seen.update(listed.decode().split("\n"))
             provisioned = EntityStateStore().provisioned(job.job_id, entity_type)
             plans[entity_type] = plan_deletes(provisioned, seen, job.deletes)
         key = f"{run_key_prefix(run_id)}deletes-{uuid.uuid4().hex[:12]}.json"

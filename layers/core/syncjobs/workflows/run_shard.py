@@ -33,17 +33,38 @@ from syncjobs.models.run import Run, RunStatus, RunType, ShardMessage
 from syncjobs.observability import logger
 from syncjobs.settings import get_settings
 from syncjobs.store.entity_state import EntityStateStore
-from syncjobs.store.errors import Conflict
-from syncjobs.store.objects import LogObjects, part_key
+from syncjobs.store.errors import Conflict, StoreError
+from syncjobs.store.objects import LogObjects, error_key, part_key
 from syncjobs.store.queue import MAX_DELAY_S, ShardQueue
 from syncjobs.store.runs import RunRecord, RunStore
 from syncjobs.workflows.finalize import MANIFEST, SEEN
 from syncjobs.workflows.phases import advance
 
+MAX_ERROR_CHARS = 500
+
 
 def run_shard(message: ShardMessage, budget: Budget | None = None) -> str:
     """Returns what happened: "counted", "continued" (the rest was handed on), "duplicate" (already
-    counted) or "run_over". `budget`: the invocation's time (none: unbounded)."""
+    counted) or "run_over". `budget`: the invocation's time (none: unbounded).
+
+    An error is recorded for the part before it is raised (the message is then received again): when
+    every receive fails, the dead-letter handler quotes it as the reason (workflows/dead_shard.py)."""
+    try:
+        return _run_shard(message, budget)
+    except Exception as err:
+        _record_error(message, err)
+        raise
+
+
+def _record_error(message: ShardMessage, err: Exception) -> None:
+    text = f"{type(err).__name__}: {err}"[:MAX_ERROR_CHARS]
+    try:
+        LogObjects().put(error_key(message.run_id, message.part_id), text.encode())
+    except StoreError:
+        logger.exception("could not record the shard's error", extra={"run_id": message.run_id})
+
+
+def _run_shard(message: ShardMessage, budget: Budget | None) -> str:
     if budget is None or not get_settings().continuations:
         budget = Budget.unlimited()
     runs = RunStore()
