@@ -73,6 +73,17 @@ def test_the_shard_queue_redrives_to_a_dead_letter_queue_and_reports_item_failur
     assert queue["VisibilityTimeout"] >= 6 * R["RunShardFunction"]["Properties"]["Timeout"]
 
 
+def test_run_shard_reads_the_shard_dead_letter_queue_and_knows_the_receive_count():
+    # a dead-lettered shard is counted as dead, so that its run ends; its reason quotes the receive count
+    shard_fn = R["RunShardFunction"]["Properties"]
+    dead = shard_fn["Events"]["DeadShards"]["Properties"]
+    assert dead["Queue"] == {"Fn::GetAtt": ["ShardDeadLetterQueue", "Arn"]}
+    assert dead["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    env = shard_fn["Environment"]["Variables"]
+    assert env["SHARD_DEAD_LETTER_QUEUE_ARN"] == {"Fn::GetAtt": ["ShardDeadLetterQueue", "Arn"]}
+    assert int(env["SHARD_MAX_RECEIVES"]) == R["ShardQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+
+
 @pytest.mark.parametrize(("function", "event_name"), [("NotifyFunction", "RunChanges"), ("AdvanceFunction", "Ended")])
 def test_the_stream_consumers_are_filtered_bisected_retried_and_have_a_failure_destination(function, event_name):
     table = R["JobsTable"]["Properties"]

@@ -104,6 +104,7 @@ class CsvS3SourceConnector:
         self.entity_type = entity_type
         self.name = f"s3://{config.bucket}/{self.file.key}"
         self._objects = objects
+        self._read: tuple[int, int, bytes] | None = None  # (start, end, bytes) of the range read last
 
     def close(self) -> None:
         """Nothing to release: each read is its own ranged GET."""
@@ -182,7 +183,7 @@ class CsvS3SourceConnector:
 
     def read(self, shard: ShardSpec, since: str | None = None) -> Iterator[SourceRecord | SourceRowError]:
         """`since` is not used: a CSV export cannot be asked for changed rows only (the engine filters)."""
-        raw = b"".join(self._objects.iter_range(self.config.bucket, self.file.key, shard.start, shard.end))
+        raw = self._range(shard)
         header = shard.header
         id_index = header.index(self.file.id_column)
         row = shard.first_row - 1
@@ -198,9 +199,9 @@ class CsvS3SourceConnector:
             yield parsed
 
     def rest(self, shard: ShardSpec, last_row: int, last_id: str | None = None) -> ShardSpec:
-        """The byte range after row `last_row`, found by reading the shard's records again (a cut is
-        rare, and the bytes are the same: the export is read by range, never rewritten under a run)."""
-        raw = b"".join(self._objects.iter_range(self.config.bucket, self.file.key, shard.start, shard.end))
+        """The byte range after row `last_row`, found by going over the shard's records again (the
+        bytes are the same: the export is read by range, never rewritten under a run)."""
+        raw = self._range(shard)
         row = shard.first_row - 1
         for _, end, _ in _records([raw]):
             row += 1
@@ -213,6 +214,14 @@ class CsvS3SourceConnector:
                     }
                 )
         raise CsvSourceError(f"{self.name}: shard {shard.shard_id} has no row {last_row}")
+
+    def _range(self, shard: ShardSpec) -> bytes:
+        """The shard's bytes; read once per connector (a cut shard's `rest` goes over them again at the
+        end of an invocation, when there is no time for another GET)."""
+        if self._read is None or self._read[:2] != (shard.start, shard.end):
+            raw = b"".join(self._objects.iter_range(self.config.bucket, self.file.key, shard.start, shard.end))
+            self._read = (shard.start, shard.end, raw)
+        return self._read[2]
 
     def _record(self, row: int, record: bytes, header: list[str], id_index: int) -> SourceRecord | SourceRowError:
         if len(record) > self.config.max_row_bytes:

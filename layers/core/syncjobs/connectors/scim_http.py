@@ -3,8 +3,10 @@ and retries of 429 (honouring Retry-After), 5xx, timeouts and connection errors 
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 import httpx
@@ -63,7 +65,11 @@ class ScimClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(
-            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_seconds, transport=transport
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            timeout=timeout_seconds,
+            transport=transport,
+            verify=_tls_context(),
         )
 
     def close(self) -> None:
@@ -132,3 +138,10 @@ class ScimClient:
                 continue
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+@cache
+def _tls_context() -> ssl.SSLContext:
+    """One verifying TLS context per process: building one loads the CA bundle, which costs more than
+    a short shard part's requests (a client is made per shard part)."""
+    return httpx.create_ssl_context()
