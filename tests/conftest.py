@@ -28,6 +28,15 @@ def aws(_session_stack: LocalStack) -> LocalStack:
 
 
 @pytest.fixture
+def shared_aws(_session_stack: LocalStack) -> LocalStack:
+    """The local AWS as earlier tests left it (no moto reset: a reset and the template's provisioning
+    cost seconds), no pollers, an empty SCIM target and empty shard queues. For tests that keep to a
+    job, an export and runs of their own (the fault suite's hundred cases)."""
+    _session_stack.refresh()
+    return _session_stack
+
+
+@pytest.fixture
 def stack(_session_stack: LocalStack) -> Iterator[LocalStack]:
     """The whole local stack, pollers running, fresh resources and an empty SCIM target."""
     _session_stack.reset(pollers=True)  # a fresh outbox too

@@ -12,6 +12,7 @@ import json
 import time
 import urllib.parse
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -148,7 +149,13 @@ class LambdaContext:
     invocation's start to its function's Timeout, as Lambda's does."""
 
     def __init__(
-        self, function_name: str, region: str, account: str, memory_mb: int = 512, timeout_s: float = 60
+        self,
+        function_name: str,
+        region: str,
+        account: str,
+        memory_mb: int = 512,
+        timeout_s: float = 60,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
@@ -157,7 +164,8 @@ class LambdaContext:
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "local"
-        self._deadline = time.monotonic() + timeout_s
+        self._clock = clock
+        self._deadline = clock() + timeout_s
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+        return max(0, int((self._deadline - self._clock()) * 1000))

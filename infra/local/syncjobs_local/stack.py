@@ -8,7 +8,9 @@ import logging
 import os
 import sys
 import threading
+import time
 import urllib.request
+from collections.abc import Callable
 from email.message import Message
 from pathlib import Path
 from types import TracebackType
@@ -70,6 +72,8 @@ class LocalStack:
         self.lambda_api = LambdaApiServer(self.invoker)
         self._lock = threading.Lock()
         self.invocations = InvocationLog()  # invocations killed by their Timeout
+        # what handlers' contexts count their remaining time by (a test may simulate time: fault suite)
+        self.clock: Callable[[], float] = time.monotonic
         self._timeouts: dict[str, float] = {}  # per function: a test's scaled-down Timeout
 
     # ------------------------------------------------------------------ lifecycle
@@ -112,7 +116,7 @@ class LocalStack:
         syncjobs_settings.reset()
         store_clients.reset()
         store_secrets.forget()
-        self._scale_visibility()
+        self._scale_visibility(self._timeouts)
         self._load_handlers()
         if self.with_pollers:
             self._start_pollers()
@@ -131,11 +135,37 @@ class LocalStack:
             self.with_pollers = pollers
         self._stop_pollers()
         self._timeouts = dict(timeouts or {})
+        self.shard_workers = shard_workers or self._default_workers
+        self.clock = time.monotonic
         self.invocations.clear()
         self.http_get(f"{self.moto_url}/moto-api/reset", method="POST")
         assert self.scim is not None
         self.scim.new_tenant()
         self._provision()
+
+    def enforce_timeouts(self, timeouts: dict[str, float]) -> None:
+        """From now on, per function, the Timeout to enforce instead of the template's (as `reset`'s
+        `timeouts`, without emptying anything); the functions not named get the template's again."""
+        self._timeouts = dict(timeouts)
+        self._scale_visibility(self._timeouts)
+
+    def refresh(self) -> None:
+        """A light reset for tests that keep to their own job, export and runs: no pollers, an empty
+        SCIM target, empty shard queues, real time and the template's timeouts; AWS keeps its data."""
+        if self.with_pollers:
+            self._stop_pollers()
+            self.with_pollers = False
+        assert self.scim is not None
+        assert self.resources is not None
+        self.scim.new_tenant()
+        self.clock = time.monotonic
+        self.invocations.clear()
+        self.enforce_timeouts({})
+        sqs: Any = boto3.client("sqs")
+        for url, _ in self._event_queues("RunShardFunction"):  # emptied by hand: SQS purges once a minute
+            while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+                for m in messages:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
     def stop(self) -> None:
         self._stop_pollers()
@@ -168,7 +198,9 @@ class LocalStack:
         assert self.resources is not None
         spec = self.resources.functions[logical_id]
         timeout = self.timeout_of(logical_id)
-        context = LambdaContext(logical_id, REGION, self.resources.resolver.account, spec.memory_mb, timeout)
+        context = LambdaContext(
+            logical_id, REGION, self.resources.resolver.account, spec.memory_mb, timeout, clock=self.clock
+        )
         handler = self._handlers[logical_id]
         return run_with_timeout(
             logical_id, context.aws_request_id, timeout, lambda: handler(event, context), self.invocations
@@ -189,17 +221,18 @@ class LocalStack:
             queues.append((url, props))
         return queues
 
-    def _scale_visibility(self) -> None:
+    def _scale_visibility(self, timeouts: dict[str, float]) -> None:
+        """Each queue feeding a function in `timeouts` gets the template's VisibilityTimeout scaled by
+        that function's time factor; the others get the template's own (so this can run again)."""
         assert self.resources is not None
+        res = self.resources
+        resources = load_template(self.template)["Resources"]
         sqs: Any = boto3.client("sqs")
-        for logical_id, timeout in self._timeouts.items():
-            factor = timeout / self.resources.functions[logical_id].timeout_s
-            for url, _ in self._event_queues(logical_id):
-                visibility = int(
-                    sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"][
-                        "VisibilityTimeout"
-                    ]
-                )
+        for logical_id, spec in res.functions.items():
+            factor = timeouts.get(logical_id, spec.timeout_s) / spec.timeout_s
+            for url, props in self._event_queues(logical_id):
+                queue = next(q for (q, a), v in res.resolver.attributes.items() if a == "Arn" and v == props["Queue"])
+                visibility = int(resources[queue].get("Properties", {}).get("VisibilityTimeout", 30))
                 scaled = max(1, round(visibility * factor))
                 sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(scaled)})
 
