@@ -27,8 +27,9 @@ venv: $(VENV)/.installed $(TOOLS)/.installed
 demo: $(VENV)/.installed
 	$(PY) -m syncjobs_local demo
 
+# Two pytest workers (one local stack each): this machine and CI have two cores.
 test: $(VENV)/.installed $(TOOLS)/.installed lint typecheck
-	$(PY) -m pytest -q -m "not large" tests
+	$(PY) -m pytest -q -n 2 -m "not large" tests
 
 # The 10,000-user engine scenario: 4 to 8 minutes here (scim2-server's memory store slows as it fills).
 test-large: $(VENV)/.installed

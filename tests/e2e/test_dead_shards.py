@@ -14,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from syncjobs.admin import operations
-from syncjobs.connectors.csv_s3 import CsvS3SourceConnector
-from syncjobs.models.run import Run, RunStatus, ShardSpec
+from syncjobs.models.run import Run, RunStatus
 from syncjobs.store.jobs import JobStore
 from syncjobs.store.runs import RunStore
 from syncjobs_local.demo import prepare, start, wait_for_run
 from syncjobs_local.pollers import Scheduler
 from syncjobs_local.stack import LocalStack
+from tests.e2e.fault_kit import Poison
 from tests.e2e.helpers import scim_users
 
 pytestmark = pytest.mark.e2e
@@ -29,24 +29,11 @@ ON_CALL = "on-call@example.com"
 POISONED = "00001"
 
 
-class Poison:
-    """Shard 00001 raises on every read while armed, as a shard would whose range the source cannot serve."""
-
-    armed = True
-
-
 @pytest.fixture
-def poison(monkeypatch: pytest.MonkeyPatch) -> Poison:
-    poison = Poison()
-    read = CsvS3SourceConnector.read
-
-    def failing(self: CsvS3SourceConnector, shard: ShardSpec, since: str | None = None) -> Iterator[object]:
-        if poison.armed and shard.shard_id == POISONED:
-            raise RuntimeError("the export's range cannot be read (injected)")
-        return read(self, shard, since)
-
-    monkeypatch.setattr(CsvS3SourceConnector, "read", failing)
-    return poison
+def poison(monkeypatch: pytest.MonkeyPatch) -> Iterator[Poison]:
+    poison = Poison(POISONED)
+    with poison.applied(monkeypatch):
+        yield poison
 
 
 def mails_to(stack: LocalStack, recipient: str) -> list[str]:
@@ -83,7 +70,7 @@ def test_a_shard_failing_on_every_receive_ends_its_run_with_the_reason(stack, po
     assert run.status is RunStatus.FAILED
     assert run.reason is not None
     assert f"shard {POISONED} could not be processed in 5 attempts" in run.reason
-    assert "the export's range cannot be read (injected)" in run.reason
+    assert Poison.REASON in run.reason
     # And the other shards' users were provisioned, nothing deleted, and the lock is released
     assert run.totals()["created"] == 20
     assert len(scim_users(stack)) == 20
