@@ -29,6 +29,7 @@ class Settings:
     link_signing_key_secret: str  # Secrets Manager secret holding the links' HMAC key
     log_retention_days: int  # logs expire after this: no mail link outlives them
     start_run_function: str  # what the admin API invokes to start a run
+    stall_minutes: int = 30  # an active run with no progress for this long is ended by the sweep
     continuations: bool = True  # test hook (CONTINUATIONS=off): shards ignore their deadline, as before
 
 
@@ -62,6 +63,7 @@ def get_settings() -> Settings:
         link_signing_key_secret=os.environ.get("LINK_SIGNING_KEY_SECRET", ""),
         log_retention_days=_whole("LOG_RETENTION_DAYS", "7"),
         start_run_function=os.environ.get("START_RUN_FUNCTION", ""),
+        stall_minutes=_whole("STALL_MINUTES", "30"),
         continuations=os.environ.get("CONTINUATIONS", "on") != "off",
     )
 

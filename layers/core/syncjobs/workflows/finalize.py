@@ -66,39 +66,14 @@ Manifests = list[tuple[str, str, dict[str, Any]]]  # (shard id, attempt, manifes
 def finalize_run(run_id: str) -> RunStatus | None:
     runs, logs = RunStore(), LogObjects()
     record = runs.get(run_id)
-    run, job = record.run, record.job
+    run = record.run
     if run.status.is_final:
         return None
 
-    manifests = []
-    for shard_id in sorted(record.parts, key=_in_order):
-        attempt = record.parts[shard_id]
-        try:
-            manifest = json.loads(logs.get(part_key(run_id, shard_id, attempt, MANIFEST)))
-        except NotFound:
-            manifest = {"outcomes": [], "failures": []}
-        manifests.append((shard_id, attempt, manifest))
-
+    manifests = _manifests(record, logs)
     extra = _deletes(record, manifests, logs)
-
-    fmt = job.log_format
-    log_keys: dict[str, str] = {}
-    for outcome in OUTCOMES:
-        parts = [
-            logs.get(part_key(run_id, shard_id, attempt, f"{outcome.value}.{fmt}"))
-            for shard_id, attempt, manifest in manifests
-            if outcome.value in manifest["outcomes"]
-        ]
-        parts.append(encode(extra.lines[outcome], getattr(job.trace, outcome.value), fmt))
-        data = b"".join(parts)
-        if not data:
-            continue
-        key = log_key(run_id, outcome.value, fmt)
-        logs.put(key, header(fmt) + data, log_download_name(run.job_id, run_id, key))
-        log_keys[outcome.value] = key
-
-    samples = [[FailureSample.model_validate(f) for f in m["failures"]] for _, _, m in manifests]
-    failures = first_failures([*samples, extra.failures()])
+    log_keys = _merge_logs(record, manifests, extra, logs)
+    failures = _failures(manifests, extra)
     status = final_status(run, added_failed=len(extra.lines[Outcome.FAILED]))
     job_record = JobStore().get(run.job_id)
     watermarks = dict(job_record.watermarks)  # a type this run saw no modified time for keeps its own
@@ -117,6 +92,67 @@ def finalize_run(run_id: str) -> RunStatus | None:
         deletes_note="; ".join(extra.notes) or None,
     )
     return _finish(record, closing, job_record)
+
+
+def _manifests(record: RunRecord, logs: LogObjects) -> Manifests:
+    """The manifest of each counted part, in reading order."""
+    manifests = []
+    for shard_id in sorted(record.parts, key=_in_order):
+        attempt = record.parts[shard_id]
+        try:
+            manifest = json.loads(logs.get(part_key(record.run.run_id, shard_id, attempt, MANIFEST)))
+        except NotFound:
+            manifest = {"outcomes": [], "failures": []}
+        manifests.append((shard_id, attempt, manifest))
+    return manifests
+
+
+def _merge_logs(record: RunRecord, manifests: Manifests, extra: _Extra, logs: LogObjects) -> dict[str, str]:
+    """One downloadable log per outcome from the counted parts (and finalize's own lines)."""
+    run, job = record.run, record.job
+    fmt = job.log_format
+    log_keys: dict[str, str] = {}
+    for outcome in OUTCOMES:
+        parts = [
+            logs.get(part_key(run.run_id, shard_id, attempt, f"{outcome.value}.{fmt}"))
+            for shard_id, attempt, manifest in manifests
+            if outcome.value in manifest["outcomes"]
+        ]
+        parts.append(encode(extra.lines[outcome], getattr(job.trace, outcome.value), fmt))
+        data = b"".join(parts)
+        if not data:
+            continue
+        key = log_key(run.run_id, outcome.value, fmt)
+        logs.put(key, header(fmt) + data, log_download_name(run.job_id, run.run_id, key))
+        log_keys[outcome.value] = key
+    return log_keys
+
+
+def _failures(manifests: Manifests, extra: _Extra) -> list[FailureSample]:
+    samples = [[FailureSample.model_validate(f) for f in m["failures"]] for _, _, m in manifests]
+    return first_failures([*samples, extra.failures()])
+
+
+def end_stalled(record: RunRecord, status: RunStatus, reason: str, now: datetime) -> bool:
+    """End a run the sweep found stalled (engine/stall.py): merge the logs of what was counted, make no
+    deletes (the read is not complete), set `status` with the reason and release the lock. Only if
+    the run has not moved since `record` was read; False if it has (or has ended meanwhile)."""
+    logs = LogObjects()
+    manifests = _manifests(record, logs)
+    extra = _Extra()
+    extra.notes.append("no deletes: the run did not read everything")
+    job_record = JobStore().get(record.run.job_id)
+    closing = Closing(
+        status=status,
+        log_keys=_merge_logs(record, manifests, extra, logs),
+        failures=_failures(manifests, extra),
+        ended_at=now,
+        streak_before=job_record.failure_streak,
+        reason=reason,
+        deletes_note="; ".join(extra.notes) or None,
+        unmoved_since=record.progress_at or "",
+    )
+    return _finish(record, closing, job_record) is not None
 
 
 def _deletes(record: RunRecord, manifests: Manifests, logs: LogObjects) -> _Extra:
