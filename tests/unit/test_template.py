@@ -106,3 +106,12 @@ def test_mail_links_are_signed_tokens_served_by_a_public_function_that_reads_and
     assert R["LinkSigningKey"]["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
     notify = FUNCTIONS["NotifyFunction"]["Properties"]["Environment"]["Variables"]
     assert notify["LINKS_BASE_URL"] == {"Fn::GetAtt": ["LinksFunctionUrl", "FunctionUrl"]}
+
+
+def test_kept_mail_is_retried_on_a_schedule_and_stalled_runs_are_swept_after_stall_minutes():
+    notify_events = FUNCTIONS["NotifyFunction"]["Properties"]["Events"]
+    assert notify_events["MailRetry"]["Properties"]["Schedule"] == "rate(15 minutes)"
+    assert "Input" not in notify_events["MailRetry"]["Properties"]  # the handler reads the event's time
+    advance = FUNCTIONS["AdvanceFunction"]["Properties"]
+    assert advance["Environment"]["Variables"]["STALL_MINUTES"] == {"Ref": "StallMinutes"}
+    assert T["Parameters"]["StallMinutes"]["Default"] == 30
