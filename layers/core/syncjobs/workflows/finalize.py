@@ -21,9 +21,10 @@ from syncjobs.engine.delta import newer
 from syncjobs.engine.finalize import final_status, first_failures
 from syncjobs.engine.outcome_log import LogLine, encode, header
 from syncjobs.engine.quarantine import AfterRun, after_run, failed_outright, outright_reason
+from syncjobs.engine.run_metrics import run_metrics
 from syncjobs.models.outcome import OUTCOMES, EntityType, Outcome
 from syncjobs.models.run import FailureSample, RunStatus, RunType, total_by_outcome
-from syncjobs.observability import logger
+from syncjobs.observability import emit, logger
 from syncjobs.store.entity_state import EntityStateStore
 from syncjobs.store.errors import NotFound
 from syncjobs.store.jobs import JobRecord, JobStore
@@ -287,6 +288,10 @@ def _finish(record: RunRecord, closing: Closing, job_record: JobRecord) -> RunSt
     closing = _with_quarantine(record, closing, job_record)
     done = RunStore().finish(record, closing)
     run = record.run
+    if done:
+        added = total_by_outcome(closing.added_counts)
+        totals = {outcome: n + added[outcome] for outcome, n in run.totals().items()}
+        emit(run_metrics(closing.status, totals, run.started_at or run.created_at, closing.ended_at))
     logger.info(
         "run finished" if done else "run already finished",
         extra={
