@@ -71,7 +71,7 @@ def test_given_a_run_whose_shards_were_lost_then_the_sweep_fails_it_with_the_rea
     assert after.reason == "no progress for 31 minutes; 1 of 2 shards counted"
     assert after.counts == before.run.counts
     assert set(after.log_keys)
-    assert all(key.startswith(f"runs/{run_id}/") for key in after.log_keys.values())
+    assert all(key.startswith(f"runs/{run_id}/logs/swept/") for key in after.log_keys.values())
     assert "no deletes" in (after.deletes_note or "")
     assert JobStore().get(prepared.job_id).active_run is None
     # And nothing was deleted

@@ -108,7 +108,9 @@ def _manifests(record: RunRecord, logs: LogObjects) -> Manifests:
     return manifests
 
 
-def _merge_logs(record: RunRecord, manifests: Manifests, extra: _Extra, logs: LogObjects) -> dict[str, str]:
+def _merge_logs(
+    record: RunRecord, manifests: Manifests, extra: _Extra, logs: LogObjects, swept: bool = False
+) -> dict[str, str]:
     """One downloadable log per outcome from the counted parts (and finalize's own lines)."""
     run, job = record.run, record.job
     fmt = job.log_format
@@ -123,7 +125,7 @@ def _merge_logs(record: RunRecord, manifests: Manifests, extra: _Extra, logs: Lo
         data = b"".join(parts)
         if not data:
             continue
-        key = log_key(run.run_id, outcome.value, fmt)
+        key = log_key(run.run_id, outcome.value, fmt, swept)
         logs.put(key, header(fmt) + data, log_download_name(run.job_id, run.run_id, key))
         log_keys[outcome.value] = key
     return log_keys
@@ -145,7 +147,7 @@ def end_stalled(record: RunRecord, status: RunStatus, reason: str, now: datetime
     job_record = JobStore().get(record.run.job_id)
     closing = Closing(
         status=status,
-        log_keys=_merge_logs(record, manifests, extra, logs),
+        log_keys=_merge_logs(record, manifests, extra, logs, swept=True),
         failures=_failures(manifests, extra),
         ended_at=now,
         streak_before=job_record.failure_streak,
