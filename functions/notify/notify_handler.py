@@ -1,8 +1,9 @@
 """notify: DynamoDB stream of run, collection run and approval items (filtered) -> notification rules ->
-SES mail, exactly once."""
+SES mail, exactly once; and every 15 minutes (a scheduled event) the mail kept after failed sends."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import EventType
@@ -13,6 +14,7 @@ from syncjobs.batches import process_batch
 from syncjobs.observability import logger, metrics, tracer
 from syncjobs.store.codec import load_item
 from syncjobs.workflows.notify_others import notify_approval_change, notify_collection_change
+from syncjobs.workflows.notify_retry import retry_pending
 from syncjobs.workflows.notify_run import notify_run_change
 
 _NOTIFIERS = {
@@ -35,4 +37,6 @@ def _record_handler(record: DynamoDBRecord) -> int:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("detail-type") == "Scheduled Event":  # the MailRetry schedule: now is the event's time
+        return retry_pending(datetime.fromisoformat(event["time"]))
     return process_batch(event, context, EventType.DynamoDBStreams, _record_handler, metric="RunChanges")

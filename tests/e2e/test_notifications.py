@@ -44,7 +44,8 @@ def settled(stack: LocalStack, run: Run, subscribers: int) -> None:
     deadline = time.monotonic() + 30
     while True:
         finished = [n for n in operations.run_notifications(run.run_id) if n.kind in {"finished_with_error", "success"}]
-        if len(finished) >= subscribers and all(n.state != "claimed" for n in finished):
+        # claimed: being sent; pending: a send failed and is retried
+        if len(finished) >= subscribers and all(n.state not in {"claimed", "pending"} for n in finished):
             time.sleep(0.5)  # the outbox writer polls every 0.3 s
             return
         assert time.monotonic() < deadline, f"no decisions recorded for run {run.run_id}"

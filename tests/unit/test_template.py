@@ -1,5 +1,6 @@
 """What template.yaml promises about security and delivery, read from the template itself."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,77 @@ def test_mail_links_are_signed_tokens_served_by_a_public_function_that_reads_and
     assert R["LinkSigningKey"]["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
     notify = FUNCTIONS["NotifyFunction"]["Properties"]["Environment"]["Variables"]
     assert notify["LINKS_BASE_URL"] == {"Fn::GetAtt": ["LinksFunctionUrl", "FunctionUrl"]}
+
+
+ALARMS = {k: v["Properties"] for k, v in R.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+def _dead_letter_queues() -> set[str]:
+    """Every queue something dead-letters into: a redrive target or a stream's on-failure destination."""
+    queues = set()
+    for resource in R.values():
+        redrive = resource.get("Properties", {}).get("RedrivePolicy", {})
+        if "deadLetterTargetArn" in redrive:
+            queues.add(redrive["deadLetterTargetArn"]["Fn::GetAtt"][0])
+    for fn in FUNCTIONS.values():
+        for event in fn["Properties"].get("Events", {}).values():
+            on_failure = event.get("Properties", {}).get("DestinationConfig", {}).get("OnFailure", {})
+            if on_failure.get("Type") == "SQS":
+                queues.add(on_failure["Destination"]["Fn::GetAtt"][0])
+    return queues
+
+
+@pytest.mark.parametrize("queue", sorted(_dead_letter_queues()))
+def test_every_dead_letter_queue_has_an_alarm_on_its_depth(queue):
+    on_queue = [
+        a
+        for a in ALARMS.values()
+        if a["Namespace"] == "AWS/SQS"
+        and a["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        and a["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+    ]
+    assert on_queue, f"no alarm on the depth of {queue}"
+    for alarm in on_queue:
+        assert alarm["Threshold"] == 0
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+def test_failed_runs_runs_ended_by_the_sweep_and_mail_failures_have_alarms_on_the_metrics_the_code_emits():
+    from syncjobs.engine.run_metrics import run_metrics
+    from syncjobs.models.run import RunStatus
+
+    now = datetime.now(UTC)
+    emitted = {m.name for m in run_metrics(RunStatus.FAILED, {}, now, now)}
+    code = "".join(p.read_text() for p in (ROOT / "layers" / "core" / "syncjobs" / "workflows").glob("*.py"))
+    emitted |= {name for name in ("RunsEndedBySweep", "MailsNotSent", "MailsGivenUp") if f'name="{name}"' in code}
+    ours = {a["MetricName"]: a for a in ALARMS.values() if a["Namespace"] == "syncjobs"}
+    assert set(ours) == {"RunsFailed", "RunsEndedBySweep", "MailsNotSent", "MailsGivenUp"}
+    assert set(ours) <= emitted
+    for alarm in ours.values():
+        # Powertools Metrics(service="syncjobs") adds the service dimension to every metric
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": "syncjobs"}]
+        assert alarm["Statistic"] == "Sum"
+
+
+def test_every_alarm_goes_to_the_encrypted_alarm_topic_with_an_optional_mail_subscription():
+    assert ALARMS
+    for name, alarm in ALARMS.items():
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+        assert alarm["TreatMissingData"] == "notBreaching", name
+    topic = R["AlarmTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": ["AlarmKey", "Arn"]}
+    key_policy = R["AlarmKey"]["Properties"]["KeyPolicy"]["Statement"]
+    assert any(s["Principal"] == {"Service": "cloudwatch.amazonaws.com"} for s in key_policy)
+    subscription = R["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+    assert T["Parameters"]["AlarmEmail"]["Default"] == ""
+
+
+def test_kept_mail_is_retried_on_a_schedule_and_stalled_runs_are_swept_after_stall_minutes():
+    notify_events = FUNCTIONS["NotifyFunction"]["Properties"]["Events"]
+    assert notify_events["MailRetry"]["Properties"]["Schedule"] == "rate(15 minutes)"
+    assert "Input" not in notify_events["MailRetry"]["Properties"]  # the handler reads the event's time
+    advance = FUNCTIONS["AdvanceFunction"]["Properties"]
+    assert advance["Environment"]["Variables"]["STALL_MINUTES"] == {"Ref": "StallMinutes"}
+    assert T["Parameters"]["StallMinutes"]["Default"] == 30

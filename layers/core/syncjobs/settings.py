@@ -31,6 +31,7 @@ class Settings:
     start_run_function: str  # what the admin API invokes to start a run
     shard_dead_letter_queue_arn: str = ""  # run_shard counts what arrives from there as dead parts
     shard_max_receives: int = 5  # the shard queue's maxReceiveCount (the dead-letter reason quotes it)
+    stall_minutes: int = 30  # an active run with no progress for this long is ended by the sweep
     continuations: bool = True  # test hook (CONTINUATIONS=off): shards ignore their deadline, as before
 
 
@@ -66,6 +67,7 @@ def get_settings() -> Settings:
         start_run_function=os.environ.get("START_RUN_FUNCTION", ""),
         shard_dead_letter_queue_arn=os.environ.get("SHARD_DEAD_LETTER_QUEUE_ARN", ""),
         shard_max_receives=_whole("SHARD_MAX_RECEIVES", "5"),
+        stall_minutes=_whole("STALL_MINUTES", "30"),
         continuations=os.environ.get("CONTINUATIONS", "on") != "off",
     )
 

@@ -135,6 +135,10 @@ class Run(BaseModel):
     created_at: datetime
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    progress_at: datetime | None = Field(
+        default=None, description="last time the run moved: created, started, a shard or part counted"
+    )
+    stop_requested_at: datetime | None = None
     shards_total: int | None = None
     shards_done: int = 0
     counts: Counts = Field(default_factory=dict)

@@ -88,6 +88,10 @@ class JobStore:
         items = gsi1_items(self._ddb, self._table, "JOBS", "listing jobs", newest_first=False)
         return [JobRecord(item) for item in items]
 
+    def locked_runs(self) -> list[tuple[str, str]]:
+        """(job id, run id) of every job holding its run lock: the runs the stall sweep looks at."""
+        return [(r.definition.job_id, r.active_run) for r in self.every_job() if r.active_run]
+
     def delete(self, job_id: str) -> None:
         """Delete the job and its subscriptions, unless a run of it is active. Its runs, logs and
         entity state stay (the history; a job applied again under the same id carries on)."""

@@ -1,14 +1,20 @@
 """Notification decisions per run, kind and recipient: the record that makes mail exactly-once.
 
 Layout: pk=RUN#<run_id>  sk=NOTE#<kind>#<recipient>  item_type=notification
-  state=claimed (a sender is working on it) | sent | suppressed | held (by the daily cap), with
-  reason, times, SES message id.
+  state=claimed (a sender is working on it) | pending (its send failed; kept to be sent later) |
+  sent | suppressed | held (by the daily cap) | given_up (unsendable for MAIL_KEPT_FOR), with
+  reason, times, SES message id, subject (run, collection_run, approval: what the mail is about),
+  pending_since (first claim), attempts, last_error.
+  While a mail is claimed or pending: gsi1pk=MAIL#PENDING gsi1sk=<pending_since>#<run>#<kind>#<recipient>,
+  the list the scheduled retry (workflows/notify_retry.py) works through, oldest first.
         pk=JOB#<job_id>  sk=CAP#<recipient>  item_type=mail_cap (max_one_mail_per_day)
   last_sent_at, last_key (the mail that took the day's slot), held (mail key -> what was held).
 
-A sender claims the item with a conditional put before sending. A claim older than the lease is
-taken over (its sender died before sending or before recording the send), so a mail is never lost;
-one that is `sent` is never sent again, so a redelivered stream record sends nothing.
+A sender claims the item before sending: a conditional put when it is new, else a conditional
+update that accepts a pending mail or a claim older than the lease (its sender died before sending
+or before recording the send), so a mail is never lost; one that is `sent` is never sent again, so
+a redelivered stream record and the scheduled retry cannot both send it. A failed send turns the
+claim into `pending`, still listed: when the stream's retries are spent, the scheduled retry sends it.
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ from syncjobs.settings import get_settings
 from syncjobs.store import codec
 from syncjobs.store.clients import client
 from syncjobs.store.errors import translate
+from syncjobs.store.index import gsi1_items
 
 CLAIM_LEASE = timedelta(minutes=5)
+PENDING_MAIL = "MAIL#PENDING"
 
 
 def _key(run_id: str, kind: str, recipient: str) -> dict[str, Any]:
@@ -40,6 +48,22 @@ class NotificationRecord:
     reason: str
     at: str
     message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PendingMail:
+    """A mail claimed or kept after a failed send, not yet sent."""
+
+    subject_id: str  # the run, collection run or approval request it is about
+    subject: str  # run | collection_run | approval
+    kind: str
+    recipient: str
+    reason: str
+    state: str  # claimed | pending
+    at: datetime  # last claim or failure
+    pending_since: datetime  # first claim
+    attempts: int = 0
+    last_error: str = ""
 
 
 def _item(run_id: str, kind: str, recipient: str, state: str, reason: str, now: datetime) -> dict[str, Any]:
@@ -62,24 +86,27 @@ class NotificationStore:
         self._ddb = client("dynamodb")
         self._table = get_settings().jobs_table
 
-    def claim(self, run_id: str, kind: str, recipient: str, reason: str, now: datetime) -> bool:
-        """True if this caller may send the mail now; False if it was sent or is being sent."""
+    def claim(self, run_id: str, kind: str, recipient: str, reason: str, now: datetime, subject: str = "run") -> bool:
+        """True if this caller may send the mail now (it is new, pending, or its claim is stale);
+        False if it was sent, suppressed, held, given up or is being sent."""
+        # A new mail is put whole (a reader never sees half of it); a kept one is taken back in place.
+        item = {
+            **codec.load_item(_item(run_id, kind, recipient, "claimed", reason, now)),
+            "subject": subject,
+            "pending_since": now.isoformat(),
+            "gsi1pk": PENDING_MAIL,
+            "gsi1sk": f"{now.isoformat()}#{run_id}#{kind}#{recipient.lower()}",
+        }
         try:
             self._ddb.put_item(
-                TableName=self._table,
-                Item=_item(run_id, kind, recipient, "claimed", reason, now),
-                ConditionExpression="attribute_not_exists(pk) OR (#state = :claimed AND #at < :stale)",
-                ExpressionAttributeNames={"#state": "state", "#at": "at"},
-                ExpressionAttributeValues={
-                    ":claimed": codec.dump("claimed"),
-                    ":stale": codec.dump((now - CLAIM_LEASE).isoformat()),
-                },
+                TableName=self._table, Item=codec.dump_item(item), ConditionExpression="attribute_not_exists(pk)"
             )
+            return True
         except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise translate(err, f"claiming {kind} mail of run {run_id}") from err
-        return True
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise translate(err, f"claiming {kind} mail of run {run_id}") from err
+        # still on the pending list until it is sent
+        return self._take_over(_key(run_id, kind, recipient), "claimed", now, f"claiming {kind} mail of run {run_id}")
 
     def mark_sent(self, run_id: str, kind: str, recipient: str, message_id: str, now: datetime) -> None:
         self._set_state(run_id, kind, recipient, now, state="sent", message_id=message_id)
@@ -88,32 +115,89 @@ class NotificationStore:
         self._set_state(run_id, kind, recipient, now, state="held", reason=reason)
 
     def _set_state(self, run_id: str, kind: str, recipient: str, now: datetime, **fields: str) -> None:
+        """A state that is not sent later (sent, held): off the pending list."""
         values = {**fields, "at": now.isoformat()}
         names = {f"#{name}": name for name in values}
         try:
             self._ddb.update_item(
                 TableName=self._table,
                 Key=_key(run_id, kind, recipient),
-                UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in values),
+                UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in values) + " REMOVE gsi1pk, gsi1sk",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={f":{name}": codec.dump(value) for name, value in values.items()},
             )
         except ClientError as err:
             raise translate(err, f"recording the {fields['state']} {kind} mail of run {run_id}") from err
 
-    def release(self, run_id: str, kind: str, recipient: str) -> None:
-        """Give a claim back after a failed send, so the retry can take it at once."""
+    def keep(self, run_id: str, kind: str, recipient: str, error: str, now: datetime) -> None:
+        """After a failed send: the claim becomes `pending`, so the stream's retry, or when those are
+        spent the scheduled retry, can take it at once."""
         try:
-            self._ddb.delete_item(
+            self._ddb.update_item(
                 TableName=self._table,
                 Key=_key(run_id, kind, recipient),
+                UpdateExpression="SET #state = :pending, #at = :now, last_error = :error ADD attempts :one",
                 ConditionExpression="#state = :claimed",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={":claimed": codec.dump("claimed")},
+                ExpressionAttributeNames={"#state": "state", "#at": "at"},
+                ExpressionAttributeValues={
+                    ":pending": codec.dump("pending"),
+                    ":claimed": codec.dump("claimed"),
+                    ":now": codec.dump(now.isoformat()),
+                    ":error": codec.dump(error[:1000]),
+                    ":one": codec.dump(1),
+                },
             )
         except ClientError as err:
             if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise translate(err, f"releasing {kind} mail of run {run_id}") from err
+                raise translate(err, f"keeping {kind} mail of run {run_id}") from err
+
+    def give_up(self, mail: PendingMail, now: datetime) -> bool:
+        """Stop trying a mail (it stays recorded as given_up); False if it was claimed meanwhile."""
+        key = _key(mail.subject_id, mail.kind, mail.recipient)
+        what = f"giving up {mail.kind} mail of {mail.subject_id}"
+        return self._take_over(key, "given_up", now, what, " REMOVE gsi1pk, gsi1sk")
+
+    def _take_over(self, key: dict[str, Any], state: str, now: datetime, what: str, also: str = "") -> bool:
+        """Move a pending mail, or one whose claim is stale, to `state`; False if it is neither."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression="SET #state = :state, #at = :now" + also,
+                ConditionExpression="#state = :pending OR (#state = :claimed AND #at < :stale)",
+                ExpressionAttributeNames={"#state": "state", "#at": "at"},
+                ExpressionAttributeValues={
+                    ":state": codec.dump(state),
+                    ":pending": codec.dump("pending"),
+                    ":claimed": codec.dump("claimed"),
+                    ":now": codec.dump(now.isoformat()),
+                    ":stale": codec.dump((now - CLAIM_LEASE).isoformat()),
+                },
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise translate(err, what) from err
+        return True
+
+    def pending(self) -> list[PendingMail]:
+        """Every mail claimed or kept and not yet sent, oldest first."""
+        items = gsi1_items(self._ddb, self._table, PENDING_MAIL, "listing pending mails", newest_first=False)
+        return [
+            PendingMail(
+                subject_id=item["run_id"],
+                subject=item.get("subject", "run"),
+                kind=item["kind"],
+                recipient=item["recipient"],
+                reason=item.get("reason", ""),
+                state=item["state"],
+                at=datetime.fromisoformat(item["at"]),
+                pending_since=datetime.fromisoformat(item["pending_since"]),
+                attempts=int(item.get("attempts", 0)),
+                last_error=item.get("last_error", ""),
+            )
+            for item in items
+        ]
 
     def record_suppressed(self, run_id: str, kind: str, recipient: str, reason: str, now: datetime) -> None:
         try:

@@ -3,6 +3,7 @@
 Layout of the log bucket:
   runs/<run_id>/parts/<shard_id>/<attempt>/<name>   what one attempt at a shard wrote
   runs/<run_id>/logs/<outcome>.<ext>                 the merged, downloadable log of one outcome
+  runs/<run_id>/logs/swept/<outcome>.<ext>           the same, of what a run the sweep ended had counted
   runs/<run_id>/plan/<entity_type>.json              the shards of one phase, queued when it is due
   runs/<run_id>/errors/<part>.txt                    the last error an attempt at a shard part raised
 """
@@ -45,8 +46,10 @@ def plan_key(run_id: str, entity_type: str) -> str:
     return f"{run_key_prefix(run_id)}plan/{entity_type}.json"
 
 
-def log_key(run_id: str, outcome: str, ext: str) -> str:
-    return f"runs/{run_id}/logs/{outcome}.{ext}"
+def log_key(run_id: str, outcome: str, ext: str, swept: bool = False) -> str:
+    """`swept`: the sweep's merge goes to its own keys, so that it can never overwrite the logs of a
+    finalizer that ended the run meanwhile (the sweep's end is then refused, its logs unused)."""
+    return f"runs/{run_id}/logs/{'swept/' if swept else ''}{outcome}.{ext}"
 
 
 def log_download_name(job_id: str, run_id: str, log: str) -> str:

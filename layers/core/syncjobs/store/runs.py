@@ -5,7 +5,9 @@ Layout:
                                    done_shards (string set: shards counted whole), done_parts (string
                                    set: shards and continuation parts counted), parts (part -> attempt
                                    whose logs count),
-                                   queued_phases (string set: entity types whose shards are queued)
+                                   queued_phases (string set: entity types whose shards are queued),
+                                   progress_at (set on create, start and every counted part: the
+                                   sweep ends a run whose progress_at stays put, see engine/stall.py)
         gsi1pk=JOB#<job_id> gsi1sk=<created_at>#<run_id>   (runs of a job, newest last)
   job   pk=JOB#<job_id>  sk=JOB   active_run / active_run_until: the lock that keeps one run per job
 
@@ -19,7 +21,7 @@ continuation counts the next part, and the last part makes the shard done.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -59,6 +61,7 @@ class RunRecord:
     delete_plan: str | None = None  # S3 key of the delete plan finalize claimed
     queued_phases: frozenset[str] = frozenset()  # entity types whose shards were queued
     done_parts: frozenset[str] = frozenset()  # shards and continuation parts counted
+    progress_at: str | None = None  # as stored: what the sweep's end is conditional on
 
 
 def _record(item: dict[str, Any]) -> RunRecord:
@@ -70,6 +73,7 @@ def _record(item: dict[str, Any]) -> RunRecord:
         delete_plan=item.get("delete_plan"),
         queued_phases=frozenset(item.get("queued_phases", ())),
         done_parts=frozenset(item.get("done_parts", ())) | frozenset(item.get("done_shards", ())),
+        progress_at=item.get("progress_at"),
     )
 
 
@@ -89,6 +93,9 @@ class Closing:
     deletes_note: str | None = None
     quarantine: AfterRun | None = None  # the job's quarantine bookkeeping after this run
     quarantined_before: bool = False
+    # the sweep ends a stalled run only if it has not moved since it looked: progress_at as read
+    # (None: no guard; "" : the run had no progress_at)
+    unmoved_since: str | None = None
 
 
 _ACTIVE_VALUES = {f":a{i}": codec.dump(s.value) for i, s in enumerate(sorted(ACTIVE_STATUSES))}
@@ -125,6 +132,7 @@ class RunStore:
             parts={},
             gsi1pk=f"JOB#{run.job_id}",
             gsi1sk=f"{run.created_at.isoformat()}#{run.run_id}",
+            progress_at=(run.progress_at or run.created_at).isoformat(),
         )
         return item
 
@@ -164,7 +172,10 @@ class RunStore:
             ":since": codec.dump(delta_since),
             ":t": codec.dump(started_at.isoformat()),
         }
-        planned = "shards_total = :n, phases = :phases, read_mode = :mode, delta_since = :since, started_at = :t"
+        planned = (
+            "shards_total = :n, phases = :phases, read_mode = :mode, delta_since = :since, started_at = :t, "
+            "progress_at = :t"
+        )
         attempts = (
             (
                 f"SET #status = :running, {planned}",
@@ -271,6 +282,7 @@ class RunStore:
         failed_at: datetime | None,
         part_number: int = 0,
         final: bool = True,
+        now: datetime | None = None,
     ) -> RunRecord:
         """Add a shard's (or a continuation part's) counts to its run exactly once; returns the run
         afterwards. `final`: this part ends the shard (no continuation follows), so the shard is done.
@@ -283,12 +295,13 @@ class RunStore:
             ":pid": codec.dump({part}),
             ":attempt": codec.dump(attempt),
             ":part": codec.dump(part),
+            ":progress": codec.dump((now or datetime.now(UTC)).isoformat()),
             **_ACTIVE_VALUES,
         }
         increments, count_names, count_values = _count_increments(counts)
         names.update(count_names)
         values.update(count_values)
-        sets = ["parts.#part = :attempt", *increments]
+        sets = ["parts.#part = :attempt", "progress_at = :progress", *increments]
         if failed_at is not None:
             values[":failed_at"] = codec.dump(failed_at.isoformat())
             sets.append("first_failure_at = if_not_exists(first_failure_at, :failed_at)")
@@ -370,6 +383,12 @@ class RunStore:
             if q.notice and q.quarantine is not None:
                 run_sets = ", quarantine_notice = :qn"
                 run_values[":qn"] = codec.dump(q.quarantine.model_dump(mode="json"))
+        run_condition = _ACTIVE_CONDITION
+        if closing.unmoved_since == "":
+            run_condition += " AND attribute_not_exists(progress_at)"
+        elif closing.unmoved_since is not None:
+            run_condition += " AND progress_at = :unmoved"
+            run_values[":unmoved"] = codec.dump(closing.unmoved_since)
         job_condition = "attribute_exists(pk)"
         if release_lock:
             removes[:0] = ["active_run", "active_run_until"]
@@ -386,7 +405,7 @@ class RunStore:
                         "reason = :reason, failure_streak_before = :before, deletes_held = :held, "
                         "deletes_note = :note, quarantined_before = :qb" + run_sets + added
                     ),
-                    "ConditionExpression": _ACTIVE_CONDITION,
+                    "ConditionExpression": run_condition,
                     "ExpressionAttributeNames": {"#status": "status", **added_names},
                     "ExpressionAttributeValues": {
                         ":status": codec.dump(status.value),

@@ -18,6 +18,7 @@ from syncjobs.models.run import Run, RunStatus
 from syncjobs.observability import logger
 from syncjobs.workflows.approvals import expire_due, preview_ended, start_approved
 from syncjobs.workflows.collections import redrive, step_ended
+from syncjobs.workflows.stall_sweep import end_stalled_runs
 
 
 def _newly_final(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
@@ -51,9 +52,12 @@ def on_change(old: dict[str, Any] | None, new: dict[str, Any]) -> str | None:
 
 
 def sweep(now: datetime) -> dict[str, list[str]]:
-    """What the Sweep schedule does: expire approval requests past their time, and move on collection
-    runs whose next step was lost."""
+    """What the Sweep schedule does: expire approval requests past their time, move on collection
+    runs whose next step was lost, and end runs that stalled (engine/stall.py)."""
     expired = expire_due(now)
     moved = redrive(now)
-    logger.info("swept", extra={"approvals_expired": expired, "collection_runs_moved": moved})
-    return {"expired": expired, "moved": moved}
+    stalled = end_stalled_runs(now)
+    logger.info(
+        "swept", extra={"approvals_expired": expired, "collection_runs_moved": moved, "stalled_runs_ended": stalled}
+    )
+    return {"expired": expired, "moved": moved, "stalled": stalled}

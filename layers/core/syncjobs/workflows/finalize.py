@@ -21,9 +21,10 @@ from syncjobs.engine.delta import newer
 from syncjobs.engine.finalize import dead_reason, final_status, first_failures
 from syncjobs.engine.outcome_log import LogLine, encode, header
 from syncjobs.engine.quarantine import AfterRun, after_run, failed_outright, outright_reason
+from syncjobs.engine.run_metrics import run_metrics
 from syncjobs.models.outcome import OUTCOMES, EntityType, Outcome
 from syncjobs.models.run import FailureSample, RunStatus, RunType, total_by_outcome
-from syncjobs.observability import logger
+from syncjobs.observability import emit, logger
 from syncjobs.store.entity_state import EntityStateStore
 from syncjobs.store.jobs import JobRecord, JobStore
 from syncjobs.store.objects import LogObjects, log_download_name, log_key, part_key, run_key_prefix
@@ -66,38 +67,14 @@ Manifests = list[tuple[str, str, dict[str, Any]]]  # (shard id, attempt, manifes
 def finalize_run(run_id: str) -> RunStatus | None:
     runs, logs = RunStore(), LogObjects()
     record = runs.get(run_id)
-    run, job = record.run, record.job
+    run = record.run
     if run.status.is_final:
         return None
 
-    counted = [(part, record.parts[part]) for part in sorted(record.parts, key=_in_order)]
-    bodies = logs.get_many(
-        [part_key(run_id, part, attempt, MANIFEST) for part, attempt in counted], missing=_NO_MANIFEST
-    )
-    manifests = [(part, attempt, json.loads(body)) for (part, attempt), body in zip(counted, bodies, strict=True)]
-
+    manifests = _manifests(record, logs)
     extra = _deletes(record, manifests, logs)
-
-    fmt = job.log_format
-    log_keys: dict[str, str] = {}
-    for outcome in OUTCOMES:
-        parts = logs.get_many(
-            [
-                part_key(run_id, shard_id, attempt, f"{outcome.value}.{fmt}")
-                for shard_id, attempt, manifest in manifests
-                if outcome.value in manifest["outcomes"]
-            ]
-        )
-        parts.append(encode(extra.lines[outcome], getattr(job.trace, outcome.value), fmt))
-        data = b"".join(parts)
-        if not data:
-            continue
-        key = log_key(run_id, outcome.value, fmt)
-        logs.put(key, header(fmt) + data, log_download_name(run.job_id, run_id, key))
-        log_keys[outcome.value] = key
-
-    samples = [[FailureSample.model_validate(f) for f in m["failures"]] for _, _, m in manifests]
-    failures = first_failures([*samples, extra.failures()])
+    log_keys = _merge_logs(record, manifests, extra, logs)
+    failures = _failures(manifests, extra)
     dead = [str(m["dead"]) for _, _, m in manifests if m.get("dead")]
     status = final_status(run, added_failed=len(extra.lines[Outcome.FAILED]), dead_parts=len(dead))
     job_record = JobStore().get(run.job_id)
@@ -118,6 +95,67 @@ def finalize_run(run_id: str) -> RunStatus | None:
         deletes_note="; ".join(extra.notes) or None,
     )
     return _finish(record, closing, job_record)
+
+
+def _manifests(record: RunRecord, logs: LogObjects) -> Manifests:
+    """The manifest of each counted part, in reading order."""
+    counted = [(part, record.parts[part]) for part in sorted(record.parts, key=_in_order)]
+    bodies = logs.get_many(
+        [part_key(record.run.run_id, part, attempt, MANIFEST) for part, attempt in counted], missing=_NO_MANIFEST
+    )
+    return [(part, attempt, json.loads(body)) for (part, attempt), body in zip(counted, bodies, strict=True)]
+
+
+def _merge_logs(
+    record: RunRecord, manifests: Manifests, extra: _Extra, logs: LogObjects, swept: bool = False
+) -> dict[str, str]:
+    """One downloadable log per outcome from the counted parts (and finalize's own lines)."""
+    run, job = record.run, record.job
+    fmt = job.log_format
+    log_keys: dict[str, str] = {}
+    for outcome in OUTCOMES:
+        parts = logs.get_many(
+            [
+                part_key(run.run_id, shard_id, attempt, f"{outcome.value}.{fmt}")
+                for shard_id, attempt, manifest in manifests
+                if outcome.value in manifest["outcomes"]
+            ]
+        )
+        parts.append(encode(extra.lines[outcome], getattr(job.trace, outcome.value), fmt))
+        data = b"".join(parts)
+        if not data:
+            continue
+        key = log_key(run.run_id, outcome.value, fmt, swept)
+        logs.put(key, header(fmt) + data, log_download_name(run.job_id, run.run_id, key))
+        log_keys[outcome.value] = key
+    return log_keys
+
+
+def _failures(manifests: Manifests, extra: _Extra) -> list[FailureSample]:
+    samples = [[FailureSample.model_validate(f) for f in m["failures"]] for _, _, m in manifests]
+    return first_failures([*samples, extra.failures()])
+
+
+def end_stalled(record: RunRecord, status: RunStatus, reason: str, now: datetime) -> bool:
+    """End a run the sweep found stalled (engine/stall.py): merge the logs of what was counted, make no
+    deletes (the read is not complete), set `status` with the reason and release the lock. Only if
+    the run has not moved since `record` was read; False if it has (or has ended meanwhile)."""
+    logs = LogObjects()
+    manifests = _manifests(record, logs)
+    extra = _Extra()
+    extra.notes.append("no deletes: the run did not read everything")
+    job_record = JobStore().get(record.run.job_id)
+    closing = Closing(
+        status=status,
+        log_keys=_merge_logs(record, manifests, extra, logs, swept=True),
+        failures=_failures(manifests, extra),
+        ended_at=now,
+        streak_before=job_record.failure_streak,
+        reason=reason,
+        deletes_note="; ".join(extra.notes) or None,
+        unmoved_since=record.progress_at or "",
+    )
+    return _finish(record, closing, job_record) is not None
 
 
 def _deletes(record: RunRecord, manifests: Manifests, logs: LogObjects) -> _Extra:
@@ -260,6 +298,10 @@ def _finish(record: RunRecord, closing: Closing, job_record: JobRecord) -> RunSt
     closing = _with_quarantine(record, closing, job_record)
     done = RunStore().finish(record, closing)
     run = record.run
+    if done:
+        added = total_by_outcome(closing.added_counts)
+        totals = {outcome: n + added[outcome] for outcome, n in run.totals().items()}
+        emit(run_metrics(closing.status, totals, run.started_at or run.created_at, closing.ended_at))
     logger.info(
         "run finished" if done else "run already finished",
         extra={

@@ -14,6 +14,8 @@ from syncjobs.models.job import NotificationSettings
 from syncjobs.models.run import RunStatus
 from syncjobs.notify.render import STATUS_LABELS, Link, RenderedMail, StepLine, render_approval, render_collection
 from syncjobs.notify.rules import Change, Decision, Transition
+from syncjobs.store.approvals import ApprovalStore
+from syncjobs.store.collections import CollectionStore
 from syncjobs.store.runs import RunStore
 from syncjobs.workflows.download_links import link_expiry, mail_links, signed_link
 from syncjobs.workflows.notify_run import MailNotSent, deliver_decisions, send_once
@@ -49,6 +51,7 @@ def notify_collection_change(old: dict[str, Any] | None, new: dict[str, Any]) ->
             recipient,
             decision.reason,
             partial(_collection_mail, crun, decision.reason, now),
+            "collection_run",
         ),
     )
 
@@ -78,12 +81,28 @@ def notify_approval_change(old: dict[str, Any] | None, new: dict[str, Any]) -> i
                 approver,
                 "you are an approver of this request",
                 partial(_approval_mail, approval, approver),
+                "approval",
             )
         except Exception as err:
             errors.append(f"{type(err).__name__}: {err}")
     if errors:
         raise MailNotSent(f"{len(errors)} approval mail(s) for {approval.approval_id}: {errors[0]}")
     return sent
+
+
+def resend_collection_mail(collection_run_id: str, kind: str, recipient: str, reason: str, now: datetime) -> bool:
+    """A kept mail about a collection run, sent again (notify_retry.py); False if it went meanwhile."""
+    crun = CollectionStore().get_run(collection_run_id).run
+    mail = partial(_collection_mail, crun, reason, now)
+    return send_once(collection_run_id, kind, recipient, reason, mail, "collection_run", now)
+
+
+def resend_approval_mail(approval_id: str, kind: str, recipient: str, reason: str, now: datetime) -> bool:
+    """A kept mail to an approver, sent again (notify_retry.py); False if it went meanwhile."""
+    approval = ApprovalStore().get(approval_id)
+    return send_once(
+        approval_id, kind, recipient, reason, partial(_approval_mail, approval, recipient), "approval", now
+    )
 
 
 def _approval_mail(approval: Approval, approver: str) -> RenderedMail:

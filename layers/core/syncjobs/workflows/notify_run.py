@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from syncjobs.models.job import JobDefinition, NotificationSettings, SubscriptionTrigger
 from syncjobs.models.notification import HeldMail
 from syncjobs.models.outcome import Outcome
@@ -19,7 +21,7 @@ from syncjobs.models.run import Run
 from syncjobs.notify.message import build
 from syncjobs.notify.render import Link, RenderedMail, render
 from syncjobs.notify.rules import CAP_WINDOW, Change, Decision, Transition, cap, change_of, decide
-from syncjobs.observability import logger
+from syncjobs.observability import logger, metrics
 from syncjobs.settings import get_settings
 from syncjobs.store.jobs import JobStore
 from syncjobs.store.mailer import Mailer
@@ -59,7 +61,7 @@ def notify_run_change(old_image: dict[str, Any] | None, new_image: dict[str, Any
         subscribers,
         job.notification,
         transition_of(run, change),
-        lambda recipient, decision: _deliver(run, job, recipient, decision, now),
+        lambda recipient, decision: deliver_run_mail(run, job, recipient, decision, now),
     )
 
 
@@ -91,7 +93,8 @@ def deliver_decisions(
     return outcomes
 
 
-def _deliver(run: Run, job: JobDefinition, recipient: str, decision: Decision, now: datetime) -> None:
+def deliver_run_mail(run: Run, job: JobDefinition, recipient: str, decision: Decision, now: datetime) -> None:
+    """Claim, (cap,) send and record one mail about a run; nothing if it was sent or is being sent."""
     notes, kind = NotificationStore(), decision.kind.value
     if not notes.claim(run.run_id, kind, recipient, decision.reason, now):
         logger.info("mail already sent or being sent", extra={"run_id": run.run_id, "kind": kind})
@@ -112,10 +115,19 @@ def _deliver(run: Run, job: JobDefinition, recipient: str, decision: Decision, n
     caps.forget(run.job_id, recipient, [h.key for h in held])
 
 
-def send_once(subject_id: str, kind: str, recipient: str, reason: str, mail: Callable[[], RenderedMail]) -> bool:
-    """Send a mail about `subject_id` (a collection run, an approval request) at most once per kind
-    and recipient, whatever the stream redelivers; False if it was sent (or is being sent) before."""
-    if not NotificationStore().claim(subject_id, kind, recipient, reason, datetime.now(UTC)):
+def send_once(
+    subject_id: str,
+    kind: str,
+    recipient: str,
+    reason: str,
+    mail: Callable[[], RenderedMail],
+    subject: str,
+    now: datetime | None = None,
+) -> bool:
+    """Send a mail about `subject_id` (a collection run, an approval request: `subject`) at most once
+    per kind and recipient, whatever the stream or the scheduled retry redelivers; False if it was
+    sent (or is being sent) before."""
+    if not NotificationStore().claim(subject_id, kind, recipient, reason, now or datetime.now(UTC), subject):
         return False
     sender = get_settings().sender_email
     _send_claimed(
@@ -128,12 +140,14 @@ def send_once(subject_id: str, kind: str, recipient: str, reason: str, mail: Cal
 
 
 def _send_claimed(subject_id: str, kind: str, recipient: str, send: Callable[[], str]) -> None:
-    """Send a claimed mail: on failure give the claim back (the retry takes it at once), else mark it sent."""
+    """Send a claimed mail: on failure keep it pending (a retry takes it at once: the stream's, or
+    when those are spent the scheduled one in notify_retry.py), else mark it sent."""
     notes = NotificationStore()
     try:
         message_id = send()
-    except Exception:
-        notes.release(subject_id, kind, recipient)
+    except Exception as err:
+        notes.keep(subject_id, kind, recipient, f"{type(err).__name__}: {err}", datetime.now(UTC))
+        metrics.add_metric(name="MailsNotSent", unit=MetricUnit.Count, value=1)
         raise
     notes.mark_sent(subject_id, kind, recipient, message_id, datetime.now(UTC))
     logger.info("mail sent", extra={"subject_id": subject_id, "kind": kind, "message_id": message_id})
