@@ -109,3 +109,54 @@ def test_given_a_throttled_call_after_the_lock_then_start_run_raises_and_its_ret
     answer = fire(aws, prepared.job_id, "a")
     assert (answer["run_id"], answer["status"]) == (run.run_id, "running")
     assert len(RunStore().list_for_job(prepared.job_id)) == 1
+
+
+def test_given_start_run_throttled_through_every_async_retry_then_the_destination_records_a_failed_run(
+    aws, monkeypatch
+):
+    # Given DynamoDB throttling start_run's plan on every attempt, and Lambda's retries 50 ms apart
+    prepared = prepare(aws, users=5)
+    aws.async_invoker.retry_delay_s = 0.05
+
+    def throttled(*_args, **_kwargs):
+        raise TransientStoreError("writing the plan: ThrottlingException: Rate exceeded")
+
+    monkeypatch.setattr(start_run_module, "save_plans", throttled)
+
+    # When the admin API asks for a run (an asynchronous invocation of start_run)
+    started = operations.request_run(prepared.job_id, "read", "ada", "api", "req-1")
+    aws.lambda_api.drain()
+
+    # Then after three attempts the on-failure destination failed the run with the error, and freed the job
+    run = RunStore().get(started.run_id).run
+    assert run.status is RunStatus.FAILED
+    assert run.reason == (
+        "start_run failed 3 times: TransientStoreError: writing the plan: ThrottlingException: Rate exceeded"
+    )
+    assert lock_of(prepared.job_id) is None
+    (record,) = aws.async_invoker.failed
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["requestContext"]["functionArn"] == aws.function_arn("StartRunFunction") + ":$LATEST"
+    assert aws.poller_errors() == []
+
+
+def test_given_a_start_failing_before_its_run_exists_then_a_failed_run_is_recorded_beside_the_lock(aws):
+    # Given a job, and a destination record of a start that failed before it created its run
+    prepared = prepare(aws, users=5)
+    payload = {"job_id": prepared.job_id, "type": "read", "time": "2026-12-01T09:00:00Z"}
+    record = {
+        "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "requestPayload": payload,
+        "responsePayload": {"errorType": "TransientStoreError", "errorMessage": "reading job: Throttling"},
+    }
+
+    # When it reaches start_run_failed, twice (a destination may deliver twice)
+    first = aws.invoke("StartRunFailedFunction", record)
+    second = aws.invoke("StartRunFailedFunction", record)
+
+    # Then one failed run names the error, and the job is not locked by it
+    assert first == second
+    assert first["status"] == "failed"
+    (run,) = RunStore().list_for_job(prepared.job_id)
+    assert run.reason == "start_run failed 3 times: TransientStoreError: reading job: Throttling"
+    assert lock_of(prepared.job_id) is None

@@ -38,7 +38,7 @@ def with_trace_once(job: JobDefinition, outcomes: list[str]) -> JobDefinition:
     return job.model_copy(update={"trace": trace})
 
 
-def _new_run(request: StartRequest, job: JobDefinition) -> Run:
+def new_run(request: StartRequest, job: JobDefinition) -> Run:
     return Run(
         run_id=run_id_for(request),
         job_id=job.job_id,
@@ -99,7 +99,7 @@ def start_run(request: StartRequest) -> Run:
         step_not_started(request, str(err))  # a collection's step whose job is gone: the step failed
         raise
     definition = with_trace_once(job_record.definition, job_record.trace_once)
-    run = _new_run(request, definition)
+    run = new_run(request, definition)
     held = skip_reason(job_record.quarantine, request.requested_at)
     if held is not None and _scheduled(request):
         return _skip(run, definition, held, "quarantined")
