@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 import httpx
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from syncjobs.connectors.csv_s3 import CsvS3SourceConnector
 from syncjobs.connectors.scim import ScimTargetConnector
@@ -235,6 +236,8 @@ def drive(aws: LocalStack, run_id: str, rng: random.Random, duplicates: float, c
                 try:
                     answer = aws.invoke("RunShardFunction", sqs_event([message], arn, "us-east-1"))
                 except (WorkerDied, InvocationTimedOut):  # killed: at a kill point, or by its real Timeout
+                    return False
+                except BatchProcessingError:  # every record failed (a poisoned shard): Lambda retries it
                     return False
                 return not answer["batchItemFailures"]
 

@@ -107,7 +107,8 @@ def test_a_scheduled_collection_aborts_after_a_failed_step_and_mails_once(stack:
     assert [s.status for s in crun.steps] == ["succeeded", "failed", "not_run"]
     assert crun.status is RunStatus.FAILED
     assert crun.reason is not None
-    assert crun.reason.startswith("aborted: step 2 (coll-b) failed: planning failed")
+    assert crun.reason.startswith("aborted: step 2 (coll-b) failed: source.key: the export s3://")
+    assert "/exports/no-such-export.csv does not exist; step 3 did not run" in crun.reason
     assert crun.reason.endswith("; step 3 did not run")
     assert crun.steps[0].totals["created"] == 10
     assert runs_per_job() == {"coll-a": 1, "coll-b": 1, "coll-c": 0}

@@ -1,11 +1,17 @@
-"""Notifications on the local stack: runs fail, fail, fail, succeed, succeed (a wrong target token,
-then the right one) under each SAP policy, with a Netwrix "records are updated" subscriber beside the
-default one; every stream record fed again, three times, sends nothing more."""
+"""Notifications on the local stack: runs fail, fail, fail, succeed, succeed (an export whose every row
+fails, then the good one) under each SAP policy, with a Netwrix "records are updated" subscriber beside
+the default one; every stream record fed again, three times, sends nothing more.
+
+The failing runs fail entity by entity (every row's e-mail is blank, so userName is empty): they run,
+so "running with error" mails are due. A wrong target token no longer makes such runs: start_run's
+preflight fails the run outright at once (tests/e2e/test_preflight.py)."""
 
 from __future__ import annotations
 
+import csv
 import email
 import email.policy
+import io
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +21,7 @@ import pytest
 from syncjobs.admin import operations
 from syncjobs.models.run import Run, RunStatus
 from syncjobs.store import secrets
-from syncjobs_local.demo import SECRET_NAME, prepare, start, wait_for_run
+from syncjobs_local.demo import SECRET_NAME, Prepared, prepare, start, wait_for_run
 from syncjobs_local.stack import LocalStack
 
 pytestmark = pytest.mark.e2e
@@ -27,6 +33,21 @@ RWE, FWE, SUCCESS = "Provisioning Running with Error", "Provisioning Finished wi
 def set_token(stack: LocalStack, token: str) -> None:
     boto3.client("secretsmanager").put_secret_value(SecretId=SECRET_NAME, SecretString=token)
     secrets.forget()  # a new Lambda environment would read the secret afresh
+
+
+def every_row_failing(export: bytes) -> bytes:
+    """The export with every row's e-mail blank: each entity fails (userName is required)."""
+    rows = list(csv.reader(io.StringIO(export.decode("utf-8"))))
+    email_at = rows[0].index("email")
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(
+        [rows[0], *([*r[:email_at], "", *r[email_at + 1 :]] for r in rows[1:])]
+    )
+    return out.getvalue().encode("utf-8")
+
+
+def use_export(prepared: Prepared, data: bytes) -> None:
+    boto3.client("s3").put_object(Bucket=prepared.bucket, Key=prepared.key, Body=data)
 
 
 def mails(stack: LocalStack) -> list[tuple[str, str]]:
@@ -52,7 +73,7 @@ def settled(stack: LocalStack, run: Run, subscribers: int) -> None:
         time.sleep(0.2)
 
 
-def five_runs(stack: LocalStack, notification: dict) -> list[Run]:
+def five_runs(stack: LocalStack, notification: dict) -> tuple[Prepared, list[Run]]:
     prepared = prepare(
         stack,
         users=20,
@@ -63,13 +84,15 @@ def five_runs(stack: LocalStack, notification: dict) -> list[Run]:
     )
     operations.subscribe(prepared.job_id, AUDITOR, "records_updated")
     runs = []
-    for token in ("wrong-token", "wrong-token", "wrong-token", stack.scim.token, stack.scim.token):
-        set_token(stack, token)
+    failing = every_row_failing(prepared.export.data)
+    for export in (failing, failing, failing, prepared.export.data, prepared.export.data):
+        use_export(prepared, export)
         run = wait_for_run(start(stack, prepared.job_id), stack=stack)
         settled(stack, run, subscribers=2)
         runs.append(run)
     assert [r.status for r in runs] == [RunStatus.FINISHED_WITH_ERRORS] * 3 + [RunStatus.SUCCEEDED] * 2
-    return runs
+    assert all(r.totals()["failed"] == 20 for r in runs[:3])
+    return prepared, runs
 
 
 @pytest.mark.parametrize(
@@ -87,7 +110,7 @@ def five_runs(stack: LocalStack, notification: dict) -> list[Run]:
     ids=["default", "ignore-2", "repeat", "skip-intermediate"],
 )
 def test_fail_fail_fail_succeed_succeed_mails_match_the_truth_table(stack, notification, expected):
-    runs = five_runs(stack, notification)
+    _, runs = five_runs(stack, notification)
 
     sent = mails(stack)
     assert [subject for to, subject in sent if to == ADMIN] == expected
@@ -110,7 +133,7 @@ def test_fail_fail_fail_succeed_succeed_mails_match_the_truth_table(stack, notif
 
 def test_one_mail_a_day_holds_the_rest_and_lists_them_in_the_next(stack):
     # Given a job capped at one mail a day per recipient, with repeat_on_failure (a mail per failed run)
-    runs = five_runs(
+    prepared, runs = five_runs(
         stack, {"repeat_on_failure": True, "max_one_mail_per_day": True, "skip_intermediate_notifications": True}
     )
     sent = [subject for to, subject in mails(stack) if to == ADMIN]
@@ -127,7 +150,7 @@ def test_one_mail_a_day_holds_the_rest_and_lists_them_in_the_next(stack):
         UpdateExpression="SET last_sent_at = :t",
         ExpressionAttributeValues={":t": {"S": (datetime.now(UTC) - timedelta(hours=25)).isoformat()}},
     )
-    set_token(stack, "wrong-token")
+    use_export(prepared, every_row_failing(prepared.export.data))
     sixth = wait_for_run(start(stack, runs[0].job_id, run_type="resync"), stack=stack)
     settled(stack, sixth, subscribers=2)
 

@@ -1,6 +1,7 @@
 """Quarantine on the local stack: a scheduled job whose target token is wrong fails outright five
-times, is quarantined, its next scheduled fires are skipped per the back-off (the scheduler's clock
-is simulated), one quarantine mail goes out, and an admin's restart clears it."""
+times (start_run's preflight: the target refuses the credentials), is quarantined, its next scheduled
+fires are skipped per the back-off (the scheduler's clock is simulated), one quarantine mail goes out,
+and an admin's restart clears it."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def api(stack: LocalStack, method: str, path: str) -> dict:
 
 
 def test_a_job_failing_outright_is_quarantined_backs_off_mails_once_and_restart_clears_it(stack: LocalStack) -> None:
-    # Given an hourly job whose target token is wrong (every call is refused: every entity fails)
+    # Given an hourly job whose target token is wrong (the target refuses it: each run fails at its start)
     job_id = prepare(stack, users=10, bad_rows=False, shard_size=10, retry={"retries": 0, "delay_seconds": 0}).job_id
     operations.set_schedule(job_id, "rate(1 hour)")
     set_token(stack, "wrong-token")
@@ -69,16 +70,17 @@ def test_a_job_failing_outright_is_quarantined_backs_off_mails_once_and_restart_
     runs = [fire(stack, scheduler, clock, T0 + timedelta(hours=h), job_id) for h in range(1, 6)]
 
     # Then every run failed outright and the fifth quarantined the job, first attempt 6 h later
-    assert [r.status for r in runs] == [RunStatus.FINISHED_WITH_ERRORS] * 5
-    assert all(r.totals()["failed"] == 10 and sum(r.totals().values()) == 10 for r in runs)
+    assert [r.status for r in runs] == [RunStatus.FAILED] * 5
+    assert all(sum(r.totals().values()) == 0 and r.shards_total is None for r in runs)  # nothing was tried
+    refused = f"target.token_secret: the target {stack.scim.url} refused the credentials (HTTP 401"
+    assert all((r.reason or "").startswith(refused) for r in runs)
     assert [r.quarantine_notice is not None for r in runs] == [False] * 4 + [True]
     shown = api(stack, "GET", f"/jobs/{job_id}")
     assert shown["outright_streak"] == 5
     quarantine = shown["quarantine"]
     assert datetime.fromisoformat(quarantine["since"]) == T0 + timedelta(hours=5)
     assert datetime.fromisoformat(quarantine["next_attempt_at"]) == T0 + timedelta(hours=11)
-    assert quarantine["reason"].startswith("every entity failed: ")
-    assert "401" in quarantine["reason"]
+    assert quarantine["reason"] == runs[0].reason  # worded the same every run: a change would be news
 
     # And the next five hourly fires are skipped, saying why and until when
     skipped = [fire(stack, scheduler, clock, T0 + timedelta(hours=h), job_id) for h in range(6, 11)]
@@ -88,7 +90,7 @@ def test_a_job_failing_outright_is_quarantined_backs_off_mails_once_and_restart_
 
     # And the fire at +6 h is the attempt: it fails again, the next attempt is 12 h after it
     attempt = fire(stack, scheduler, clock, T0 + timedelta(hours=11), job_id)
-    assert attempt.status is RunStatus.FINISHED_WITH_ERRORS
+    assert attempt.status is RunStatus.FAILED
     assert attempt.quarantine_notice is None  # same reason: no second mail
     quarantine = api(stack, "GET", f"/jobs/{job_id}")["quarantine"]
     assert (quarantine["attempts"], quarantine["next_attempt_at"][:16]) == (1, "2026-11-24T07:00")

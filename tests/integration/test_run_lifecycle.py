@@ -79,7 +79,7 @@ def test_given_a_missing_export_then_the_run_fails_with_the_reason_and_releases_
     boto3.client("s3").delete_object(Bucket=prepared.bucket, Key=prepared.key)
     answer = fire(aws, job_id, trigger="cli", triggered_by="t", request_id="a")
     assert answer["status"] == "failed"
-    assert "planning failed" in answer["reason"]
+    assert answer["reason"] == f"source.key: the export s3://{prepared.bucket}/{prepared.key} does not exist"
     assert fire(aws, job_id, trigger="cli", triggered_by="t", request_id="b")["status"] == "failed"  # not skipped
 
 

@@ -18,6 +18,7 @@ def test_functions_run_python311_on_arm64_with_their_own_log_group():
     assert T["Globals"]["Function"]["Architectures"] == ["arm64"]
     assert set(FUNCTIONS) == {
         "StartRunFunction",
+        "StartRunFailedFunction",
         "RunShardFunction",
         "NotifyFunction",
         "AdminApiFunction",
@@ -28,6 +29,15 @@ def test_functions_run_python311_on_arm64_with_their_own_log_group():
         group = fn["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         assert R[group]["Type"] == "AWS::Logs::LogGroup", name
         assert R[group]["Properties"]["RetentionInDays"] == {"Ref": "FunctionLogRetentionDays"}
+
+
+def test_a_failed_async_start_run_goes_to_a_function_that_records_it_as_a_failed_run():
+    config = R["StartRunFunction"]["Properties"]["EventInvokeConfig"]
+    assert config["MaximumRetryAttempts"] == 2
+    assert config["DestinationConfig"]["OnFailure"] == {
+        "Type": "Lambda",
+        "Destination": {"Fn::GetAtt": ["StartRunFailedFunction", "Arn"]},
+    }
 
 
 def test_the_core_layer_is_built_by_sam():

@@ -20,10 +20,13 @@ Resolve = Callable[[str], Callable[[dict[str, Any]], Any] | None]
 
 
 class LambdaApiServer:
-    def __init__(self, resolve: Resolve) -> None:
+    def __init__(self, resolve: Resolve, resolve_event: Resolve | None = None) -> None:
+        """`resolve`: a function by name or ARN, called as it is; `resolve_event`: what an Event
+        invocation of it runs (Lambda's retries and on-failure destination, async_invoke.py)."""
         self._resolve = resolve
+        self._resolve_event = resolve_event or resolve
         self.invocations: list[threading.Thread] = []
-        self.errors: list[str] = []  # failures of Event invocations (Lambda would retry them twice)
+        self.errors: list[str] = []  # Event invocations dropped after their retries (or their destination failed)
         self._server = LocalHttpServer("lambda-api", self._serve)
 
     @property
@@ -61,12 +64,14 @@ class LambdaApiServer:
         match = _INVOKE.match(request.path.split("?")[0])
         length = int(request.headers.get("Content-Length") or 0)
         payload = json.loads(request.rfile.read(length) or b"{}")
-        invoke = self._resolve(unquote(match["name"])) if match else None
+        event = request.headers.get("X-Amz-Invocation-Type") == "Event"
+        resolve = self._resolve_event if event else self._resolve
+        invoke = resolve(unquote(match["name"])) if match else None
         if invoke is None:
             body = {"Type": "User", "message": f"Function not found: {request.path}"}
             self._answer(request, 404, body, {"x-amzn-ErrorType": "ResourceNotFoundException"})
             return
-        if request.headers.get("X-Amz-Invocation-Type") == "Event":
+        if event:
             thread = threading.Thread(target=self._event, args=(invoke, payload), name="lambda-event", daemon=True)
             self.invocations.append(thread)
             thread.start()

@@ -36,6 +36,7 @@ class FunctionSpec:
     events: dict[str, dict[str, Any]]
     timeout_s: float = 3.0  # Lambda's default Timeout
     memory_mb: int = 128
+    event_invoke: dict[str, Any] = field(default_factory=dict)  # EventInvokeConfig, unresolved
 
 
 @dataclass
@@ -148,6 +149,7 @@ def provision(
             events=props.get("Events", {}),
             timeout_s=float(props.get("Timeout", globals_fn.get("Timeout", 3))),
             memory_mb=int(props.get("MemorySize", globals_fn.get("MemorySize", 128))),
+            event_invoke=props.get("EventInvokeConfig", {}),
         )
         for event_name, event in props.get("Events", {}).items():
             if event.get("Type") == "Schedule":

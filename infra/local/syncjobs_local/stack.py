@@ -22,6 +22,7 @@ from moto.server import ThreadedMotoServer
 from syncjobs import settings as syncjobs_settings
 from syncjobs.store import clients as store_clients
 from syncjobs.store import secrets as store_secrets
+from syncjobs_local.async_invoke import AsyncConfig, AsyncInvoker
 from syncjobs_local.cfn import load_template
 from syncjobs_local.function_urls import FunctionUrlServer, rest_event
 from syncjobs_local.invocations import InvocationLog, run_with_timeout
@@ -54,7 +55,10 @@ class LocalStack:
         scim_token: str | None = None,
         start_scheduler: bool = True,
         pollers: bool = True,
+        async_retry_delay_s: float = 1.0,
     ) -> None:
+        """`async_retry_delay_s`: the wait before an asynchronous invocation's first retry (twice that
+        before the second); Lambda waits about a minute."""
         self.workdir = workdir
         self.template = template
         self.shard_workers = self._default_workers = shard_workers
@@ -69,7 +73,11 @@ class LocalStack:
         self._pollers: list[Any] = []
         self._handlers: dict[str, Any] = {}
         self.function_urls: dict[str, FunctionUrlServer] = {}
-        self.lambda_api = LambdaApiServer(self.invoker)
+        self._async_retry_delay_s = async_retry_delay_s
+        self.async_invoker = AsyncInvoker(
+            self.invoke, self._async_configs, self.function_arn, self._logical_id_of, async_retry_delay_s
+        )
+        self.lambda_api = LambdaApiServer(self.invoker, self.event_target)
         self._lock = threading.Lock()
         self.invocations = InvocationLog()  # invocations killed by their Timeout
         # what handlers' contexts count their remaining time by (a test may simulate time: fault suite)
@@ -122,7 +130,11 @@ class LocalStack:
             self._start_pollers()
 
     def reset(
-        self, pollers: bool | None = None, timeouts: dict[str, float] | None = None, shard_workers: int | None = None
+        self,
+        pollers: bool | None = None,
+        timeouts: dict[str, float] | None = None,
+        shard_workers: int | None = None,
+        async_retry_delay_s: float | None = None,
     ) -> None:
         """Empty every resource (moto reset, fresh provisioning) and the SCIM target; keep the servers.
 
@@ -130,6 +142,7 @@ class LocalStack:
         down for a test: per function, the Timeout to enforce instead of the template's; the queues
         that feed it get their VisibilityTimeout scaled by the same factor (Lambda redelivers a timed
         out message when its visibility timeout ends). Without it, the template's values hold.
+        `async_retry_delay_s`: as in the constructor, for this test only.
         """
         if pollers is not None:
             self.with_pollers = pollers
@@ -137,6 +150,9 @@ class LocalStack:
         self._timeouts = dict(timeouts or {})
         self.shard_workers = shard_workers or self._default_workers
         self.clock = time.monotonic
+        self.async_invoker.retry_delay_s = (
+            self._async_retry_delay_s if async_retry_delay_s is None else async_retry_delay_s
+        )
         self.invocations.clear()
         self.http_get(f"{self.moto_url}/moto-api/reset", method="POST")
         assert self.scim is not None
@@ -236,14 +252,30 @@ class LocalStack:
                 scaled = max(1, round(visibility * factor))
                 sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(scaled)})
 
-    def invoker(self, name: str) -> Any:
+    def _logical_id_of(self, name: str) -> str | None:
         """The function a name or an ARN designates, as Lambda's Invoke API and rule targets name it."""
         assert self.resources is not None
         for logical_id in self.resources.functions:
             arn = self.resources.attr(logical_id, "Arn")
             if name in (arn, arn.rsplit(":", 1)[1]):
-                return functools.partial(self.invoke, logical_id)
+                return logical_id
         return None
+
+    def invoker(self, name: str) -> Any:
+        """The function a name or an ARN designates, called synchronously (RequestResponse)."""
+        logical_id = self._logical_id_of(name)
+        return functools.partial(self.invoke, logical_id) if logical_id else None
+
+    def event_target(self, name: str) -> Any:
+        """What an asynchronous invocation of the function does: its retries, then its on-failure
+        destination (async_invoke.py). Schedules and Event invokes of the Invoke API go through it."""
+        logical_id = self._logical_id_of(name)
+        return self.async_invoker.target(logical_id) if logical_id else None
+
+    def _async_configs(self) -> dict[str, AsyncConfig]:
+        assert self.resources is not None
+        res = self.resources
+        return {lid: AsyncConfig.of(res.resolver.resolve(spec.event_invoke)) for lid, spec in res.functions.items()}
 
     # ------------------------------------------------------------------ pollers
     def _start_pollers(self) -> None:
@@ -297,12 +329,13 @@ class LocalStack:
         self.outbox = Outbox(res.resolver.account, REGION, self.workdir / "outbox")
         self._pollers.append(self.outbox)
         if self.start_scheduler:
-            self.scheduler = Scheduler(self.invoker)
+            self.scheduler = Scheduler(self.event_target)
             self._pollers.append(self.scheduler)
         for poller in self._pollers:
             poller.start()
 
     def _stop_pollers(self) -> None:
+        self.async_invoker.stop()  # no waiting out retry delays
         for poller in self._pollers:
             poller.stop()
         for poller in self._pollers:
@@ -311,6 +344,7 @@ class LocalStack:
             self.scheduler.drain()
         self.lambda_api.drain()
         self.lambda_api.errors.clear()
+        self.async_invoker.resume()
         self._pollers = []
 
     def replay_streams(self, times: int = 1) -> None:

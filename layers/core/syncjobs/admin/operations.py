@@ -25,6 +25,7 @@ from syncjobs.store.rules import ScheduleRule, ScheduleRules
 from syncjobs.store.runs import RunStore
 from syncjobs.workflows.approvals import held_for_approval
 from syncjobs.workflows.download_links import presign_briefly
+from syncjobs.workflows.preflight import apply_problems
 
 
 class InvalidInput(ValueError):
@@ -65,6 +66,12 @@ def load_job_file(path: Path) -> JobDefinition:
 
 
 def apply_job(definition: JobDefinition) -> int:
+    """Store the job, unless it cannot run as written (InvalidInput naming each problem: an expression
+    that does not compile or uses an unknown filter, a secret missing or outside the prefix, a column
+    the readable export lacks). What only a run can see is checked by start_run (workflows/preflight)."""
+    problems = apply_problems(definition)
+    if problems:
+        raise InvalidInput(f"job {definition.job_id}", problems)
     return JobStore().put(definition)
 
 

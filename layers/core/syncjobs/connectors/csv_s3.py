@@ -69,9 +69,36 @@ def _records(chunks: Iterable[bytes]) -> Iterator[tuple[int, int, bytes]]:
         base, start = end, end
 
 
+HEADER_LIMIT = 1 << 20  # bytes read to find the header row: no header is longer
+
+
+def _long_field(raw: bytes, delimiter: str) -> str:
+    """Which header field passes csv's field size limit: its position and start (split naively: a field
+    that long is what matters, not its quotes)."""
+    cells = raw.decode("utf-8", errors="replace").split(delimiter)
+    longest = max(range(len(cells)), key=lambda i: len(cells[i]))
+    start = cells[longest].strip().strip('"')[:20]
+    return f"field {longest + 1} ({start!r}...) has {len(cells[longest])} characters"
+
+
 def _parse_header(raw: bytes, delimiter: str) -> list[str]:
+    """The header's column names. CsvSourceError naming the problem when it cannot be read: CR-only
+    line ends (csv sees a line break inside a field), a field past csv's field size limit, bad UTF-8."""
     text = raw.removeprefix(_BOM).decode("utf-8", errors="strict")
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    if "\r" in text.rstrip("\r\n"):
+        raise CsvSourceError(
+            "the header row holds a bare CR: the export's line ends are CR only (classic Mac); "
+            "save it with LF or CRLF line ends"
+        )
+    try:
+        rows = list(csv.reader(io.StringIO(text), delimiter=delimiter, strict=True))
+    except csv.Error as err:
+        if "field larger than field limit" in str(err):
+            raise CsvSourceError(
+                f"a header field is larger than the CSV field size limit ({csv.field_size_limit()} characters): "
+                + _long_field(raw, delimiter)
+            ) from None
+        raise CsvSourceError(f"the header row is not valid CSV ({err})") from None
     if not rows or not any(cell.strip() for cell in rows[0]):
         raise CsvSourceError("the CSV has no header row")
     return [cell.strip() for cell in rows[0]]
@@ -151,12 +178,32 @@ class CsvS3SourceConnector:
             return ""  # the reader fails this row with the reason
         return cells[id_index].strip() if len(cells) > id_index else ""
 
-    def _read_header(self, start: int, end: int) -> list[str]:
-        raw = b"".join(self._objects.iter_range(self.config.bucket, self.file.key, start, end))
+    def header(self) -> list[str]:
+        """The export's column names, from its first HEADER_LIMIT bytes only (a preflight check: an
+        export whose header cannot be read fails the run before anything is planned). NotFound when
+        the object is missing; CsvSourceError naming the problem when its header is unusable."""
+        raw = b"".join(self._objects.iter_range(self.config.bucket, self.file.key, 0, HEADER_LIMIT))
+        if not raw.strip():
+            raise CsvSourceError(f"{self.name} is empty: it has no header row")
+        end = next(record_ends([raw]))
+        if end == len(raw) == HEADER_LIMIT and b"\r" not in raw:
+            raise CsvSourceError(
+                f"{self.name}: no line break in the first {HEADER_LIMIT} bytes: the header row is too long "
+                "or opens a quote it never closes"
+            )
+        return self._parsed_header(raw[:end])
+
+    def _parsed_header(self, raw: bytes) -> list[str]:
         try:
-            header = _parse_header(raw, self.config.delimiter)
+            return _parse_header(raw, self.config.delimiter)
         except UnicodeDecodeError as err:
             raise CsvSourceError(f"{self.name}: the header row is not valid UTF-8 ({err.reason})") from None
+        except CsvSourceError as err:
+            raise CsvSourceError(f"{self.name}: {err}") from None
+
+    def _read_header(self, start: int, end: int) -> list[str]:
+        raw = b"".join(self._objects.iter_range(self.config.bucket, self.file.key, start, end))
+        header = self._parsed_header(raw)
         if self.file.id_column not in header:
             raise CsvSourceError(
                 f"{self.name}: id_column {self.file.id_column!r} is not in the header ({', '.join(header)})"

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from syncjobs.connectors.base import TargetEntityGone, TargetError, Written
-from syncjobs.connectors.scim_http import ENDPOINTS, ScimClient, quoted, scim_detail
+from syncjobs.connectors.scim_http import ENDPOINTS, Probe, ScimClient, quoted, scim_detail
 from syncjobs.deadline import Budget
 from syncjobs.models.job import RetryPolicy, ScimTarget
 
@@ -36,6 +36,10 @@ class ScimTargetConnector:
 
     def close(self) -> None:
         self._client.close()
+
+    def probe(self) -> Probe:
+        """Whether the service takes the credentials (see ScimClient.probe)."""
+        return self._client.probe()
 
     # ------------------------------------------------------------------ protocol
     def create(self, entity_type: str, resource: dict[str, Any]) -> Written:

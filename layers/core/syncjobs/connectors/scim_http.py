@@ -6,6 +6,7 @@ from __future__ import annotations
 import ssl
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -44,6 +45,14 @@ def _retry_after(response: httpx.Response, default: float) -> float:
         return min(max(float(value), 0.0), _MAX_RETRY_AFTER)
     except ValueError:
         return default
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a SCIM service answered to GET /Users?count=0: its HTTP status (None: no answer) and detail."""
+
+    status: int | None
+    detail: str
 
 
 class ScimClient:
@@ -88,6 +97,15 @@ class ScimClient:
             retryable=status == 429 or status >= 500,
             status=status,
         )
+
+    def probe(self, timeout_s: float = 10.0) -> Probe:
+        """One GET /Users?count=0 without retries: does the service take these credentials? A preflight,
+        so a transport error is reported (status None), not raised."""
+        try:
+            response = self._http.get("/Users", params={"count": "0"}, timeout=min(self._timeout, timeout_s))
+        except httpx.HTTPError as err:
+            return Probe(None, f"{type(err).__name__}: {err}")
+        return Probe(response.status_code, scim_detail(response) if response.status_code >= 400 else "")
 
     def get_json(self, path: str, params: dict[str, str], action: str) -> dict[str, Any]:
         return dict(self.checked(self.request("GET", path, None, params=params), action).json())

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from syncjobs.connectors.base import SourceRecord, SourceRowError, TargetError
-from syncjobs.connectors.scim_http import ENDPOINTS, ScimClient, quoted
+from syncjobs.connectors.scim_http import ENDPOINTS, Probe, ScimClient, quoted
 from syncjobs.deadline import Budget
 from syncjobs.models.job import RetryPolicy, ScimSource
 from syncjobs.models.outcome import EntityType
@@ -48,6 +48,10 @@ class ScimSourceConnector:
 
     def close(self) -> None:
         self._client.close()
+
+    def probe(self) -> Probe:
+        """Whether the service takes the credentials (see ScimClient.probe)."""
+        return self._client.probe()
 
     def plan(self, shard_size: int) -> list[ShardSpec]:
         ids = [str(resource["id"]) for resource in self._list(None, "id")]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
+from jinja2 import StrictUndefined, TemplateError, Undefined, meta, nodes
 from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate, native_concat
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -41,6 +41,41 @@ def _parse(attribute: str, source: str) -> nodes.Template:
         return _env.parse(source)
     except TemplateError as err:
         raise MappingError(attribute, f"invalid expression: {err}") from None
+
+
+def check_expression(attribute: str, source: str) -> list[str]:
+    """What stops an expression from ever rendering, each naming `attribute`: a syntax error, an unknown
+    filter or test. Jinja checks filter names only when it compiles a template, and not at all inside
+    {% if %} blocks (there they fail when reached), so the names are looked up here, in the whole tree."""
+    try:
+        template = _env.parse(source)
+    except TemplateError as err:
+        return [f"{attribute}: invalid expression: {err}"]
+    problems = [
+        f"{attribute}: unknown filter {node.name!r}"
+        for node in template.find_all(nodes.Filter)
+        if node.name not in _env.filters
+    ]
+    problems += [
+        f"{attribute}: unknown test {node.name!r}"
+        for node in template.find_all(nodes.Test)
+        if node.name not in _env.tests
+    ]
+    if not problems:
+        try:
+            _env.from_string(template)
+        except TemplateError as err:
+            problems.append(f"{attribute}: invalid expression: {err}")
+    return problems
+
+
+def referenced_names(source: str) -> set[str]:
+    """The source attributes (CSV columns) an expression reads: its free names, less jinja's globals."""
+    try:
+        names = meta.find_undeclared_variables(_env.parse(source))
+    except TemplateError:
+        return set()  # check_expression reports it
+    return {name for name in names if name not in _env.globals}
 
 
 def _dict_template(pairs: list[tuple[str, nodes.Expr]]) -> NativeTemplate:

@@ -8,7 +8,7 @@ import time
 from botocore.exceptions import ClientError
 
 from syncjobs.store.clients import client
-from syncjobs.store.errors import translate
+from syncjobs.store.errors import NotFound, translate
 
 _TTL_SECONDS = 300.0
 _cache: dict[str, tuple[float, str]] = {}
@@ -33,6 +33,23 @@ def get_secret(name: str) -> str:
     with _lock:
         _cache[name] = (now, value)
     return value
+
+
+def secret_exists(name: str) -> bool:
+    """Whether the secret (or `ssm:` parameter) exists, without reading its value (the admin API checks
+    a job's secrets when it is applied: it needs to know they are there, not what they hold). StoreError
+    when the question itself is refused."""
+    try:
+        if name.startswith("ssm:"):
+            client("ssm").get_parameter(Name=name.removeprefix("ssm:"), WithDecryption=False)
+        else:
+            client("secretsmanager").describe_secret(SecretId=name)
+    except ClientError as err:
+        failure = translate(err, f"looking up secret {name}")
+        if isinstance(failure, NotFound):
+            return False
+        raise failure from err
+    return True
 
 
 def forget() -> None:

@@ -1,4 +1,9 @@
-"""start_run: take the job's lock, plan shards, queue them. Safe to deliver twice."""
+"""start_run: take the job's lock, check what cannot succeed on retry, plan shards, queue them.
+
+Safe to deliver twice. Once it holds the lock, every way out ends the run or leaves it to a retry
+that carries it on: a problem found by the preflight or the planning, or any error that retrying
+cannot heal, fails the run with the reason (and releases the lock); a throttled AWS call raises, and
+Lambda's retry (or, when those run out, functions/start_run_failed) takes over."""
 
 from __future__ import annotations
 
@@ -16,12 +21,13 @@ from syncjobs.models.run import Run, RunStatus, ShardSpec, StartRequest, Trigger
 from syncjobs.observability import logger
 from syncjobs.store.collections import CollectionStore
 from syncjobs.store.errors import NotFound, StoreError, TransientStoreError
-from syncjobs.store.jobs import JobStore
+from syncjobs.store.jobs import JobRecord, JobStore
 from syncjobs.store.locks import CreateResult
 from syncjobs.store.runs import RunStore
 from syncjobs.workflows.collections import step_not_started
 from syncjobs.workflows.finalize import fail_run
 from syncjobs.workflows.phases import advance, save_plans
+from syncjobs.workflows.preflight import start_problems
 
 
 def with_trace_once(job: JobDefinition, outcomes: list[str]) -> JobDefinition:
@@ -32,7 +38,7 @@ def with_trace_once(job: JobDefinition, outcomes: list[str]) -> JobDefinition:
     return job.model_copy(update={"trace": trace})
 
 
-def _new_run(request: StartRequest, job: JobDefinition) -> Run:
+def new_run(request: StartRequest, job: JobDefinition) -> Run:
     return Run(
         run_id=run_id_for(request),
         job_id=job.job_id,
@@ -93,18 +99,39 @@ def start_run(request: StartRequest) -> Run:
         step_not_started(request, str(err))  # a collection's step whose job is gone: the step failed
         raise
     definition = with_trace_once(job_record.definition, job_record.trace_once)
-    run = _new_run(request, definition)
+    run = new_run(request, definition)
     held = skip_reason(job_record.quarantine, request.requested_at)
     if held is not None and _scheduled(request):
         return _skip(run, definition, held, "quarantined")
     created = runs.create_locked(run, definition)
-    if created is CreateResult.CREATED and job_record.trace_once:
-        jobs.consume_trace_once(request.job_id, job_record.trace_once)
-
     if created is CreateResult.JOB_BUSY:
         active = jobs.get(request.job_id).active_run
         return _skip(run, definition, f"job {request.job_id} has an active run {active}", f"busy with run {active}")
+    try:
+        return _locked(request, run, job_record, created)
+    except TransientStoreError:
+        # Throttled or unavailable: the invocation fails and is retried (Lambda's async retries, then
+        # the on-failure destination, functions/start_run_failed). A retry is safe: the same request
+        # names the same run, which is still active, so it carries on from where this one stopped.
+        raise
+    except Exception as err:
+        # Nothing else heals on retry, and the job's lock is held: end the run, with the reason.
+        logger.exception("run failed at start", extra={"run_id": run.run_id, "job_id": run.job_id})
+        return _fail(run.run_id, f"start failed: {type(err).__name__}: {err}")
 
+
+def _fail(run_id: str, reason: str) -> Run:
+    """End a run that cannot start (failed, the reason, the lock released, a mail as for any failed run)."""
+    runs = RunStore()
+    record = runs.get(run_id)
+    if record.run.status.is_active:
+        fail_run(record, reason)
+    return runs.get(run_id).run
+
+
+def _locked(request: StartRequest, run: Run, job_record: JobRecord, created: CreateResult) -> Run:
+    """Everything start_run does once it holds the job's lock (and the run item exists)."""
+    jobs, runs = JobStore(), RunStore()
     record = runs.get(run.run_id)
     if created is CreateResult.ALREADY_EXISTS and not record.run.status.is_active:
         logger.info("duplicate start ignored", extra={"run_id": run.run_id, "status": record.run.status})
@@ -115,18 +142,23 @@ def start_run(request: StartRequest) -> Run:
         # a redelivered start of a run already planned: its plan stands (the source may have changed)
         advance(record)
         return runs.get(run.run_id).run
+    if job_record.trace_once:  # this run took it (a retry of a start that failed before this point too)
+        jobs.consume_trace_once(request.job_id, job_record.trace_once)
+
+    problems = start_problems(job, run.run_type)
+    if problems:
+        logger.warning("run failed its preflight", extra={"run_id": run.run_id, "problems": len(problems)})
+        return _fail(run.run_id, "; ".join(problems))
 
     try:
         planned = [(entity_type, _plan(job, entity_type)) for entity_type in job.phases]
     except (CsvSourceError, ScimSourceError, NotFound) as err:
         logger.warning("run failed at planning", extra={"run_id": run.run_id, "error": str(err)})
-        fail_run(record, f"planning failed: {err}")
-        return runs.get(run.run_id).run
+        return _fail(run.run_id, f"planning failed: {err}")
     except TransientStoreError:
         raise
     except StoreError as err:
-        fail_run(record, f"planning failed: {err}")
-        return runs.get(run.run_id).run
+        return _fail(run.run_id, f"planning failed: {err}")
 
     phases, shards = number_phases(planned)
     save_plans(run.run_id, {p.entity_type.value: shards[p.first : p.first + p.count] for p in phases})
