@@ -1,6 +1,7 @@
 """The fault suite: at least a hundred randomized cases, each drawn from its seed, over kill points,
 duplicate and concurrent deliveries, target timeouts and 5xx (some after the target applied the call),
-throttling with Retry-After, invocations whose time runs out (continuations) and poison shards.
+throttling with Retry-After, invocations whose time runs out (continuations), poison shards and SES
+outages.
 
 Each case runs an initial read and a second read with removed, changed and added users, driving the
 shard queue and its dead-letter queue itself so it can kill and redeliver. After each run the target,
@@ -16,6 +17,7 @@ import csv
 import io
 import random
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import boto3
 import httpx
@@ -25,10 +27,12 @@ from syncjobs.admin import operations
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import RunStatus
 from syncjobs.store.entity_state import EntityStateStore
-from syncjobs_local.demo import prepare, start
+from syncjobs.store.mailer import Mailer
+from syncjobs_local.demo import prepare, start, wait_for_run
 from syncjobs_local.sample_data import write_groups
 from tests.e2e.fault_kit import KILL_POINTS, Faults, FlakyTransport, Poison, SimClock, assert_exact, drive, injected
 from tests.e2e.helpers import log_rows, rewrite_export, scim_groups, scim_users
+from tests.e2e.mail_kit import Ses, failure_queue_depth, note, scheduled, sent_subjects, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -236,3 +240,38 @@ def test_groups_stay_exact_under_kills_duplicates_and_a_flaky_target(aws, monkey
     for gid, ids in members.items():
         assert {m["value"] for m in target_groups[gid]["members"]} == {target_users[e]["id"] for e in ids}
     assert EntityStateStore().provisioned(prepared.job_id, "groups") == {g: target_groups[g]["id"] for g in members}
+
+
+SES_CASES = list(range(200, 208))
+
+
+@pytest.mark.parametrize("seed", SES_CASES, ids=[f"seed{s}-ses" for s in SES_CASES])
+def test_a_mail_goes_exactly_once_whatever_ses_refuses(stack, monkeypatch, seed):
+    """SES refuses a drawn number of sends (none, some of the stream's retries, or past them and then a
+    drawn number of the scheduled retries), the stream is delivered again at drawn moments after it
+    recovers, and retries fire on after it was sent: exactly one mail goes."""
+    rng = random.Random(seed)
+    ses = Ses(refusals=rng.randint(0, 14))
+    monkeypatch.setattr(Mailer, "send_raw", lambda mailer, *args: ses.send_raw(mailer, *args))
+    prepared = prepare(stack, users=5, bad_rows=True, shard_size=10)
+
+    # Given a run that finished with errors, and the stream's attempts at its mail over
+    run = wait_for_run(start(stack, prepared.job_id))
+    wait_until(
+        lambda: note(run.run_id).state == "sent" or failure_queue_depth(stack) >= 1,
+        "the mail was sent or the stream gave its record up",
+    )
+
+    # When the MailRetry schedule fires every 15 minutes, the stream now and then delivered again
+    t0 = datetime.fromisoformat(note(run.run_id).at)
+    for k in range(1, 20):
+        if ses.refused >= ses.refusals and rng.random() < 0.3:
+            stack.replay_streams(times=1)
+        stack.invoke("NotifyFunction", scheduled(t0 + timedelta(minutes=15 * k)))
+        if note(run.run_id).state == "sent" and rng.random() < 0.5:
+            break
+
+    # Then the mail went exactly once
+    assert note(run.run_id).state == "sent"
+    assert ses.sent == 1, f"{ses.sent} mails sent after {ses.refused} refusals"
+    wait_until(lambda: len(sent_subjects(stack)) == 1, "the mail reached the outbox")

@@ -3,66 +3,20 @@ retry once SES recovers, exactly once, whatever the stream or the retry delivers
 
 from __future__ import annotations
 
-import email
-import email.policy
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from syncjobs.admin import operations
 from syncjobs.store.errors import translate
 from syncjobs.store.mailer import Mailer
-from syncjobs.store.notifications import NotificationRecord
 from syncjobs_local.demo import prepare, start, wait_for_run
-from syncjobs_local.stack import LocalStack
+from tests.e2e.mail_kit import failure_queue_depth, note, scheduled, sent_subjects, wait_until
 
 pytestmark = pytest.mark.e2e
 
 FWE = "Provisioning Finished with Error"
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.2)
-
-
-def scheduled(at: datetime) -> dict:
-    """The event the MailRetry schedule delivers (EventBridge's Scheduled Event, no Input)."""
-    return {
-        "version": "0",
-        "id": f"mail-retry-{at:%Y%m%dT%H%M}",
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "detail": {},
-    }
-
-
-def sent_subjects(stack: LocalStack) -> list[str]:
-    assert stack.outbox is not None
-    return [
-        str(email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["Subject"]).split(". Source")[0]
-        for p in stack.outbox.written
-    ]
-
-
-def note(run_id: str) -> NotificationRecord:
-    (found,) = [n for n in operations.run_notifications(run_id) if n.kind == "finished_with_error"]
-    return found
-
-
-def failure_queue_depth(stack: LocalStack) -> int:
-    assert stack.resources is not None
-    attributes = boto3.client("sqs").get_queue_attributes(
-        QueueUrl=stack.resources.name("NotifyFailureQueue"), AttributeNames=["ApproximateNumberOfMessages"]
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"])
 
 
 def test_ses_refusing_for_two_hours_then_the_mail_goes_exactly_once(stack, monkeypatch):
