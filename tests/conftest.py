@@ -9,7 +9,20 @@ from pathlib import Path
 
 import pytest
 
+from syncjobs_local.iam import ledger
 from syncjobs_local.stack import LocalStack
+
+
+@pytest.fixture(autouse=True)
+def _no_unexpected_denials(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails a test during which a function made an AWS call its IAM policy does not allow
+    (syncjobs_local/iam.py). A test that means to be denied says so: @pytest.mark.iam_denials."""
+    ledger.clear()
+    yield
+    denied = ledger.denied()
+    if denied and request.node.get_closest_marker("iam_denials") is None:
+        lines = "\n".join(f"  {call}" for call in dict.fromkeys(denied))
+        pytest.fail(f"{len(denied)} AWS call(s) denied by the acting function's IAM policy:\n{lines}")
 
 
 @pytest.fixture(scope="session")
