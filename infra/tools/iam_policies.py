@@ -93,7 +93,8 @@ def policies(cfn: dict[str, Any]) -> dict[str, dict[str, Any]]:
         role = resources[role_id]["Properties"]
         statements: list[dict[str, Any]] = []
         for arn in role.get("ManagedPolicyArns", []):
-            statements += _managed(arn)
+            # marked: the Lambda runtime's and pollers' permissions, not the code's (reports leave them out)
+            statements += [{**statement, "Sid": "Managed"} for statement in _managed(arn)]
         for policy in role.get("Policies", []):
             statements += _statements(policy["PolicyDocument"])
         out[logical_id] = {"role": role_id, "statements": statements}

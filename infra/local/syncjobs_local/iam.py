@@ -188,8 +188,8 @@ class LocalIam:
         finally:
             self.roles = before
 
-    def granted(self, function: str) -> set[str]:
-        return actions_granted(self.roles[function].statements)
+    def granted(self, function: str, managed: bool = True) -> set[str]:
+        return actions_granted(self.roles[function].statements, managed)
 
     # ------------------------------------------------------------------ the hook
     def install(self, client: Any) -> None:

@@ -106,6 +106,12 @@ def allowed(statements: list[Statement], check: Check) -> bool:
     return any(s.get("Effect") == "Allow" for s in hits)
 
 
-def actions_granted(statements: list[Statement]) -> set[str]:
-    """The actions the Allow statements name (as written, wildcards kept)."""
-    return {a for s in statements if s.get("Effect") == "Allow" for a in _as_list(s.get("Action", []))}
+def actions_granted(statements: list[Statement], managed: bool = True) -> set[str]:
+    """The actions the Allow statements name (as written, wildcards kept); `managed=False` leaves out
+    the managed policies' (iam_policies.py marks them `Sid: Managed`)."""
+    return {
+        a
+        for s in statements
+        if s.get("Effect") == "Allow" and (managed or s.get("Sid") != "Managed")
+        for a in _as_list(s.get("Action", []))
+    }

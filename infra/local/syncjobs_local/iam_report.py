@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from syncjobs_local.iam import Call, LocalIam
-from syncjobs_local.iam_policy import matches
+from syncjobs_local.iam import Call, LocalIam, translated
+from syncjobs_local.iam_policy import actions_granted, matches
 
 
 def report(iam: LocalIam, calls: list[Call]) -> dict[str, Any]:
@@ -16,16 +16,12 @@ def report(iam: LocalIam, calls: list[Call]) -> dict[str, Any]:
     for function in sorted(iam.roles):
         mine = [c for c in calls if c.function == function]
         used = sorted({c.action for c in mine if c.allowed})
-        granted = iam.granted(function)
+        granted = iam.granted(function, managed=False)  # the managed policies are the runtime's, not the code's
         functions[function] = {
             "calls": len(mine),
             "used": used,
-            # a granted action (or pattern) no allowed call matched; logs/xray are the runtime's, not the code's
-            "unused": sorted(
-                g
-                for g in granted
-                if not any(matches(g, u, True) for u in used) and not g.startswith(("logs:", "xray:"))
-            ),
+            # an action (or pattern) the template grants that no allowed call matched
+            "unused": sorted(g for g in granted if not any(matches(g, u, True) for u in used)),
             "denied": sorted({f"{c.action} on {c.resource}" for c in mine if not c.allowed}),
         }
     return {
@@ -33,6 +29,16 @@ def report(iam: LocalIam, calls: list[Call]) -> dict[str, Any]:
         "denied": sum(1 for c in calls if not c.allowed),
         "functions": functions,
     }
+
+
+def unused_by_suite(used: dict[str, set[str]], template: Path) -> dict[str, list[str]]:
+    """Per function: what `template` grants (managed policies aside) that no call in `used` needed."""
+    out = {}
+    for function, role in translated(template).items():
+        granted = actions_granted(role["statements"], managed=False)
+        mine = used.get(function, set())
+        out[function] = sorted(g for g in granted if not any(matches(g, u, True) for u in mine))
+    return out
 
 
 def summary(result: dict[str, Any]) -> str:

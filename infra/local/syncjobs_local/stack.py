@@ -23,7 +23,7 @@ from syncjobs.store import clients as store_clients
 from syncjobs.store import secrets as store_secrets
 from syncjobs_local.cfn import load_template
 from syncjobs_local.function_urls import FunctionUrlServer, rest_event
-from syncjobs_local.iam import LocalIam, acting_as, as_function
+from syncjobs_local.iam import LocalIam, acting, acting_as, as_function
 from syncjobs_local.invocations import InvocationLog, run_with_timeout
 from syncjobs_local.lambda_api import LambdaApiServer
 from syncjobs_local.lambda_events import FilterCriteria, LambdaContext, stream_record
@@ -98,6 +98,7 @@ class LocalStack:
         os.environ.update(LOCAL_ENVIRONMENT)
         if self.iam.install not in store_clients.client_hooks:
             store_clients.client_hooks.append(self.iam.install)
+        store_secrets.scope = acting  # one secrets cache per function, as on Lambda
         os.environ["AWS_ENDPOINT_URL"] = self.moto_url
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = self.lambda_api.start().url  # our handlers, not moto's Lambda
         self.scim = ScimServer(self.scim_token).start()
