@@ -1,5 +1,6 @@
 # syncjobs: `make demo` runs a real job on the local stack; `make test` runs the whole suite.
-# Both set everything up themselves (virtualenvs included) on a fresh clone.
+# Both set everything up themselves (virtualenvs included) on a fresh clone. Whatever runs the local stack
+# needs the tools venv too: its IAM check takes each function's policy from the SAM translator.
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -24,7 +25,7 @@ $(TOOLS)/.installed: infra/tools/requirements.txt
 
 venv: $(VENV)/.installed $(TOOLS)/.installed
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed $(TOOLS)/.installed
 	$(PY) -m syncjobs_local demo
 
 # Two pytest workers (one local stack each): this machine and CI have two cores.
@@ -32,16 +33,16 @@ test: $(VENV)/.installed $(TOOLS)/.installed lint typecheck
 	$(PY) -m pytest -q -n 2 -m "not large" tests
 
 # The 10,000-user engine scenario: 4 to 8 minutes here (scim2-server's memory store slows as it fills).
-test-large: $(VENV)/.installed
+test-large: $(VENV)/.installed $(TOOLS)/.installed
 	$(PY) -m pytest -q -m large tests
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest -q tests/unit
 
-integration: $(VENV)/.installed
+integration: $(VENV)/.installed $(TOOLS)/.installed
 	$(PY) -m pytest -q tests/integration
 
-e2e: $(VENV)/.installed
+e2e: $(VENV)/.installed $(TOOLS)/.installed
 	$(PY) -m pytest -q tests/e2e
 
 lint: $(VENV)/.installed
@@ -57,7 +58,7 @@ check-template: $(TOOLS)/.installed
 openapi: $(VENV)/.installed
 	$(PY) infra/tools/openapi.py
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed $(TOOLS)/.installed
 	$(PY) -m tests.bench
 
 build: $(TOOLS)/.installed

@@ -9,7 +9,28 @@ from pathlib import Path
 
 import pytest
 
+from syncjobs_local.iam import ledger
+from syncjobs_local.iam_report import unused_by_suite
+from syncjobs_local.provision import TEMPLATE
 from syncjobs_local.stack import LocalStack
+
+# Per function, every action its allowed calls needed in this session (for the terminal summary).
+_used: dict[str, set[str]] = {}
+
+
+@pytest.fixture(autouse=True)
+def _no_unexpected_denials(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails a test during which a function made an AWS call its IAM policy does not allow
+    (syncjobs_local/iam.py). A test that means to be denied says so: @pytest.mark.iam_denials."""
+    ledger.clear()
+    yield
+    for call in ledger.calls():
+        if call.allowed:
+            _used.setdefault(call.function, set()).add(call.action)
+    denied = ledger.denied()
+    if denied and request.node.get_closest_marker("iam_denials") is None:
+        lines = "\n".join(f"  {call}" for call in dict.fromkeys(denied))
+        pytest.fail(f"{len(denied)} AWS call(s) denied by the acting function's IAM policy:\n{lines}")
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +68,12 @@ def stack(_session_stack: LocalStack) -> Iterator[LocalStack]:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """After a session that ran functions: per function, what template.yaml grants that no call needed."""
+    if not _used:
+        return
+    terminalreporter.section("IAM: granted in template.yaml, never needed by a call in this session")
+    for function, unused in unused_by_suite(_used, TEMPLATE).items():
+        terminalreporter.write_line(f"{function}: {', '.join(unused) or '-'}")

@@ -9,6 +9,8 @@ from collections.abc import Callable
 import boto3
 import httpx
 
+from syncjobs.admin import operations
+from syncjobs_local.demo import Prepared
 from syncjobs_local.stack import LocalStack
 
 
@@ -52,3 +54,14 @@ def rewrite_export(bucket: str, key: str, change: Callable[[list[list[str]]], li
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows([rows[0], *change(rows[1:])])
     s3.put_object(Bucket=bucket, Key=key, Body=out.getvalue().encode("utf-8", "surrogateescape"))
+
+
+def apply_with_groups(prepared: Prepared, groups_csv: bytes, key: str = "exports/groups.csv") -> None:
+    """Re-apply a prepared job over users and groups, with `groups_csv` as its groups export."""
+    boto3.client("s3").put_object(Bucket=prepared.bucket, Key=key, Body=groups_csv)
+    document = dict(prepared.document)
+    document["entity_types"] = ["users", "groups"]
+    document["mapping"] = {**document["mapping"], "groups": {"displayName": "{{ name }}"}}
+    groups_file = {"key": key, "id_column": "group_id", "members_column": "members"}
+    document["source"] = {**document["source"], "groups": groups_file}
+    operations.apply_job(operations.parse_job(document))

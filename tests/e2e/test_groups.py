@@ -4,11 +4,10 @@ membership changes and removed groups carried to the target on the next read."""
 import boto3
 import pytest
 
-from syncjobs.admin import operations
 from syncjobs.models.outcome import Outcome
 from syncjobs_local.demo import prepare, start, wait_for_run
 from syncjobs_local.sample_data import UNKNOWN_MEMBER, groups_export, write_groups
-from tests.e2e.helpers import log_rows, scim_groups, scim_users
+from tests.e2e.helpers import apply_with_groups, log_rows, scim_groups, scim_users
 
 pytestmark = pytest.mark.e2e
 
@@ -31,13 +30,7 @@ def test_groups_land_after_the_users_with_their_members_as_target_ids(stack):
     # Given 200 users and five groups (one listing an id that is no user) in two CSV exports
     prepared = prepare(stack, users=200, bad_rows=False, shard_size=50)
     sample = groups_export(prepared.export.valid)
-    boto3.client("s3").put_object(Bucket=prepared.bucket, Key=GROUPS_KEY, Body=sample.data)
-    document = dict(prepared.document)
-    document["entity_types"] = ["users", "groups"]
-    document["mapping"] = {**document["mapping"], "groups": {"displayName": "{{ name }}"}}
-    groups_file = {"key": GROUPS_KEY, "id_column": "group_id", "members_column": "members"}
-    document["source"] = {**document["source"], "groups": groups_file}
-    operations.apply_job(operations.parse_job(document))
+    apply_with_groups(prepared, sample.data, GROUPS_KEY)
 
     # When the job runs
     first = wait_for_run(start(stack, prepared.job_id), stack=stack)

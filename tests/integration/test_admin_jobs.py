@@ -46,7 +46,8 @@ def test_jobs_are_listed_shown_and_deleted(aws):
 
 def test_a_job_with_an_active_run_is_not_deleted(aws):
     job_id = prepare(aws, users=3).job_id
-    run = start_run(StartEvent(job_id=job_id, trigger="api", request_id="r1").job_request())  # queued shards
+    with aws.acting_as("StartRunFunction"):
+        run = start_run(StartEvent(job_id=job_id, trigger="api", request_id="r1").job_request())  # queued shards
     status, body, _ = call(aws, "DELETE", f"/jobs/{job_id}")
     assert status == 409
     assert f"active run {run.run_id}" in body["message"]
@@ -55,10 +56,12 @@ def test_a_job_with_an_active_run_is_not_deleted(aws):
 
 def test_a_log_is_downloaded_through_a_short_presigned_redirect(aws):
     job_id = prepare(aws, users=3).job_id
-    run = start_run(StartEvent(job_id=job_id, trigger="api", request_id="r2").job_request())
+    with aws.acting_as("StartRunFunction"):
+        run = start_run(StartEvent(job_id=job_id, trigger="api", request_id="r2").job_request())
     # Given a run that has a failed log (written here directly; the engine writes the same key)
     key = f"runs/{run.run_id}/logs/failed.csv"
-    LogObjects().put(key, b"entity_type,entity_id\r\nusers,E1\r\n")
+    with aws.acting_as("RunShardFunction"):
+        LogObjects().put(key, b"entity_type,entity_id\r\nusers,E1\r\n")
     table = aws.resources.name("JobsTable")
     boto3.client("dynamodb").update_item(
         TableName=table,

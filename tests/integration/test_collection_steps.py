@@ -1,6 +1,10 @@
 """A collection run's bookkeeping when deliveries repeat and workers die between two writes (moto,
 resources from template.yaml): each step's end is recorded once, the next step is asked for with
-the same request every time, and the last step's end releases the collection's lock once."""
+the same request every time, and the last step's end releases the collection's lock once.
+
+The workflows are called here as their functions call them, with those functions' IAM policies:
+a collection starts in StartRunFunction, steps end and the sweep runs in AdvanceFunction, an
+approver decides through a mail link (LinksFunction), an admin stops through the API."""
 
 from __future__ import annotations
 
@@ -72,8 +76,9 @@ def test_steps_advance_once_whatever_is_delivered_twice_or_dies_midway(aws) -> N
     # Given a three-step collection started once (and its start delivered again)
     CollectionStore().put(collection())
     asked: list[StartRequest] = []
-    crun = start_collection(request(), asked.append)
-    assert start_collection(request(), asked.append).collection_run_id == crun.collection_run_id
+    with aws.acting_as("StartRunFunction"):
+        crun = start_collection(request(), asked.append)
+        assert start_collection(request(), asked.append).collection_run_id == crun.collection_run_id
     assert [r.collection_step for r in asked] == [0, 0]  # the same step 0, asked twice: one run
     assert asked[0] == asked[1]
 
@@ -82,12 +87,13 @@ def test_steps_advance_once_whatever_is_delivered_twice_or_dies_midway(aws) -> N
         raise Died
 
     first = ended(asked[0], RunStatus.SUCCEEDED, 1)
-    with pytest.raises(Died):
+    with aws.acting_as("AdvanceFunction"), pytest.raises(Died):
         step_ended(first, die)
 
     # Then the redelivered end asks for step 2, and so does a third delivery: the same request
-    step_ended(first, asked.append)
-    step_ended(first, asked.append)
+    with aws.acting_as("AdvanceFunction"):
+        step_ended(first, asked.append)
+        step_ended(first, asked.append)
     assert [r.collection_step for r in asked[2:]] == [1, 1]
     assert asked[2] == asked[3]
     assert asked[2].requested_at == first.ended_at
@@ -95,9 +101,10 @@ def test_steps_advance_once_whatever_is_delivered_twice_or_dies_midway(aws) -> N
 
     # When step 2 fails (abort), delivered twice
     second = ended(asked[2], RunStatus.FAILED, 2)
-    step_ended(second, asked.append)
-    step_ended(second, asked.append)
-    step_ended(first, asked.append)  # and a very late copy of step 1's end
+    with aws.acting_as("AdvanceFunction"):
+        step_ended(second, asked.append)
+        step_ended(second, asked.append)
+        step_ended(first, asked.append)  # and a very late copy of step 1's end
 
     # Then the collection failed once, step 3 was never asked for, and its lock is free again
     final = CollectionStore().get_run(crun.collection_run_id).run
@@ -106,16 +113,18 @@ def test_steps_advance_once_whatever_is_delivered_twice_or_dies_midway(aws) -> N
     assert len(asked) == 4
     assert CollectionStore().get("col").active_run is None
     assert CollectionStore().get("col").last_status == "failed"
-    nxt = start_collection(request("r2"), asked.append)
+    with aws.acting_as("StartRunFunction"):
+        nxt = start_collection(request("r2"), asked.append)
     assert nxt.status is RunStatus.RUNNING
 
 
 def test_a_second_fire_while_the_collection_runs_is_skipped(aws) -> None:
     CollectionStore().put(collection())
     asked: list[StartRequest] = []
-    start_collection(request("r1"), asked.append)
     later = request("r2").model_copy(update={"requested_at": T0 + timedelta(minutes=1)})
-    skipped = start_collection(later, asked.append)
+    with aws.acting_as("StartRunFunction"):
+        start_collection(request("r1"), asked.append)
+        skipped = start_collection(later, asked.append)
     assert skipped.status is RunStatus.SKIPPED
     assert "has an active run" in (skipped.reason or "")
     assert len(asked) == 1
@@ -148,7 +157,8 @@ def test_two_approvers_deciding_at_once_decide_once(aws) -> None:
     def act(who: str, approve: bool) -> None:
         barrier.wait()
         try:
-            outcomes[who] = decide("apr-1", approve, by=who, via="mail link").status.value
+            with aws.acting_as("LinksFunction"):
+                outcomes[who] = decide("apr-1", approve, by=who, via="mail link").status.value
         except ApprovalRefused as err:
             outcomes[who] = f"refused {err.status}"
 
@@ -168,23 +178,26 @@ def test_a_stopped_collection_ends_stopped_when_its_running_step_ends(aws) -> No
     # Given a running collection whose first step runs
     CollectionStore().put(collection("continue"))
     asked: list[StartRequest] = []
-    crun = start_collection(request(), asked.append)
+    with aws.acting_as("StartRunFunction"):
+        crun = start_collection(request(), asked.append)
 
     # (the step's run is the one its request names)
     assert current_step_run(crun) == run_id_for(asked[0])
 
     # When an admin stops it, and a stop arrives twice
-    stop_collection_run(crun.collection_run_id, "ada")
-    stop_collection_run(crun.collection_run_id, "ada")
+    with aws.acting_as("AdminApiFunction"):
+        stop_collection_run(crun.collection_run_id, "ada")
+        stop_collection_run(crun.collection_run_id, "ada")
 
     # Then the running step's end ends the collection: stopped, later steps not run, none asked for
-    step_ended(ended(asked[0], RunStatus.STOPPED, 1), asked.append)
+    with aws.acting_as("AdvanceFunction"):
+        step_ended(ended(asked[0], RunStatus.STOPPED, 1), asked.append)
     final = CollectionStore().get_run(crun.collection_run_id).run
     assert final.status is RunStatus.STOPPED
     assert [s.status for s in final.steps] == ["stopped", "not_run", "not_run"]
     assert final.reason == "stopped by ada; steps 2-3 did not run"
     assert len(asked) == 1
-    with pytest.raises(Conflict):
+    with aws.acting_as("AdminApiFunction"), pytest.raises(Conflict):
         stop_collection_run(crun.collection_run_id, "ada")
 
 
@@ -192,11 +205,13 @@ def test_the_sweep_moves_on_a_collection_whose_step_start_or_end_was_lost(aws) -
     # Given a collection whose first step's start was lost (no run appeared)
     CollectionStore().put(collection())
     asked: list[StartRequest] = []
-    crun = start_collection(request(), asked.append)
+    with aws.acting_as("StartRunFunction"):
+        crun = start_collection(request(), asked.append)
 
     # When the sweep runs: not before the step has been quiet for 10 minutes, then it asks again
-    assert redrive(T0 + timedelta(minutes=5), asked.append) == []
-    assert redrive(T0 + timedelta(minutes=11), asked.append) == [crun.collection_run_id]
+    with aws.acting_as("AdvanceFunction"):
+        assert redrive(T0 + timedelta(minutes=5), asked.append) == []
+        assert redrive(T0 + timedelta(minutes=11), asked.append) == [crun.collection_run_id]
     assert asked[1] == asked[0]  # the very same request: one run, however often asked
 
     # Given the step's run then ended but its stream record was lost
@@ -205,7 +220,8 @@ def test_the_sweep_moves_on_a_collection_whose_step_start_or_end_was_lost(aws) -
     RunStore().put_skipped(run, job)  # a plain conditional put of the final run item
 
     # When the sweep runs again, it records the end and asks for step 2, once
-    assert redrive(T0 + timedelta(minutes=12), asked.append) == [crun.collection_run_id]
+    with aws.acting_as("AdvanceFunction"):
+        assert redrive(T0 + timedelta(minutes=12), asked.append) == [crun.collection_run_id]
     assert [r.collection_step for r in asked] == [0, 0, 1]
     assert CollectionStore().get_run(crun.collection_run_id).run.current == 1
 
@@ -227,7 +243,8 @@ def test_a_quarantined_job_is_held_back_in_a_scheduled_collection_only(aws, trig
 
     # When the collection is fired by its schedule (or run by an admin)
     started: list[Run] = []
-    start_collection(request().model_copy(update={"trigger": trigger}), lambda r: started.append(start_run(r)))
+    with aws.acting_as("StartRunFunction"):
+        start_collection(request().model_copy(update={"trigger": trigger}), lambda r: started.append(start_run(r)))
 
     # Then the step is skipped as its own scheduled fire would be; an admin's run goes through
     (step,) = started

@@ -57,9 +57,10 @@ def test_given_a_shard_completed_twice_then_it_counts_once(aws):
     run_id = fire(aws, job_id, trigger="cli", triggered_by="t", request_id="x")["run_id"]
     counts = {"users": {"created": 3, "failed": 1}}
     runs = RunStore()
-    after = runs.complete_shard(run_id, "00000", "attempt-a", counts, None)
-    with pytest.raises(Conflict):
-        runs.complete_shard(run_id, "00000", "attempt-b", counts, None)
+    with aws.acting_as("RunShardFunction"):
+        after = runs.complete_shard(run_id, "00000", "attempt-a", counts, None)
+        with pytest.raises(Conflict):
+            runs.complete_shard(run_id, "00000", "attempt-b", counts, None)
     final = runs.get(run_id)
     assert final.run.counts["users"]["created"] == 3
     assert final.run.shards_done == 1
@@ -87,6 +88,7 @@ def test_the_first_delete_plan_claimed_is_the_one_every_finalizer_uses(aws):
     job_id = prepare(aws, users=5).job_id
     run_id = fire(aws, job_id, trigger="cli", triggered_by="t", request_id="p")["run_id"]
     runs = RunStore()
-    assert runs.claim_delete_plan(run_id, "runs/x/deletes-a.json") == "runs/x/deletes-a.json"
-    assert runs.claim_delete_plan(run_id, "runs/x/deletes-b.json") == "runs/x/deletes-a.json"
+    with aws.acting_as("RunShardFunction"):  # finalize runs in the shard that completes the run
+        assert runs.claim_delete_plan(run_id, "runs/x/deletes-a.json") == "runs/x/deletes-a.json"
+        assert runs.claim_delete_plan(run_id, "runs/x/deletes-b.json") == "runs/x/deletes-a.json"
     assert runs.get(run_id).delete_plan == "runs/x/deletes-a.json"

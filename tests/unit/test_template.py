@@ -123,6 +123,7 @@ def test_mail_links_are_signed_tokens_served_by_a_public_function_that_reads_and
         "dynamodb:Query",
         "dynamodb:UpdateItem",  # an approver's decision, conditional on the request's status
         "s3:GetObject",
+        "s3:ListBucket",  # so a log gone with the retention is a 404 (the link says so), not AccessDenied
         "secretsmanager:GetSecretValue",
     ]
     assert R["LinkSigningKey"]["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32

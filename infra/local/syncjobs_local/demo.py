@@ -23,6 +23,8 @@ from rich.table import Table
 from syncjobs.admin import operations
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import Run
+from syncjobs_local import iam_report
+from syncjobs_local.iam import ledger
 from syncjobs_local.provision import REPO_ROOT
 from syncjobs_local.sample_data import SampleExport, generate
 from syncjobs_local.stack import LocalStack
@@ -138,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="syncjobs-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
 
+    ledger.clear()
     with LocalStack(workdir) as stack:
         assert stack.scim is not None
         console.print(f"[bold]Local stack[/bold]: AWS (moto) {stack.moto_url}  SCIM target {stack.scim.url}")
@@ -177,6 +180,14 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"\nFetched the {shown} log over HTTP ({headers.get('Content-Disposition')}):")
         for line in data.decode().splitlines()[:4]:
             console.print(f"  {line[:140]}", soft_wrap=True)
+        checked = iam_report.report(stack.iam, ledger.calls())
+        written = iam_report.write(checked, workdir / "iam-report.json")
+        console.print(f"\n{iam_report.summary(checked)} (per function: {written})")
+        if checked["denied"]:
+            for function, seen in checked["functions"].items():
+                for denial in seen["denied"]:
+                    console.print(f"[red]  denied {function}: {denial}[/red]", soft_wrap=True)
+            return 1
         if errors := stack.poller_errors():
             console.print(f"[red]poller errors: {errors}[/red]")
             return 1

@@ -135,6 +135,7 @@ def provision(
         if resource["Type"] != "AWS::Serverless::Function":
             continue
         props = resource["Properties"]
+        resolver.physical[logical_id] = _physical_name(logical_id)  # Ref of a function: its name
         resolver.attributes[(logical_id, "Arn")] = (
             f"arn:aws:lambda:{region}:{resolver.account}:function:{_physical_name(logical_id)}"
         )

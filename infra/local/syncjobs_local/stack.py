@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import logging
@@ -25,6 +26,7 @@ from syncjobs.store import secrets as store_secrets
 from syncjobs_local.async_invoke import AsyncConfig, AsyncInvoker
 from syncjobs_local.cfn import load_template
 from syncjobs_local.function_urls import FunctionUrlServer, rest_event
+from syncjobs_local.iam import LocalIam, acting, acting_as, as_function
 from syncjobs_local.invocations import InvocationLog, run_with_timeout
 from syncjobs_local.lambda_api import LambdaApiServer
 from syncjobs_local.lambda_events import FilterCriteria, LambdaContext, stream_record
@@ -83,6 +85,7 @@ class LocalStack:
         # what handlers' contexts count their remaining time by (a test may simulate time: fault suite)
         self.clock: Callable[[], float] = time.monotonic
         self._timeouts: dict[str, float] = {}  # per function: a test's scaled-down Timeout
+        self.iam = LocalIam()  # each function's calls checked against its role (syncjobs_local/iam.py)
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> LocalStack:
@@ -105,6 +108,9 @@ class LocalStack:
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         os.environ.update(LOCAL_ENVIRONMENT)
+        if self.iam.install not in store_clients.client_hooks:
+            store_clients.client_hooks.append(self.iam.install)
+        store_secrets.scope = acting  # one secrets cache per function, as on Lambda
         os.environ["AWS_ENDPOINT_URL"] = self.moto_url
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = self.lambda_api.start().url  # our handlers, not moto's Lambda
         self.scim = ScimServer(self.scim_token).start()
@@ -121,6 +127,7 @@ class LocalStack:
         known = {(f"{name}Url", "FunctionUrl"): server.url for name, server in self.function_urls.items()}
         self.resources = provision(self.template, region=REGION, known=known)
         os.environ.update(self.resources.environment)
+        self.iam.load(self.template, self.resources.resolver, self.function_names())
         syncjobs_settings.reset()
         store_clients.reset()
         store_secrets.forget()
@@ -185,6 +192,9 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stop_pollers()
+        if self.iam.install in store_clients.client_hooks:
+            store_clients.client_hooks.remove(self.iam.install)
+            store_clients.reset()
         for server in self.function_urls.values():
             server.stop()
         self.lambda_api.stop()
@@ -200,7 +210,7 @@ class LocalStack:
             if str(spec.code_dir) not in sys.path:
                 sys.path.insert(0, str(spec.code_dir))
             module = importlib.import_module(spec.module)
-            self._handlers[logical_id] = getattr(module, spec.handler)
+            self._handlers[logical_id] = as_function(logical_id, getattr(module, spec.handler))
             if logical_id in self.function_urls:
                 self.function_urls[logical_id].invoke = functools.partial(self.invoke, logical_id)
 
@@ -393,6 +403,22 @@ class LocalStack:
     def admin_api_url(self) -> str:
         """Where the admin API answers locally (API Gateway's place)."""
         return self.function_urls["AdminApiFunction"].url.rstrip("/")
+
+    def function_names(self) -> dict[str, str]:
+        """Per function logical id: its name (what Lambda names the assumed role's session)."""
+        assert self.resources is not None
+        return {lid: self.resources.attr(lid, "Arn").rsplit(":", 1)[1] for lid in self.resources.functions}
+
+    def acting_as(self, logical_id: str) -> contextlib.AbstractContextManager[None]:
+        """For tests that call a workflow directly: its AWS calls are checked as `logical_id`'s."""
+        assert self.resources is not None
+        assert logical_id in self.resources.functions, logical_id
+        return acting_as(logical_id)
+
+    def policies_of(self, template: Path) -> contextlib.AbstractContextManager[None]:
+        """For a test: the functions act with the IAM policies of another template (a modified copy)."""
+        assert self.resources is not None
+        return self.iam.policies_of(template, self.resources.resolver, self.function_names())
 
     def function_arn(self, logical_id: str) -> str:
         assert self.resources is not None

@@ -2,12 +2,17 @@
 
 Endpoint and credentials come from the standard AWS environment (AWS_ENDPOINT_URL points every
 client at the local moto server in the local stack and the tests).
+
+`client_hooks`: callables given each new client, to register on its botocore events. Production
+registers none; the local stack registers its IAM check there (syncjobs_local.iam), so every call
+the code makes is checked against the acting function's policy before it is sent.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -28,6 +33,9 @@ _CONFIG = Config(
 # AWS requests made by this process, per "service.Operation": what a run costs (see `make bench`).
 requests: Counter[str] = Counter()
 
+# Called with each client made here, once, before it is handed out.
+client_hooks: list[Callable[[Any], None]] = []
+
 
 def _count(model: Any, **_: Any) -> None:
     requests[f"{model.service_model.service_name}.{model.name}"] += 1
@@ -37,6 +45,8 @@ def _count(model: Any, **_: Any) -> None:
 def _client(service: str) -> Any:
     made = boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
     made.meta.events.register("before-call.*.*", _count)
+    for hook in client_hooks:
+        hook(made)
     return made
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from botocore.exceptions import ClientError
 
@@ -11,15 +12,26 @@ from syncjobs.store.clients import client
 from syncjobs.store.errors import NotFound, translate
 
 _TTL_SECONDS = 300.0
-_cache: dict[str, tuple[float, str]] = {}
+_cache: dict[tuple[object, str], tuple[float, str]] = {}
 _lock = threading.Lock()
+
+
+# Whose cache a read goes to. On Lambda a process is one function's: one cache. The local stack runs
+# every function in one process and sets this to "the acting function", so that one function's read
+# never serves another that may not read the secret (its IAM check would never see the call).
+def _one_cache() -> object:
+    return None
+
+
+scope: Callable[[], object] = _one_cache
 
 
 def get_secret(name: str) -> str:
     """The secret's string value, cached for five minutes per process (rotation-friendly)."""
     now = time.monotonic()
+    key = (scope(), name)
     with _lock:
-        hit = _cache.get(name)
+        hit = _cache.get(key)
         if hit and now - hit[0] < _TTL_SECONDS:
             return hit[1]
     try:
@@ -31,7 +43,7 @@ def get_secret(name: str) -> str:
     except ClientError as err:
         raise translate(err, f"reading secret {name}") from err
     with _lock:
-        _cache[name] = (now, value)
+        _cache[key] = (now, value)
     return value
 
 
