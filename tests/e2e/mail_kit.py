@@ -65,6 +65,12 @@ def sent_subjects(stack: LocalStack) -> list[str]:
     ]
 
 
+def state_of(run_id: str) -> str | None:
+    """The state of the run's finished-with-error mail, None before the notifier recorded it."""
+    found = [n for n in operations.run_notifications(run_id) if n.kind == "finished_with_error"]
+    return found[0].state if found else None
+
+
 def note(run_id: str) -> NotificationRecord:
     (found,) = [n for n in operations.run_notifications(run_id) if n.kind == "finished_with_error"]
     return found

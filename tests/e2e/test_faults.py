@@ -32,7 +32,7 @@ from syncjobs_local.demo import prepare, start, wait_for_run
 from syncjobs_local.sample_data import write_groups
 from tests.e2e.fault_kit import KILL_POINTS, Faults, FlakyTransport, Poison, SimClock, assert_exact, drive, injected
 from tests.e2e.helpers import log_rows, rewrite_export, scim_groups, scim_users
-from tests.e2e.mail_kit import Ses, failure_queue_depth, note, scheduled, sent_subjects, wait_until
+from tests.e2e.mail_kit import Ses, failure_queue_depth, note, scheduled, sent_subjects, state_of, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -258,7 +258,7 @@ def test_a_mail_goes_exactly_once_whatever_ses_refuses(stack, monkeypatch, seed)
     # Given a run that finished with errors, and the stream's attempts at its mail over
     run = wait_for_run(start(stack, prepared.job_id))
     wait_until(
-        lambda: note(run.run_id).state == "sent" or failure_queue_depth(stack) >= 1,
+        lambda: state_of(run.run_id) == "sent" or failure_queue_depth(stack) >= 1,
         "the mail was sent or the stream gave its record up",
     )
 
