@@ -20,7 +20,9 @@ from syncjobs_local.peer import Behaviour, PeerProxy
 from syncjobs_local.stack import LocalStack
 from tests.e2e.helpers import log_rows, scim_users
 
-pytestmark = pytest.mark.e2e
+# Minutes of wall time (2,000 users behind a throttling target): with the 10,000-user scenario in
+# `make test-large`, not in `make test`.
+pytestmark = [pytest.mark.e2e, pytest.mark.large]
 
 USERS = 2000
 SHARD_SIZE = 50

@@ -124,8 +124,12 @@ def _run_shard(message: ShardMessage, budget: Budget | None) -> str:
             final=continuation is None,
         )
     except Conflict:
+        # a concurrent copy counted this part; if its worker dies before sending the continuation, and
+        # this copy's success deletes the message, nothing else would send it: send it (at most twice)
         logger.info("shard counted by another attempt", extra={"run_id": run.run_id, "shard": message.part_id})
-        _advance(runs.get(run.run_id), message, budget)
+        counted = runs.get(run.run_id)
+        _resend_continuation(counted, message)
+        _advance(counted, message, budget)
         return "duplicate"
     logger.info(
         "shard done" if continuation is None else "shard part done, the rest continues",
