@@ -98,6 +98,8 @@ class Closing:
     unmoved_since: str | None = None
 
 
+MAX_RESENDS = 3  # per continuation part (see RunStore.claim_resend)
+
 _ACTIVE_VALUES = {f":a{i}": codec.dump(s.value) for i, s in enumerate(sorted(ACTIVE_STATUSES))}
 _ACTIVE_CONDITION = f"#status IN ({', '.join(_ACTIVE_VALUES)})"
 
@@ -233,6 +235,26 @@ class RunStore:
             TableName=self._table, Key=run_key(run_id), ConsistentRead=True, ProjectionExpression="delete_plan"
         )
         return str(winner["Item"]["delete_plan"]["S"])
+
+    def claim_resend(self, run_id: str, part: str, most: int = MAX_RESENDS) -> bool:
+        """May a continuation part's message be sent again? At most `most` times per part: a copy of a
+        counted part resends its continuation in case the counting worker died before sending it, and
+        unbounded resends would multiply along a chain of parts (each copy of part k spawning a copy of
+        part k+1). False once the resends are used up or the run is over."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=run_key(run_id),
+                UpdateExpression="ADD #resent :one",
+                ConditionExpression=f"{_ACTIVE_CONDITION} AND (attribute_not_exists(#resent) OR #resent < :most)",
+                ExpressionAttributeNames={"#resent": f"resent_{part}", "#status": "status"},
+                ExpressionAttributeValues={":one": codec.dump(1), ":most": codec.dump(most), **_ACTIVE_VALUES},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise translate(err, f"claiming a resend of part {part} of run {run_id}") from err
+        return True
 
     def request_stop(self, run_id: str, requested_by: str, now: datetime) -> RunRecord:
         """queued/running -> stopping. Raises Conflict if the run is already over."""

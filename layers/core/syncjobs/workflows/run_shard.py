@@ -210,7 +210,9 @@ def _resend_continuation(record: RunRecord, message: ShardMessage) -> None:
     if manifest.get("continuation") is None:
         return
     continuation = ShardMessage.model_validate(manifest["continuation"])
-    if continuation.part_id not in record.done_parts:
+    if continuation.part_id not in record.done_parts and RunStore().claim_resend(
+        record.run.run_id, continuation.part_id
+    ):
         logger.info("continuation sent again", extra={"run_id": record.run.run_id, "shard": continuation.part_id})
         _send(continuation, 0)
 
