@@ -75,6 +75,10 @@ def run_with_timeout(
 ) -> Any:
     """`call()` in a thread of its own; its result or error, or InvocationTimedOut at the deadline."""
     outcome: dict[str, Any] = {}
+    # The handler's thread is stopped by its id; once it has ended, a new thread may get the same id.
+    # The guard makes "has it ended?" and "stop it" one step, so the stop never hits another thread.
+    guard = threading.Lock()
+    ended = threading.Event()
 
     def target() -> None:
         try:
@@ -83,15 +87,20 @@ def run_with_timeout(
             pass
         except BaseException as err:  # handed to the caller, as Lambda reports a function error
             outcome["error"] = err
+        finally:
+            with guard:
+                ended.set()
 
     thread = threading.Thread(target=target, name=f"lambda-{function}", daemon=True)
     thread.start()
     thread.join(timeout_s)
-    if thread.is_alive():
-        where = _where(thread)
-        _raise_in(thread)
-        log.record(Killed(function, request_id, timeout_s, where))
-        raise InvocationTimedOut(function, timeout_s)
+    with guard:
+        if not ended.is_set():
+            where = _where(thread)
+            _raise_in(thread)
+            log.record(Killed(function, request_id, timeout_s, where))
+            raise InvocationTimedOut(function, timeout_s)
+    thread.join()  # it has set `ended`: it is on its way out
     if "error" in outcome:
         raise outcome["error"]
     return outcome.get("result")
