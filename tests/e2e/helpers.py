@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+import time
 from collections.abc import Callable
 
 import boto3
@@ -65,3 +67,20 @@ def apply_with_groups(prepared: Prepared, groups_csv: bytes, key: str = "exports
     groups_file = {"key": key, "id_column": "group_id", "members_column": "members"}
     document["source"] = {**document["source"], "groups": groups_file}
     operations.apply_job(operations.parse_job(document))
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
+    """Poll `condition` until it holds; fail naming `what` once `timeout_s` has passed."""
+    deadline = time.monotonic() + timeout_s
+    pause = threading.Event()
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        pause.wait(0.1)
+
+
+def outbox_settled(stack: LocalStack) -> None:
+    """Wait until every mail SES accepted so far is written to the outbox: counting mails after this
+    sees a second one if it was sent."""
+    assert stack.outbox is not None
+    outbox = stack.outbox
+    wait_until(outbox.drained, "the outbox holds every mail SES accepted")

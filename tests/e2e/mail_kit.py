@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -36,13 +35,6 @@ class Ses:
         answer = self._send(mailer, sender, recipients, message)
         self.sent += 1
         return answer
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.2)
 
 
 def scheduled(at: datetime) -> dict:

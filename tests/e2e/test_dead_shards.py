@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -21,7 +20,7 @@ from syncjobs_local.demo import prepare, start, wait_for_run
 from syncjobs_local.pollers import Scheduler
 from syncjobs_local.stack import LocalStack
 from tests.e2e.fault_kit import Poison
-from tests.e2e.helpers import scim_users
+from tests.e2e.helpers import outbox_settled, scim_users, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -44,13 +43,6 @@ def mails_to(stack: LocalStack, recipient: str) -> list[str]:
         if str(message["To"]) == recipient:
             subjects.append(str(message["Subject"]))
     return subjects
-
-
-def wait_for(condition, what: str, timeout_s: float = 60) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def mail_settled(run: Run) -> bool:
@@ -76,8 +68,9 @@ def test_a_shard_failing_on_every_receive_ends_its_run_with_the_reason(stack, po
     assert len(scim_users(stack)) == 20
     assert JobStore().get(prepared.job_id).active_run is None
     # And exactly one mail went to the job_fails subscriber
-    wait_for(lambda: mails_to(stack, ON_CALL), "the mail to the job_fails subscriber")
-    wait_for(lambda: mail_settled(run), "the notifier's decisions")
+    wait_until(lambda: mails_to(stack, ON_CALL), "the mail to the job_fails subscriber")
+    wait_until(lambda: mail_settled(run), "the notifier's decisions")
+    outbox_settled(stack)
     assert len(mails_to(stack, ON_CALL)) == 1
 
     # When the shard can be read again and the schedule fires next

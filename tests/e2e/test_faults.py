@@ -31,8 +31,8 @@ from syncjobs.store.mailer import Mailer
 from syncjobs_local.demo import prepare, start, wait_for_run
 from syncjobs_local.sample_data import write_groups
 from tests.e2e.fault_kit import KILL_POINTS, Faults, FlakyTransport, Poison, SimClock, assert_exact, drive, injected
-from tests.e2e.helpers import log_rows, rewrite_export, scim_groups, scim_users
-from tests.e2e.mail_kit import Ses, failure_queue_depth, note, scheduled, sent_subjects, state_of, wait_until
+from tests.e2e.helpers import log_rows, rewrite_export, scim_groups, scim_users, wait_until
+from tests.e2e.mail_kit import Ses, failure_queue_depth, note, scheduled, sent_subjects, state_of
 
 pytestmark = pytest.mark.e2e
 

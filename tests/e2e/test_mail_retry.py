@@ -3,7 +3,6 @@ retry once SES recovers, exactly once, whatever the stream or the retry delivers
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -12,7 +11,8 @@ from botocore.exceptions import ClientError
 from syncjobs.store.errors import translate
 from syncjobs.store.mailer import Mailer
 from syncjobs_local.demo import prepare, start, wait_for_run
-from tests.e2e.mail_kit import failure_queue_depth, note, scheduled, sent_subjects, wait_until
+from tests.e2e.helpers import outbox_settled, wait_until
+from tests.e2e.mail_kit import failure_queue_depth, note, scheduled, sent_subjects
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +60,7 @@ def test_ses_refusing_for_two_hours_then_the_mail_goes_exactly_once(stack, monke
     # Then later retries and the stream delivering everything again send nothing more
     assert stack.invoke("NotifyFunction", scheduled(t0 + timedelta(minutes=150)))["sent"] == 0
     stack.replay_streams(times=2)
-    time.sleep(0.5)  # the outbox writer polls every 0.3 s: a second mail would show by now
+    outbox_settled(stack)
     assert sent_subjects(stack) == [FWE]
     sent = note(run.run_id)
     assert sent.state == "sent"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from syncjobs.workflows import start_run as start_run_module
 from syncjobs_local.demo import SECRET_NAME, Prepared, prepare, wait_for_run
 from syncjobs_local.pollers import Scheduler
 from syncjobs_local.stack import LocalStack
+from tests.e2e.helpers import outbox_settled, wait_until
 from tests.e2e.test_cli import cli
 
 pytestmark = pytest.mark.e2e
@@ -64,23 +64,18 @@ def mails_to(stack: LocalStack, recipient: str) -> list[email.message.EmailMessa
 
 def decided(run: Run) -> None:
     """Wait until the notifier has decided (and sent or suppressed) the run's final mail for everyone."""
-    deadline = time.monotonic() + 30
-    while True:
+
+    def final_decided() -> bool:
         final = [n for n in operations.run_notifications(run.run_id) if n.kind == "finished_with_error"]
-        if final and all(n.state != "claimed" for n in final):
-            return
-        assert time.monotonic() < deadline, f"no final decision for run {run.run_id}"
-        time.sleep(0.2)
+        return bool(final) and all(n.state != "claimed" for n in final)
+
+    wait_until(final_decided, f"the final decision for run {run.run_id}", timeout_s=30)
 
 
 def one_mail(stack: LocalStack, run: Run) -> str:
     """The one mail the on-call subscriber got for the run: its plain text."""
     decided(run)
-    deadline = time.monotonic() + 10
-    while not mails_to(stack, ON_CALL):  # the outbox writes what SES accepted every 0.3 s
-        assert time.monotonic() < deadline, "no mail for the on-call subscriber"
-        time.sleep(0.1)
-    time.sleep(0.5)  # a second mail, were there one, would be written by now
+    outbox_settled(stack)  # a second mail, were there one, is written by now
     (message,) = mails_to(stack, ON_CALL)
     return str(message.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
 

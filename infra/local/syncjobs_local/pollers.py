@@ -317,13 +317,19 @@ class Outbox(_Loop):
         self._seen: set[str] = set()
         self.written: list[Path] = []
 
-    def tick(self) -> bool:
+    def _unwritten(self) -> list[Any]:
         from moto.ses.models import RawMessage, ses_backends
 
+        sent = list(ses_backends[self._account][self._region].sent_messages)
+        return [m for m in sent if isinstance(m, RawMessage) and m.id not in self._seen]
+
+    def drained(self) -> bool:
+        """Every mail SES has accepted so far is in the outbox (what tests wait on before counting)."""
+        return not self._unwritten()
+
+    def tick(self) -> bool:
         wrote = False
-        for message in list(ses_backends[self._account][self._region].sent_messages):
-            if not isinstance(message, RawMessage) or message.id in self._seen:
-                continue
+        for message in self._unwritten():
             self._seen.add(message.id)
             path = self.folder / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{message.id[:24]}.eml"
             path.write_bytes(message.raw_data.encode("utf-8", errors="surrogateescape"))
