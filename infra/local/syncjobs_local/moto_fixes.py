@@ -1,18 +1,25 @@
 """Fixes to moto where it differs from AWS in a way that breaks correct code, applied in-process.
 
-DynamoDB transactions: moto's transact_write_items deep-copies the tables it touches and, when the
-transaction is cancelled, puts those copies back whole. Any write another request made in between
-is silently lost (seen here: ten concurrent start_run calls lost a committed run item). DynamoDB
-itself is atomic per item and per transaction, so the local stack serialises moto's DynamoDB writes.
+DynamoDB transactions: moto's transact_write_items deep-copies every table it touches before it
+starts and, when the transaction is cancelled, puts those copies back whole. Three things go wrong:
 
-The copies put back also carry a copy of the table's stream: a stream reader's iterator still points
-at the stream it was reading, which from then on never sees another record (seen here: after a
-duplicate start_run was refused, no later run reached the notifier). A cancelled transaction leaves
-no stream record in DynamoDB, so the original stream is kept, cut back to where it stood before.
+- any write another request made in between is silently lost (seen here: ten concurrent start_run
+  calls lost a committed run item). DynamoDB itself is atomic per item and per transaction, so the
+  local stack serialises moto's DynamoDB writes;
+- the copy put back carries a copy of the table's stream: a stream reader's iterator still points at
+  the stream it was reading, which from then on never sees another record (seen here: after a
+  duplicate start_run was refused, no later run reached the notifier);
+- each transaction costs a copy of the whole table, so a long-lived local AWS grows slower and bigger
+  with every item it holds (seen here: the fault suite's pytest worker reached 20 GB and was killed).
+
+So the tables are not copied: only the items the transaction names are saved, and a cancelled
+transaction puts those items back and cuts the stream back to where it stood (a cancelled
+transaction leaves no stream record in DynamoDB).
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import threading
 from collections.abc import Callable
@@ -21,6 +28,7 @@ from typing import Any
 _WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
 _lock = threading.RLock()
 _applied = False
+_in_transaction = threading.local()
 
 
 def _locked(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -32,24 +40,70 @@ def _locked(original: Callable[..., Any]) -> Callable[..., Any]:
     return locked
 
 
-def _keeps_streams(original: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def transact(backend: Any, *args: Any, **kwargs: Any) -> Any:
-        before = {
-            name: (table, table.stream_shard, len(table.stream_shard.items))
-            for name, table in backend.tables.items()
-            if table.stream_shard is not None
-        }
+def _table_deepcopy(table: Any, memo: dict[int, Any]) -> Any:
+    """A table inside a transaction is not copied (its items are saved one by one instead); any other
+    copy of a table (a backup) is the usual deep copy."""
+    if getattr(_in_transaction, "active", False):
+        return table
+    made = table.__class__.__new__(table.__class__)
+    memo[id(table)] = made
+    for name, value in table.__dict__.items():
+        setattr(made, name, copy.deepcopy(value, memo))
+    return made
+
+
+def _key_of(table: Any, op_type: str, op: dict[str, Any]) -> tuple[Any, Any]:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    attrs = op["Item"] if op_type == "Put" else op["Key"]
+    hash_value = DynamoType(attrs[table.hash_key_attr])
+    range_value = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr is not None else None
+    return hash_value, range_value
+
+
+def _saved_items(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, Any, Any, Any]]:
+    """(table, hash key, range key, a copy of the item or None) for each item the transaction names."""
+    saved = []
+    for entry in transact_items:
         try:
-            return original(backend, *args, **kwargs)
+            op_type, op = next(iter(entry.items()))
+            table = backend.tables[op["TableName"]]
+            hash_value, range_value = _key_of(table, op_type, op)
+        except (KeyError, StopIteration, AttributeError, TypeError):
+            continue  # malformed: moto refuses it before it writes anything
+        saved.append((table, hash_value, range_value, copy.deepcopy(table.get_item(hash_value, range_value))))
+    return saved
+
+
+def _put_back(table: Any, hash_value: Any, range_value: Any, item: Any) -> None:
+    """The item as it was, without a stream record."""
+    if range_value is not None:
+        if item is None:
+            table.items.get(hash_value, {}).pop(range_value, None)
+        else:
+            table.items[hash_value][range_value] = item
+    elif item is None:
+        table.items.pop(hash_value, None)
+    else:
+        table.items[hash_value] = item
+
+
+def _item_level_rollback(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def transact(backend: Any, transact_items: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+        saved = _saved_items(backend, transact_items)
+        streams = {id(t.stream_shard): (t.stream_shard, len(t.stream_shard.items)) for t, *_ in saved if t.stream_shard}
+        _in_transaction.active = True
+        try:
+            return original(backend, transact_items, *args, **kwargs)
         except Exception:
-            for name, (table, shard, length) in before.items():
-                restored = backend.tables.get(name)
-                if restored is not None and restored is not table:
-                    del shard.items[length:]  # the cancelled writes' records
-                    shard.table = restored
-                    restored.stream_shard = shard
+            for table, hash_value, range_value, item in saved:
+                _put_back(table, hash_value, range_value, item)
+            for shard, length in streams.values():
+                del shard.items[length:]  # the cancelled writes' records
             raise
+        finally:
+            _in_transaction.active = False
 
     return transact
 
@@ -59,8 +113,10 @@ def serialise_dynamodb_writes() -> None:
     if _applied:
         return
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
 
-    DynamoDBBackend.transact_write_items = _keeps_streams(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
+    Table.__deepcopy__ = _table_deepcopy  # type: ignore[attr-defined]
+    DynamoDBBackend.transact_write_items = _item_level_rollback(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
     for name in _WRITES:
         setattr(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))
     _applied = True
