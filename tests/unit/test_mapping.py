@@ -2,7 +2,7 @@
 
 import pytest
 
-from syncjobs.engine.mapping import CompiledMapping, MappingError
+from syncjobs.engine.mapping import CompiledMapping, MappingError, path_problems, schemas_of, split_path
 
 ROW = {"email": " Ada.Lovelace@Example.com ", "first": "Ada", "last": "Lovelace", "status": "active", "n": "3"}
 
@@ -75,3 +75,108 @@ def test_given_one_failing_attribute_then_the_fast_path_falls_back_and_names_it(
     mapping = CompiledMapping({"ok": "{{ a }}", "bad": "{{ a | int // 0 }}"})
     with pytest.raises(MappingError, match=r"^bad: ZeroDivisionError"):
         mapping.apply({"a": "1"})
+
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+CUSTOM = "urn:acme:params:scim:schemas:extension:Acme:1.0:Employee"
+
+
+@pytest.mark.parametrize(
+    ("path", "keys"),
+    [
+        ("userName", ("userName",)),
+        ("name.givenName", ("name", "givenName")),
+        (f"{ENTERPRISE}:department", (ENTERPRISE, "department")),
+        (f"{ENTERPRISE}:manager.value", (ENTERPRISE, "manager", "value")),
+        (f"{CUSTOM}:costCenter", (CUSTOM, "costCenter")),
+        ("urn:ietf:params:scim:schemas:core:2.0:User:name.givenName", ("name", "givenName")),
+        ("URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:USER:title", ("title",)),
+    ],
+)
+def test_given_a_target_path_then_a_urn_stays_one_key_and_the_attribute_splits_at_dots(path, keys):
+    assert split_path(path) == keys
+
+
+def test_given_extension_paths_when_applied_then_their_attributes_nest_under_the_extension_urn():
+    # Given a mapping of core, enterprise and custom-schema attributes
+    mapping = CompiledMapping(
+        {
+            "userName": "{{ email }}",
+            f"{ENTERPRISE}:department": "{{ dept }}",
+            f"{ENTERPRISE}:employeeNumber": "{{ n }}",
+            f"{ENTERPRISE}:manager.value": "{{ boss }}",
+            f"{CUSTOM}:costCenter": "{{ cc }}",
+        }
+    )
+    # When a row is mapped
+    resource = mapping.apply({"email": "a@x", "dept": "R&D", "n": "0042", "boss": "b-1", "cc": "77"})
+    # Then each extension is one key holding its attributes, text kept as text
+    assert resource == {
+        "userName": "a@x",
+        ENTERPRISE: {"department": "R&D", "employeeNumber": "0042", "manager": {"value": "b-1"}},
+        CUSTOM: {"costCenter": "77"},
+    }
+    # And the resource's schemas are the core schema and each extension it carries
+    assert schemas_of("urn:ietf:params:scim:schemas:core:2.0:User", resource) == [
+        "urn:ietf:params:scim:schemas:core:2.0:User",
+        ENTERPRISE,
+        CUSTOM,
+    ]
+
+
+def test_given_only_empty_extension_values_then_the_extension_and_its_schema_are_left_out():
+    resource = CompiledMapping({"userName": "{{ e }}", f"{ENTERPRISE}:department": "{{ d }}"}).apply(
+        {"e": "a", "d": ""}
+    )
+    assert resource == {"userName": "a"}
+    assert schemas_of("urn:ietf:params:scim:schemas:core:2.0:User", resource) == [
+        "urn:ietf:params:scim:schemas:core:2.0:User"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("paths", "problem"),
+    [
+        (
+            ["name", "name.givenName"],
+            "name and name.givenName: conflict, name sets the whole attribute and name.givenName a part of it",
+        ),
+        (
+            ["name.givenName", "name"],
+            "name and name.givenName: conflict, name sets the whole attribute and name.givenName a part of it",
+        ),
+        (["title", "Title"], "title and Title: both set the same attribute"),
+        (
+            [f"{ENTERPRISE}:department", f"{ENTERPRISE}:Department"],
+            f"{ENTERPRISE}:department and {ENTERPRISE}:Department: both set the same attribute",
+        ),
+        (
+            [f"{ENTERPRISE}:manager", f"{ENTERPRISE}:manager.value"],
+            f"{ENTERPRISE}:manager and {ENTERPRISE}:manager.value: conflict",
+        ),
+        (
+            ["name", "urn:ietf:params:scim:schemas:core:2.0:User:name.familyName"],
+            "name and urn:ietf:params:scim:schemas:core:2.0:User:name.familyName: conflict",
+        ),
+        (["name..givenName"], "name..givenName: is not an attribute path"),
+        (["emails."], "emails.: is not an attribute path"),
+        (["urn:acme"], "urn:acme: is not an attribute path"),
+        ([f"{ENTERPRISE}:"], f"{ENTERPRISE}:: is not an attribute path"),
+    ],
+)
+def test_given_paths_that_cannot_build_one_resource_then_the_problem_names_them(paths, problem):
+    problems = path_problems(paths)
+    assert len(problems) == 1
+    assert problems[0].startswith(problem)
+
+
+@pytest.mark.parametrize(
+    "paths",
+    [
+        ["name.givenName", "name.familyName", "displayName"],
+        [f"{ENTERPRISE}:department", f"{ENTERPRISE}:manager.value", f"{CUSTOM}:department", "department"],
+        ["urn:ietf:params:scim:schemas:core:2.0:User:title", "name.givenName"],
+    ],
+)
+def test_given_distinct_paths_then_there_is_no_problem(paths):
+    assert path_problems(paths) == []

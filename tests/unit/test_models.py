@@ -10,6 +10,7 @@ from syncjobs.admin.operations import InvalidInput, load_job_file, parse_job
 from syncjobs.models.events import StartEvent
 from syncjobs.models.run import RunType, Trigger
 
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "jobs" / "hr-to-scim.yaml"
 
 
@@ -45,6 +46,16 @@ def test_the_example_job_file_is_valid():
             "mapping.groups.members: is set by syncjobs",
         ),
         (lambda d: d["source"].update(groups={"key": "g.csv"}), "source.groups.id_column: Field required"),
+        (
+            lambda d: d["mapping"]["users"].update({"name": "{{ n }}", "name.givenName": "{{ g }}"}),
+            "mapping.users: name and name.givenName: conflict, name sets the whole attribute",
+        ),
+        (
+            lambda d: d["mapping"]["users"].update(
+                {f"{ENTERPRISE}:manager": "{{ m }}", f"{ENTERPRISE}:manager.value": "{{ m }}"}
+            ),
+            f"mapping.users: {ENTERPRISE}:manager and {ENTERPRISE}:manager.value: conflict",
+        ),
     ],
 )
 def test_invalid_job_fields_are_named(change, problem):

@@ -3,7 +3,9 @@
 Expressions run in an immutable sandbox (no attribute access to internals, no mutation) and
 return native Python values: `{{ active == "true" }}` is a bool, `{{ [ {"value": email} ] }}` a list,
 and a column's text stays text. Target attribute names are dotted paths (`name.givenName`) that
-build nested objects.
+build nested objects; an attribute of a schema extension is qualified with the extension's URN as
+RFC 7644 section 3.10 writes it (`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department`,
+`...:User:manager.value`) and lands in the resource under that URN.
 
 Speed: all of a mapping's expressions are compiled into one template that evaluates to a dict, so an
 entity costs one render, not one per attribute. Only when that render fails are the attributes
@@ -13,6 +15,7 @@ rendered on its own.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, Undefined, meta, nodes
@@ -78,6 +81,61 @@ def referenced_names(source: str) -> set[str]:
     return {name for name in names if name not in _env.globals}
 
 
+# The core schemas (RFC 7643 section 8.7.1): an attribute qualified with one is a plain attribute.
+_CORE_SCHEMAS = frozenset({"urn:ietf:params:scim:schemas:core:2.0:user", "urn:ietf:params:scim:schemas:core:2.0:group"})
+_PATH_FORMS = "name, name.subName, or a schema URN, a colon and the attribute (urn:...:User:department)"
+
+
+def is_schema_urn(key: str) -> bool:
+    """Whether a resource key (or a mapping path) is a schema URN rather than an attribute name."""
+    return key[:4].lower() == "urn:"
+
+
+def split_path(path: str) -> tuple[str, ...]:
+    """The keys a target attribute path nests under. A URN-qualified path keeps its URN (everything up to
+    the last colon) as one key, since a URN holds dots of its own ("2.0"); the attribute after it splits
+    at dots as usual. A path qualified with a core schema is the plain attribute."""
+    if not is_schema_urn(path):
+        return tuple(path.split("."))
+    urn, _, attribute = path.rpartition(":")
+    parts = tuple(attribute.split("."))
+    return parts if urn.lower() in _CORE_SCHEMAS else (urn, *parts)
+
+
+def _malformed(path: str) -> bool:
+    if is_schema_urn(path) and path.rpartition(":")[0].count(":") < 2:  # a URN is urn:<namespace>:<name>
+        return True
+    return any(not part for part in split_path(path))
+
+
+def path_problems(paths: Iterable[str]) -> list[str]:
+    """What keeps a mapping's target paths from building one resource, each naming the paths: a path
+    that is not one, the same attribute twice (SCIM names are case-insensitive), and an attribute
+    mapped whole beside one of its parts (`name` and `name.givenName`: the one would overwrite the other)."""
+    problems: list[str] = []
+    seen: dict[tuple[str, ...], str] = {}
+    for path in paths:
+        if _malformed(path):
+            problems.append(f"{path}: is not an attribute path ({_PATH_FORMS})")
+            continue
+        key = tuple(part.lower() for part in split_path(path))
+        for other_key, other in seen.items():
+            if key == other_key:
+                problems.append(f"{other} and {path}: both set the same attribute; map it once")
+            elif key[: len(other_key)] == other_key or other_key[: len(key)] == key:
+                whole, part = (other, path) if len(other_key) < len(key) else (path, other)
+                problems.append(
+                    f"{whole} and {part}: conflict, {whole} sets the whole attribute and {part} a part of it; map one"
+                )
+        seen.setdefault(key, path)
+    return problems
+
+
+def schemas_of(core_schema: str, resource: dict[str, Any]) -> list[str]:
+    """A resource's `schemas` (RFC 7643 section 3): its core schema and each extension it carries."""
+    return [core_schema, *(key for key in resource if is_schema_urn(key))]
+
+
 def _dict_template(pairs: list[tuple[str, nodes.Expr]]) -> NativeTemplate:
     """A template evaluating to {name: value}: a single non-text result, so jinja's native mode
     hands the values over as they are (it would literal_eval a lone string: "0123" -> 123)."""
@@ -127,7 +185,7 @@ class CompiledMapping:
         self._attributes = [(path, _single(path, template)) for path, template in parsed.items()]
         self._combined = _combined(parsed)
         self._globals = dict(self._combined.globals) if self._combined is not None else {}
-        self._paths = {path: tuple(path.split(".")) for path in mapping}
+        self._paths = {path: split_path(path) for path in mapping}
         self._scope = _single("scope", _parse("scope", scope)) if scope else None
         self._required = required
 

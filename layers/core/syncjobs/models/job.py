@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
+from syncjobs.engine.mapping import path_problems
 from syncjobs.models.outcome import EntityType
 from syncjobs.models.run import RunType
 
@@ -238,6 +239,9 @@ class JobDefinition(_Strict):
             if self.delta is not None and self.delta.enabled and not self.source.delta_capable(entity_type):
                 field = "modified_column" if entity_type is EntityType.USERS else "groups.modified_column"
                 raise ValueError(f"source.{field}: is required for delta reads (delta.enabled)")
+        for entity_type, paths in self.mapping.items():
+            if problems := path_problems(paths):
+                raise ValueError(f"mapping.{entity_type.value}: " + "; ".join(problems))
         if "members" in self.mapping.get(EntityType.GROUPS, {}):
             raise ValueError("mapping.groups.members: is set by syncjobs from the source's members; do not map it")
         if EntityType.USERS in self.mapping and "userName" not in self.mapping[EntityType.USERS]:
