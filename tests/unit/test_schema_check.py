@@ -2,7 +2,7 @@
 
 import pytest
 
-from syncjobs.engine.schema_check import check
+from syncjobs.engine.schema_check import check, declared_extensions
 
 SCHEMA = {
     "id": "urn:ietf:params:scim:schemas:core:2.0:User",
@@ -46,3 +46,102 @@ def test_each_problem_names_the_attribute(entity, problem):
 
 def test_names_are_case_insensitive():
     assert check({"USERNAME": "a", "Active": False}, SCHEMA) == []
+
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+ENTERPRISE_SCHEMA = {
+    "id": ENTERPRISE,
+    "attributes": [
+        {"name": "employeeNumber", "type": "string"},
+        {"name": "department", "type": "string"},
+        {
+            "name": "manager",
+            "type": "complex",
+            "subAttributes": [
+                {"name": "value", "type": "string"},
+                {"name": "displayName", "type": "string", "mutability": "readOnly"},
+            ],
+        },
+    ],
+}
+CUSTOM = "urn:acme:params:scim:schemas:extension:Acme:1.0:Employee"
+CUSTOM_SCHEMA = {"id": CUSTOM, "attributes": [{"name": "costCenter", "type": "string", "required": True}]}
+EXTENSIONS = {ENTERPRISE.lower(): ENTERPRISE_SCHEMA, CUSTOM.lower(): CUSTOM_SCHEMA}
+
+
+def test_declared_extension_attributes_have_no_problems():
+    user = {"userName": "a", ENTERPRISE: {"department": "R&D", "employeeNumber": "7", "manager": {"value": "m"}}}
+    assert check(user, SCHEMA, EXTENSIONS) == []
+
+
+@pytest.mark.parametrize(
+    ("entity", "problem"),
+    [
+        (
+            {"userName": "a", ENTERPRISE: {"departement": "x"}},
+            f"{ENTERPRISE}:departement: is not an attribute of the target's schema",
+        ),
+        (
+            {"userName": "a", ENTERPRISE: {"employeeNumber": 7}},
+            f"{ENTERPRISE}:employeeNumber: must be of SCIM type string, got int",
+        ),
+        (
+            {"userName": "a", ENTERPRISE: {"manager": {"displayName": "M"}}},
+            f"{ENTERPRISE}:manager.displayName: is read-only in the target",
+        ),
+        ({"userName": "a", ENTERPRISE: "R&D"}, f"{ENTERPRISE}: must be an object of the extension's attributes"),
+        ({"userName": "a", CUSTOM: {}}, f"{CUSTOM}:costCenter: is required by the target's schema"),
+    ],
+)
+def test_each_extension_problem_names_the_qualified_path(entity, problem):
+    assert any(p.startswith(problem) for p in check(entity, SCHEMA, EXTENSIONS))
+
+
+def test_an_extension_the_target_does_not_declare_fails_naming_each_path():
+    # Given a target that declares only the enterprise extension
+    user = {"userName": "a", CUSTOM: {"costCenter": "77", "region": "EU"}}
+    # When a user carrying the custom extension is checked
+    problems = check(user, SCHEMA, {ENTERPRISE.lower(): ENTERPRISE_SCHEMA})
+    # Then each of its paths is named as undeclared
+    assert problems == [
+        f"{CUSTOM}:costCenter: the target does not declare the schema {CUSTOM} for this resource type",
+        f"{CUSTOM}:region: the target does not declare the schema {CUSTOM} for this resource type",
+    ]
+
+
+def test_an_extension_the_target_requires_is_missing_when_not_carried():
+    problems = check({"userName": "a"}, SCHEMA, EXTENSIONS, required_extensions={CUSTOM.lower()})
+    assert problems == [f"{CUSTOM}: the target requires this schema extension"]
+
+
+def test_extension_urns_are_case_insensitive():
+    assert check({"userName": "a", ENTERPRISE.upper(): {"Department": "x"}}, SCHEMA, EXTENSIONS) == []
+
+
+RESOURCE_TYPES = [
+    {
+        "id": "User",
+        "schema": "urn:ietf:params:scim:schemas:core:2.0:User",
+        "schemaExtensions": [{"schema": ENTERPRISE, "required": False}, {"schema": CUSTOM, "required": True}],
+    },
+    {"id": "Group", "schema": "urn:ietf:params:scim:schemas:core:2.0:Group"},
+]
+
+
+@pytest.mark.parametrize(
+    ("core", "extensions", "required"),
+    [
+        ("urn:ietf:params:scim:schemas:core:2.0:User", {ENTERPRISE.lower(), CUSTOM.lower()}, {CUSTOM.lower()}),
+        ("urn:ietf:params:scim:schemas:core:2.0:Group", set(), set()),
+    ],
+)
+def test_declared_extensions_are_those_of_the_resource_type(core, extensions, required):
+    declared, requires = declared_extensions(core, RESOURCE_TYPES, [SCHEMA, ENTERPRISE_SCHEMA])
+    assert set(declared) == extensions
+    assert requires == required
+
+
+def test_a_declared_extension_missing_from_schemas_accepts_no_attributes():
+    declared, _ = declared_extensions("urn:ietf:params:scim:schemas:core:2.0:User", RESOURCE_TYPES, [ENTERPRISE_SCHEMA])
+    problems = check({"userName": "a", CUSTOM: {"costCenter": "1"}}, SCHEMA, declared)
+    assert problems == [f"{CUSTOM}:costCenter: is not an attribute of the target's schema"]

@@ -18,7 +18,11 @@ import httpx
 from syncjobs.connectors.base import TargetEntityGone, TargetError, Written
 from syncjobs.connectors.scim_http import ENDPOINTS, Probe, ScimClient, quoted, scim_detail
 from syncjobs.deadline import Budget
+from syncjobs.engine.mapping import schemas_of
+from syncjobs.engine.schema_check import declared_extensions
 from syncjobs.models.job import RetryPolicy, ScimTarget
+
+_DECLARED = ("/ResourceTypes", "/Schemas")  # what a target declares its resources to be
 
 
 class ScimTargetConnector:
@@ -44,7 +48,7 @@ class ScimTargetConnector:
     # ------------------------------------------------------------------ protocol
     def create(self, entity_type: str, resource: dict[str, Any]) -> Written:
         path, schema, key = ENDPOINTS[entity_type]
-        body = {"schemas": [schema], **resource}
+        body = {"schemas": schemas_of(schema, resource), **resource}
         if entity_type == "groups" and resource.get(key):
             return self._create_unless_found(path, key, str(resource[key]), body)
         response = self._client.request("POST", path, body)
@@ -60,7 +64,7 @@ class ScimTargetConnector:
     def update(self, entity_type: str, target_id: str, resource: dict[str, Any]) -> Written:
         path, schema, _ = ENDPOINTS[entity_type]
         response = self._client.request(
-            "PUT", f"{path}/{target_id}", {"schemas": [schema], "id": target_id, **resource}
+            "PUT", f"{path}/{target_id}", {"schemas": schemas_of(schema, resource), "id": target_id, **resource}
         )
         if response.status_code == 404:
             raise TargetEntityGone(f"{entity_type} {target_id} no longer exists in the target", status=404)
@@ -71,6 +75,13 @@ class ScimTargetConnector:
         """The target's own schema for the entity type (GET /Schemas/{urn}, RFC 7643 section 7)."""
         _, urn, _ = ENDPOINTS[entity_type]
         return dict(self._client.checked(self._client.request("GET", f"/Schemas/{urn}", None), "read schema").json())
+
+    def schema_extensions(self, entity_type: str) -> tuple[dict[str, dict[str, Any]], set[str]]:
+        """The schema extensions the target declares for the entity type and those it requires (GET
+        /ResourceTypes and /Schemas, RFC 7644 section 4; see schema_check.declared_extensions)."""
+        _, urn, _ = ENDPOINTS[entity_type]
+        listed = [self._client.checked(self._client.request("GET", p, None), "read schemas").json() for p in _DECLARED]
+        return declared_extensions(urn, *(answer.get("Resources", []) for answer in listed))
 
     def delete(self, entity_type: str, target_id: str) -> None:
         path, _, _ = ENDPOINTS[entity_type]

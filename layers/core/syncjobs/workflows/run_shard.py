@@ -161,7 +161,10 @@ def _process(
     try:
         if run.run_type is RunType.VALIDATE and target is not None:
             target_schema = target.schema(entity_type)  # read once per shard; validate never writes
-            schema_problems = functools.partial(schema_check.check, schema=target_schema)
+            extensions, required = target.schema_extensions(entity_type)
+            schema_problems = functools.partial(
+                schema_check.check, schema=target_schema, extensions=extensions, required_extensions=required
+            )
         if shard.entity_type is EntityType.GROUPS:
             users = EntityType.USERS.value
 
