@@ -8,6 +8,8 @@ from syncjobs.store.jobs import JobStore
 from syncjobs_local.demo import prepare
 from tests.integration.test_admin_jobs import call
 
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
 
 def changed(document: dict, **users_mapping: str) -> dict:
     mapping = {**document["mapping"], "users": {**document["mapping"]["users"], **users_mapping}}
@@ -30,8 +32,16 @@ def changed(document: dict, **users_mapping: str) -> dict:
             lambda d: {**d, "job_id": "checked", "target": {**d["target"], "token_secret": "elsewhere/token"}},
             "target.token_secret: secret 'elsewhere/token' is not under the prefix 'syncjobs/'",
         ),
+        (
+            lambda d: changed(d, name="{{ first_name }}"),
+            "mapping.users: name and name.givenName: conflict, name sets the whole attribute",
+        ),
+        (
+            lambda d: changed(d, **{f"{ENTERPRISE}:department": "{{ a }}", f"{ENTERPRISE}:Department": "{{ b }}"}),
+            f"mapping.users: {ENTERPRISE}:department and {ENTERPRISE}:Department: both set the same attribute",
+        ),
     ],
-    ids=["filter-typo", "unknown-column", "missing-secret", "outside-prefix"],
+    ids=["filter-typo", "unknown-column", "missing-secret", "outside-prefix", "whole-and-part", "extension-twice"],
 )
 def test_given_a_job_that_cannot_run_when_applied_then_it_is_refused_naming_the_problem(aws, change, problem):
     prepared = prepare(aws, users=3, subscriber=None)
