@@ -2,9 +2,14 @@
 (RFC 7644 section 3.10) reach scim2-server, which declares that extension for Users; a validate run
 fails each entity whose mapping uses a schema the target does not declare, naming the path."""
 
+import json
+
+import httpx
 import pytest
 
 from syncjobs.admin import operations
+from syncjobs.connectors.scim import ScimTargetConnector
+from syncjobs.models.job import RetryPolicy, ScimTarget
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import RunStatus
 from syncjobs_local.demo import prepare, start, wait_for_run
@@ -15,6 +20,44 @@ pytestmark = pytest.mark.e2e
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 CUSTOM = "urn:acme:params:scim:schemas:extension:Acme:1.0:Employee"
+
+
+class Recording(httpx.HTTPTransport):
+    """The real HTTP transport, keeping each request's method and JSON body."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, dict]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.content:
+            self.sent.append((request.method, json.loads(request.content)))
+        return super().handle_request(request)
+
+
+def test_writes_name_each_extension_in_schemas_and_the_target_declares_enterprise_for_users_only(aws):
+    # Given the connector to scim2-server, recording what it sends
+    recording = Recording()
+    target = ScimTargetConnector(
+        ScimTarget(type="scim", base_url=aws.scim.url), aws.scim.token, RetryPolicy(), transport=recording
+    )
+    try:
+        # When a user with an enterprise attribute is created, then updated without one
+        written = target.create("users", {"userName": "ada@x", ENTERPRISE: {"department": "R&D"}})
+        target.update("users", written.target_id, {"userName": "ada@x"})
+        user_extensions, _ = target.schema_extensions("users")
+        group_extensions, _ = target.schema_extensions("groups")
+    finally:
+        target.close()
+
+    # Then each body's schemas are the core schema and the extensions it carries
+    assert [(method, body["schemas"]) for method, body in recording.sent] == [
+        ("POST", [CORE, ENTERPRISE]),
+        ("PUT", [CORE]),
+    ]
+    # And the target declares the enterprise extension, with its attributes, for users and none for groups
+    assert {a["name"] for a in user_extensions[ENTERPRISE.lower()]["attributes"]} >= {"department", "employeeNumber"}
+    assert group_extensions == {}
 
 
 def test_enterprise_attributes_are_provisioned_and_read_back_from_the_target(stack):
