@@ -8,6 +8,7 @@ number of its first record. Reading a shard fetches only its range.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 from collections.abc import Iterable, Iterator
@@ -68,6 +69,7 @@ class _Quotes:
 
     def __init__(self, delimiter: str) -> None:
         self.delimiter = delimiter.encode()
+        self._plain = _plain_line(self.delimiter)
         self.in_quotes = False
         self.field = 0  # index of the field being scanned, in the current record
         self.lines = 0  # lines of the current record scanned so far
@@ -82,6 +84,9 @@ class _Quotes:
         if self._ended:
             self.field, self.lines, self._ended = 0, 0, False
             self.spans, self.misquotes = [], []
+        if not self.in_quotes and (buf.find(b'"', start, end) < 0 or self._plain.fullmatch(buf, start, end)):
+            self._ended = True  # a whole record, quoted as RFC 4180 asks (the fast way, for most lines)
+            return True
         index, delimiter, width = self.lines, self.delimiter, len(self.delimiter)
         self.lines += 1
         pos, field_start = start, not self.in_quotes
@@ -114,6 +119,16 @@ class _Quotes:
         self._ended = not self.in_quotes
         return self._ended
 
+    def record(self, record: bytes) -> None:
+        """Scan one whole record (then look at its notes)."""
+        start = 0
+        while (newline := record.find(b"\n", start)) >= 0:
+            self.line(record, start, newline + 1)
+            start = newline + 1
+        if start < len(record):
+            self.line(record, start, len(record))
+        self.finish()
+
     def finish(self) -> None:
         """The export ends: a quoted field still open never closes."""
         if self.in_quotes and self._open is not None:
@@ -124,6 +139,15 @@ class _Quotes:
             self._open.last = line
             self.spans.append(self._open)
         self._open = None
+
+
+@functools.lru_cache(maxsize=8)
+def _plain_line(delimiter: bytes) -> re.Pattern[bytes]:
+    """A whole line of RFC 4180 fields (quoted ones closed on it, with `""` inside), so one record."""
+    d = re.escape(delimiter)
+    unquoted = b'[^"' + d + b"\n]*" if len(delimiter) == 1 else b"(?:(?!" + d + b')[^"\n])*'
+    field = b'(?:"[^"]*(?:""[^"]*)*"|' + unquoted + b")"
+    return re.compile(field + b"(?:" + d + field + b")*\r?\n?")
 
 
 def record_ends(chunks: Iterable[bytes], delimiter: str = ",", at_start: bool = True) -> Iterator[int]:
@@ -166,13 +190,6 @@ def _records(chunks: Iterable[bytes], delimiter: str, at_start: bool = False) ->
         yield start, end, bytes(buffer[start - base : end - base])
         del buffer[: end - base]
         base, start = end, end
-
-
-def _physical_lines(record: bytes) -> list[bytes]:
-    """The record's lines, each with its line break (the last one may have none)."""
-    lines = [line + b"\n" for line in record.split(b"\n")]
-    lines[-1] = lines[-1][:-1]
-    return lines if lines[-1] else lines[:-1]
 
 
 def _lines_named(first: int, last: int) -> str:
@@ -400,8 +417,8 @@ class CsvS3SourceConnector:
     ) -> SourceRecord | SourceRowError:
         """One record, `line` the physical line it starts on. A record that spans lines and fails in any
         way leaves its id unknown (other records may be inside it), so the read is incomplete."""
-        lines = _physical_lines(record)
-        where = _lines_named(line, line + len(lines) - 1)
+        breaks = record.count(b"\n", 0, len(record) - 1)  # line breaks inside the record
+        single_line, where = not breaks, _lines_named(line, line + breaks)
         if len(record) > self.config.max_row_bytes:
             reason = f"{where}: row is {len(record)} bytes, more than max_row_bytes {self.config.max_row_bytes}"
             return SourceRowError(row, f"row {row}", reason)
@@ -409,27 +426,25 @@ class CsvS3SourceConnector:
             text = record.decode("utf-8")
         except UnicodeDecodeError as err:
             return SourceRowError(row, f"row {row}", f"{where}: row is not valid UTF-8 (byte {err.start})")
-        quotes = _Quotes(self.config.delimiter)
-        if b'"' in record:
-            offset = 0
-            for physical in lines:
-                quotes.line(record, offset, offset + len(physical))
-                offset += len(physical)
-            quotes.finish()
+        quotes = None
+        if b'"' in record and not (single_line and _plain_line(self.config.delimiter.encode()).fullmatch(record)):
+            quotes = _Quotes(self.config.delimiter)
+            quotes.record(record)
         try:  # not strict: the quoting faults strict mode raises on are the misquotes, named below
             rows = list(csv.reader(io.StringIO(text), delimiter=self.config.delimiter))
         except csv.Error as err:
             return SourceRowError(row, f"row {row}", f"{where}: row is not valid CSV ({err})")
-        swallowed = self._swallowed(quotes.spans, text.split("\n"), line, header, rows[0] if rows else [])
-        if swallowed:
-            return SourceRowError(row, f"row {row}", f"{where}: {swallowed}")
+        if quotes is not None and quotes.spans:
+            cells = rows[0] if rows else []
+            swallowed = self._swallowed(quotes.spans, text.split("\n"), line, header, cells)
+            if swallowed:
+                return SourceRowError(row, f"row {row}", f"{where}: {swallowed}")
         if len(rows) != 1:  # never drop text: one record is one csv row
             reason = f"{where}: the record reads as {len(rows)} CSV rows, not one; none of them is read"
             return SourceRowError(row, f"row {row}", reason)
         cells = rows[0]
         entity = cells[id_index].strip() if len(cells) > id_index else ""
-        single_line = len(lines) == 1
-        fault = _quote_fault(quotes, line, header)
+        fault = None if quotes is None else _quote_fault(quotes, line, header)
         if fault is not None:
             return SourceRowError(row, entity or f"row {row}", fault, id_known=bool(entity) and single_line)
         if len(cells) != len(header):
