@@ -180,6 +180,12 @@ class ShardSpec(BaseModel):
     start: int = Field(ge=0, description="first byte (CSV) or item offset")
     end: int = Field(ge=0, description="one past the last byte or item")
     first_row: int = Field(ge=1, description="1-based row number of the first record, for messages")
+    first_line: int | None = Field(
+        default=None,
+        ge=1,
+        description="CSV: physical line of the first record, for messages (a quoted field may hold line breaks, "
+        "so lines and rows differ); none: the same as first_row",
+    )
     header: list[str] = Field(default_factory=list)
     duplicates: dict[int, int] = Field(
         default_factory=dict, description="row -> the earlier row with the same id (this row fails)"
