@@ -21,6 +21,7 @@ def test_the_example_job_file_is_valid():
     job = load_job_file(EXAMPLE)
     assert job.job_id == "hr-to-scim"
     assert job.shard_size == 250
+    assert job.target.adopt_unmarked is False  # unmarked target accounts are never taken over by default
 
 
 @pytest.mark.parametrize(
@@ -45,6 +46,7 @@ def test_the_example_job_file_is_valid():
             "mapping.groups.members: is set by syncjobs",
         ),
         (lambda d: d["source"].update(groups={"key": "g.csv"}), "source.groups.id_column: Field required"),
+        (lambda d: d["target"].update(adopt_unmarked="yes"), "target.adopt_unmarked: Input should be a valid boolean"),
     ],
 )
 def test_invalid_job_fields_are_named(change, problem):
