@@ -116,6 +116,14 @@ def test_two_source_rows_with_one_userName_never_share_an_account(stack, peer):
     }
     assert (run.totals()[Outcome.CREATED], run.totals()[Outcome.FAILED]) == (19, 1)
 
+    # When the job runs again: the owner is now known from the entity state, not from this run
+    again = wait_for_run(start(stack, prepared.job_id), stack=stack)
+
+    # Then the second row fails the same way, and the owner's account is left as it was
+    assert failed(stack, again) == failed(stack, run)
+    assert (again.totals()[Outcome.SKIPPED], again.totals()[Outcome.FAILED]) == (19, 1)
+    assert scim_users(stack)["E000004"] == users["E000004"]
+
 
 def test_a_lookup_that_returns_two_accounts_adopts_none_and_overwrites_none(stack, peer):
     # Given a peer whose `userName eq` also matches e-mail addresses, a job that may take over unmarked

@@ -108,3 +108,10 @@ def test_given_groups_then_the_reason_names_a_group():
         noun="group",
     )
     assert decision == Adopt("g1", "matched existing group g1 (externalId G1)")
+
+
+def test_given_no_mark_to_compare_then_an_unmarked_account_is_not_ours():
+    # Given a create that writes no externalId (marker empty)
+    # When an unmarked account is found, without the opt-in
+    # Then it is not taken for ours
+    assert isinstance(decide([UNMARKED], marker=""), Conflict)

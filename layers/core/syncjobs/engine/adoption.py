@@ -60,9 +60,9 @@ def decide_adoption(
     owner = owners.get(found.target_id)
     if owner is not None and owner != entity_id:
         return Conflict(f"existing {noun} {found.target_id} matching {key} is owned by entity {owner} of this job")
-    if found.external_id == marker:
-        return Adopt(found.target_id, f"matched existing {noun} {found.target_id} (externalId {marker})")
     if found.external_id:
+        if found.external_id == marker:
+            return Adopt(found.target_id, f"matched existing {noun} {found.target_id} (externalId {marker})")
         return Conflict(
             f"existing {noun} {found.target_id} matching {key} is marked for another source entity "
             f"(externalId {found.external_id})"
