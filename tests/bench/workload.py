@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Any
 
-from syncjobs.connectors.base import SourceRecord, Written
+from syncjobs.connectors.base import Claim, SourceRecord, Written
 from syncjobs.engine.shard import ShardResult, compile_mapping, process_shard
 from syncjobs.models.run import RunType
 from syncjobs_local.sample_data import generate
@@ -28,7 +28,7 @@ class NullTarget:
 
     name = "null"
 
-    def create(self, entity_type: str, resource: dict[str, Any]) -> Written:
+    def create(self, entity_type: str, resource: dict[str, Any], claim: Claim | None = None) -> Written:
         return Written("id-" + resource["externalId"])
 
     def update(self, entity_type: str, target_id: str, resource: dict[str, Any]) -> Written:

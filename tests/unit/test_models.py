@@ -22,6 +22,7 @@ def test_the_example_job_file_is_valid():
     job = load_job_file(EXAMPLE)
     assert job.job_id == "hr-to-scim"
     assert job.shard_size == 250
+    assert job.target.adopt_unmarked is False  # unmarked target accounts are never taken over by default
 
 
 @pytest.mark.parametrize(
@@ -56,6 +57,7 @@ def test_the_example_job_file_is_valid():
             ),
             f"mapping.users: {ENTERPRISE}:manager and {ENTERPRISE}:manager.value: conflict",
         ),
+        (lambda d: d["target"].update(adopt_unmarked="yes"), "target.adopt_unmarked: Input should be a valid boolean"),
     ],
 )
 def test_invalid_job_fields_are_named(change, problem):

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from syncjobs.connectors.base import SourceRecord, SourceRowError, TargetEntityGone, TargetError, Written
+from syncjobs.connectors.base import Claim, SourceRecord, SourceRowError, TargetEntityGone, TargetError, Written
 from syncjobs.engine.diff import entity_hash
 from syncjobs.engine.shard import compile_mapping, process_shard
 from syncjobs.models.outcome import Outcome
@@ -21,7 +21,7 @@ class FakeTarget:
         self.calls: list[tuple[str, Any]] = []
         self.fail, self.gone = fail or {}, gone or set()
 
-    def create(self, entity_type: str, resource: dict[str, Any]) -> Written:
+    def create(self, entity_type: str, resource: dict[str, Any], claim: Claim | None = None) -> Written:
         self.calls.append(("create", resource["userName"]))
         if resource["userName"] in self.fail:
             raise self.fail[resource["userName"]]
@@ -49,7 +49,7 @@ def counts(result) -> dict[str, int]:
 
 
 def test_given_new_changed_and_unchanged_entities_then_create_update_skip():
-    unchanged = {"userName": "c@x", "active": True}
+    unchanged = {"userName": "c@x", "active": True, "externalId": "c"}
     states = {"b": EntityState("b", "tb", "old-hash"), "c": EntityState("c", "tc", entity_hash(unchanged))}
     result, target = run([rec(2, "a", "a@x"), rec(3, "b", "b@x"), rec(4, "c", "c@x")], states)
     assert counts(result) == {"created": 1, "updated": 1, "skipped": 1}
@@ -58,7 +58,7 @@ def test_given_new_changed_and_unchanged_entities_then_create_update_skip():
 
 
 def test_given_resync_then_unchanged_entities_are_written_too():
-    same = {"userName": "c@x", "active": True}
+    same = {"userName": "c@x", "active": True, "externalId": "c"}
     result, target = run([rec(2, "c", "c@x")], {"c": EntityState("c", "tc", entity_hash(same))}, RunType.RESYNC)
     assert counts(result) == {"updated": 1}
     assert target.calls == [("update", "tc")]
@@ -102,7 +102,7 @@ def test_given_the_target_lost_an_entity_then_it_is_created_again():
 
 
 def test_given_state_written_by_this_run_then_a_retried_shard_counts_the_same_outcome_without_writing():
-    resource = {"userName": "a@x", "active": True}
+    resource = {"userName": "a@x", "active": True, "externalId": "a"}
     states = {"a": EntityState("a", "ta", entity_hash(resource), run_id="r1", outcome="created")}
     result, target = run([rec(2, "a", "a@x")], states, run_id="r1")
     assert counts(result) == {"created": 1}
@@ -111,14 +111,14 @@ def test_given_state_written_by_this_run_then_a_retried_shard_counts_the_same_ou
 
 
 def test_given_state_from_an_earlier_run_then_unchanged_is_skipped():
-    resource = {"userName": "a@x", "active": True}
+    resource = {"userName": "a@x", "active": True, "externalId": "a"}
     states = {"a": EntityState("a", "ta", entity_hash(resource), run_id="r0", outcome="created")}
     result, _ = run([rec(2, "a", "a@x")], states, run_id="r1")
     assert counts(result) == {"skipped": 1}
 
 
 def test_given_simulate_then_unchanged_entities_count_as_the_updates_a_resync_would_make():
-    same = {"userName": "c@x", "active": True}
+    same = {"userName": "c@x", "active": True, "externalId": "c"}
     result, target = run([rec(2, "c", "c@x")], {"c": EntityState("c", "tc", entity_hash(same))}, RunType.SIMULATE)
     assert counts(result) == {"updated": 1}
     assert target.calls == []
@@ -133,7 +133,7 @@ class GroupTarget:
     def __init__(self) -> None:
         self.created: list[dict[str, Any]] = []
 
-    def create(self, entity_type: str, resource: dict[str, Any]) -> Written:
+    def create(self, entity_type: str, resource: dict[str, Any], claim: Claim | None = None) -> Written:
         self.created.append(resource)
         return Written(f"t-{resource['externalId']}")
 
@@ -197,3 +197,53 @@ def test_given_a_member_provisioned_later_then_the_group_is_updated():
     # Then the membership change is an update, with nothing left out
     (line,) = second.lines[Outcome.UPDATED]
     assert line.reason == ""
+
+
+class AdoptingTarget(FakeTarget):
+    """Every create finds an existing account: it records the claim it was given and adopts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.claims: list[tuple[str, str | None]] = []
+
+    def create(self, entity_type: str, resource: dict[str, Any], claim: Claim | None = None) -> Written:
+        assert claim is not None
+        self.claims.append((claim.entity_id, claim.owner_of("t-shared")))
+        return Written("t-shared", adopted=True, reason="matched existing account t-shared (externalId x)")
+
+
+def test_given_users_then_each_carries_its_source_id_as_externalId_unless_the_mapping_sets_it():
+    # Given a mapping without externalId, and one that sets it
+    own = compile_mapping({"userName": "{{ mail }}", "externalId": "HR-{{ mail }}"}, None, "users")
+    # When a user is created with each
+    plain, _ = run([rec(2, "E1", "a@x")])
+    mapped = process_shard("r1", "users", RunType.READ, own, [rec(2, "E1", "a@x")], lambda ids: {}, FakeTarget())
+    # Then the first carries the source id, the second the mapping's value
+    assert plain.lines[Outcome.CREATED][0].content["externalId"] == "E1"
+    assert mapped.lines[Outcome.CREATED][0].content["externalId"] == "HR-a@x"
+
+
+def test_given_an_adoption_then_owners_come_from_entity_state_and_from_this_shard():
+    # Given entity state where no entity owns t-shared, read only when an adoption asks
+    asked: list[int] = []
+
+    def lookup_owners() -> dict[str, str]:
+        asked.append(1)
+        return {"t-other": "E9"}
+
+    target = AdoptingTarget()
+    # When two entities of one shard are created and both find t-shared
+    result = process_shard(
+        "r1",
+        "users",
+        RunType.READ,
+        MAPPING,
+        [rec(2, "E1", "a@x"), rec(3, "E2", "b@x")],
+        lambda ids: {},
+        target,
+        lookup_owners=lookup_owners,
+    )
+    # Then the first is told nobody owns it; the second that E1 (written earlier in this shard) does
+    assert target.claims == [("E1", None), ("E2", "E1")]
+    assert asked == [1]  # the entity state is read once
+    assert result.lines[Outcome.CREATED][0].reason == "matched existing account t-shared (externalId x)"

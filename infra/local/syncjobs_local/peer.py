@@ -5,16 +5,24 @@ It is an HTTP proxy on its own local port: the job's target base_url points at i
 real HTTP to it, and it forwards what it lets through to the real SCIM server. Deterministic for a
 seed; the same request is never refused more than `max_refusals_in_a_row` times in a row, so a job
 whose retry policy allows that many retries has a known outcome for every entity.
+
+Other behaviours of real SCIM services, per test (`proxy.behaviour = Behaviour(...)`): a service that
+ignores `filter` (answers 200 with every resource), and one whose `userName eq` also matches the
+account's e-mail addresses (as services that match a login against its aliases do). Accounts an admin
+made by hand are put straight into the SCIM server with `create_directly`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 
@@ -31,6 +39,24 @@ class Behaviour:
     retry_after_s: tuple[int, int] = (1, 10)  # the Retry-After of a 429, drawn in this range
     max_refusals_in_a_row: int = 2
     seed: int = 0
+    ignore_filter: bool = False  # GET answers every resource, whatever `filter` asks
+    user_name_matches_emails: bool = False  # `userName eq "x"` also finds accounts with e-mail x
+
+
+_USER_NAME_EQ = re.compile(r'^userName eq ("(?:[^"\\]|\\.)*")$')
+
+
+def _rewritten(path: str, behaviour: Behaviour) -> str:
+    """The request path (with its query) as this peer applies it."""
+    parts = urlsplit(path)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if behaviour.ignore_filter:
+        query = [(k, v) for k, v in query if k != "filter"]
+    elif behaviour.user_name_matches_emails:
+        query = [(k, _USER_NAME_EQ.sub(r"\g<0> or emails.value eq \1", v) if k == "filter" else v) for k, v in query]
+    else:
+        return path
+    return parts.path + ("?" + urlencode(query) if query else "")
 
 
 class PeerProxy:
@@ -51,6 +77,14 @@ class PeerProxy:
     def start(self) -> PeerProxy:
         self._server.start()
         return self
+
+    def create_directly(self, path: str, resource: dict[str, Any], token: str | None) -> dict[str, Any]:
+        """Create a resource in the SCIM server itself, past every behaviour (an account an admin made by
+        hand); `path` as the proxy is called, e.g. /t1/v2/Users."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = self._upstream.post(path, json=resource, headers=headers)
+        response.raise_for_status()
+        return dict(response.json())
 
     def stop(self) -> None:
         self._server.stop()
@@ -77,7 +111,8 @@ class PeerProxy:
             self._answer(request, 429, b'{"detail": "too many requests"}', {"Retry-After": str(retry_after)})
             return
         headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED}
-        response = self._upstream.request(request.command, request.path, content=body, headers=headers)
+        path = _rewritten(request.path, self.behaviour) if request.command == "GET" else request.path
+        response = self._upstream.request(request.command, path, content=body, headers=headers)
         returned = {k: v for k, v in response.headers.items() if k.lower() in _RETURNED}
         self._answer(request, response.status_code, response.content, returned)
 

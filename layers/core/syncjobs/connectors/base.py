@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -72,12 +72,29 @@ class TargetEntityGone(TargetError):
 class Written:
     target_id: str
     adopted: bool = False  # an existing target entity with the same key was taken over
+    reason: str = ""  # why, for the log: which entity was matched and by what
+
+
+def _no_owner(_target_id: str) -> str | None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Who creates an entity, for deciding whether an existing one may be adopted (engine.adoption):
+    the source entity's id, and which entity of the job owns a target id (None: no entity)."""
+
+    entity_id: str
+    owner_of: Callable[[str], str | None] = _no_owner
 
 
 class Target(Protocol):
     name: str
 
-    def create(self, entity_type: str, resource: dict[str, Any]) -> Written: ...
+    def create(self, entity_type: str, resource: dict[str, Any], claim: Claim | None = None) -> Written:
+        """Create an entity; an existing one is adopted only as `claim` allows (None: the resource's
+        externalId names the entity, and no entity of the job owns anything)."""
+        ...
 
     def update(self, entity_type: str, target_id: str, resource: dict[str, Any]) -> Written: ...
 

@@ -3,8 +3,11 @@
 Exactly once in the target: a worker may die after the target created an entity and before the entity
 state recorded it, so the retried shard creates it again. For users, the target refuses that with 409
 (userName is unique): find the user by userName and adopt it. Group displayNames are not unique, so
-a group carries the source's id as its externalId (RFC 7643: "an identifier for the resource as
-defined by the provisioning client") and is looked up by it before it is created.
+a group is looked up by its externalId before it is created. Every entity syncjobs writes carries
+externalId (RFC 7643: "an identifier for the resource as defined by the provisioning client"): the
+source id unless the mapping sets it; that mark, and the job's entity state, decide whether an entity
+found may be adopted (engine.adoption). A lookup is trusted only if every resource it returns really
+matches: a target that ignores or misapplies `filter` never leads to an adoption or a removal.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from typing import Any
 
 import httpx
 
-from syncjobs.connectors.base import TargetEntityGone, TargetError, Written
+from syncjobs.connectors.base import Claim, TargetEntityGone, TargetError, Written
 from syncjobs.connectors.scim_http import ENDPOINTS, Probe, ScimClient, quoted, scim_detail
 from syncjobs.deadline import Budget
+from syncjobs.engine.adoption import Adopt, Candidate, decide_adoption
 from syncjobs.engine.mapping import schemas_of
 from syncjobs.engine.schema_check import declared_extensions
 from syncjobs.models.job import RetryPolicy, ScimTarget
@@ -36,6 +40,7 @@ class ScimTargetConnector:
         budget: Budget | None = None,
     ) -> None:
         self.name = config.name
+        self._adopt_unmarked = config.adopt_unmarked
         self._client = ScimClient(config.base_url, token, config.timeout_seconds, retry, sleep, transport, budget)
 
     def close(self) -> None:
@@ -46,19 +51,20 @@ class ScimTargetConnector:
         return self._client.probe()
 
     # ------------------------------------------------------------------ protocol
-    def create(self, entity_type: str, resource: dict[str, Any]) -> Written:
+    def create(self, entity_type: str, resource: dict[str, Any], claim: Claim | None = None) -> Written:
         path, schema, key = ENDPOINTS[entity_type]
         body = {"schemas": schemas_of(schema, resource), **resource}
+        claim = claim or Claim(str(resource.get("externalId", "")))
         if entity_type == "groups" and resource.get(key):
-            return self._create_unless_found(path, key, str(resource[key]), body)
+            return self._create_unless_found(entity_type, str(resource[key]), body, claim)
         response = self._client.request("POST", path, body)
         if response.status_code == 201:
             return Written(str(response.json()["id"]))
         if response.status_code == 409:
-            existing = self._find(path, key, str(resource.get(key, "")))
-            if existing is None:
+            found = self._search(path, key, str(resource.get(key, "")))
+            if not found:
                 raise TargetError(f"409 conflict on create and no {key} match: {scim_detail(response)}", status=409)
-            return self._adopt(path, existing, body)
+            return self._adopt(entity_type, found, body, claim)
         raise self._client.error(response, "create")
 
     def update(self, entity_type: str, target_id: str, resource: dict[str, Any]) -> Written:
@@ -91,7 +97,7 @@ class ScimTargetConnector:
         raise self._client.error(response, "delete")
 
     # ------------------------------------------------------------------ HTTP
-    def _create_unless_found(self, path: str, key: str, value: str, body: dict[str, Any]) -> Written:
+    def _create_unless_found(self, entity_type: str, value: str, body: dict[str, Any], claim: Claim) -> Written:
         """Create an entity whose key the target does not keep unique, at most once.
 
         Before every attempt, look for it: a POST that timed out or failed with a 5xx may have been
@@ -99,6 +105,7 @@ class ScimTargetConnector:
         one shard running at once may both have created it. Whoever sees more than one keeps the oldest
         (by meta.created, then id) and removes the others. That is safe for every racer: a racer only
         ever reports the oldest it saw, and nothing created later can become older."""
+        path, _, key = ENDPOINTS[entity_type]
         last: TargetError | None = None
         last_response: httpx.Response | None = None
         for attempt in range(self._client.attempts):
@@ -106,7 +113,7 @@ class ScimTargetConnector:
                 self._client.pause(last_response)
             existing = self._oldest(path, key, value)
             if existing is not None:
-                return self._adopt(path, existing, body)
+                return self._adopt(entity_type, [existing], body, claim)
             try:
                 response = self._client.request("POST", path, body, retry=False)
             except TargetError as err:
@@ -114,30 +121,65 @@ class ScimTargetConnector:
                 continue
             if response.status_code == 201:
                 created = str(response.json()["id"])
-                oldest = self._oldest(path, key, value) or created
-                return Written(created) if oldest == created else self._adopt(path, oldest, body)
+                oldest = self._oldest(path, key, value)
+                if oldest is None or str(oldest["id"]) == created:
+                    return Written(created)
+                return self._adopt(entity_type, [oldest], body, claim)
             last, last_response = self._client.error(response, "create"), response
             if not last.retryable:
                 raise last
         assert last is not None
         raise last
 
-    def _oldest(self, path: str, key: str, value: str) -> str | None:
-        """The oldest entity with this key; any younger duplicates are removed."""
-        params = {"filter": f"{key} eq {quoted(value)}", "attributes": "id,meta"}
-        found = self._client.get_json(path, params, "search").get("Resources") or []
-        ranked = sorted((str(r.get("meta", {}).get("created", "")), str(r["id"])) for r in found)
-        for _, duplicate in ranked[1:]:
-            removed = self._client.request("DELETE", f"{path}/{duplicate}", None)
+    def _oldest(self, path: str, key: str, value: str) -> dict[str, Any] | None:
+        """The oldest entity whose `key` (externalId) is `value`; younger duplicates are removed. Only
+        entities that really carry the value are ranked or removed, whatever the target answered."""
+        ours = [r for r in self._search(path, key, value) if r.get(key) == value]
+        ranked = sorted(ours, key=lambda r: (str(r.get("meta", {}).get("created", "")), str(r["id"])))
+        for duplicate in ranked[1:]:
+            removed = self._client.request("DELETE", f"{path}/{duplicate['id']}", None)
             if removed.status_code not in (200, 204, 404):  # 404: another racer removed it
-                raise self._client.error(removed, f"removing duplicate {duplicate} of {ranked[0][1]}")
-        return ranked[0][1] if ranked else None
+                raise self._client.error(removed, f"removing duplicate {duplicate['id']} of {ranked[0]['id']}")
+        return ranked[0] if ranked else None
 
-    def _adopt(self, path: str, existing: str, body: dict[str, Any]) -> Written:
+    def _adopt(self, entity_type: str, found: list[dict[str, Any]], body: dict[str, Any], claim: Claim) -> Written:
+        """Take over the one entity found if engine.adoption allows it, else fail naming the conflict."""
+        path, _, key = ENDPOINTS[entity_type]
+        candidates = [Candidate(str(r["id"]), str(r.get("externalId") or "")) for r in found]
+        owners = {c.target_id: owner for c in candidates if (owner := claim.owner_of(c.target_id)) is not None}
+        decision = decide_adoption(
+            candidates,
+            entity_id=claim.entity_id,
+            marker=str(body.get("externalId") or claim.entity_id),
+            owners=owners,
+            adopt_unmarked=self._adopt_unmarked,
+            key=key,
+            noun="account" if entity_type == "users" else "group",
+        )
+        if not isinstance(decision, Adopt):
+            raise TargetError(decision.reason, status=409)
+        existing = decision.target_id
         self._client.checked(self._client.request("PUT", f"{path}/{existing}", {**body, "id": existing}), "update")
-        return Written(existing, adopted=True)
+        return Written(existing, adopted=True, reason=decision.reason)
 
-    def _find(self, path: str, key: str, value: str) -> str | None:
-        found = self._client.get_json(path, {"filter": f"{key} eq {quoted(value)}", "attributes": "id"}, "search")
-        resources = found.get("Resources") or []
-        return str(resources[0]["id"]) if resources else None
+    def _search(self, path: str, key: str, value: str) -> list[dict[str, Any]]:
+        """The resources whose `key` equals `value`, if the target's answer to the filter can be trusted:
+        every resource it returns must carry that value (userName compared case-insensitively, RFC 7643
+        caseExact=false; externalId exactly). A target that ignores or misapplies `filter` fails the entity."""
+        attributes = ",".join(dict.fromkeys(("id", "meta", "externalId", key)))
+        params = {"filter": f"{key} eq {quoted(value)}", "attributes": attributes}
+        found = [dict(r) for r in self._client.get_json(path, params, "search").get("Resources") or []]
+        unrelated = sum(1 for r in found if not _carries(r, key, value))
+        if unrelated:
+            raise TargetError(
+                f"lookup by {key} returned {unrelated} of {len(found)} resource(s) with another {key}: "
+                "the target ignores or misapplies filter, so nothing was adopted or removed"
+            )
+        return found
+
+
+def _carries(resource: dict[str, Any], key: str, value: str) -> bool:
+    held = resource.get(key)
+    if not isinstance(held, str) or "id" not in resource:
+        return False
+    return held.casefold() == value.casefold() if key == "userName" else held == value

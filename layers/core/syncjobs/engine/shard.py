@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from syncjobs.connectors.base import SourceRecord, SourceRowError, Target, TargetEntityGone, TargetError
+from syncjobs.connectors.base import Claim, SourceRecord, SourceRowError, Target, TargetEntityGone, TargetError
 from syncjobs.deadline import Budget, OutOfTime
 from syncjobs.engine.diff import Action, decide, entity_hash
 from syncjobs.engine.mapping import CompiledMapping, MappingError
@@ -68,6 +68,32 @@ class _Context:
     target: Target | None
     schema_problems: Callable[[dict[str, Any]], list[str]] | None
     member_targets: dict[str, str] | None  # groups: member user's source id -> its target id
+    owners: _Owners
+
+
+class _Owners:
+    """Which entity of this job owns a target id: the entity state (read once, when first asked: only
+    an adoption asks) and what this shard has written so far (not yet in the entity state)."""
+
+    def __init__(self, lookup: Callable[[], dict[str, str]] | None) -> None:
+        self._lookup = lookup
+        self._stored: dict[str, str] | None = None
+        self.written: dict[str, str] = {}  # target id -> entity id, by this shard
+
+    def __call__(self, target_id: str) -> str | None:
+        if target_id in self.written:
+            return self.written[target_id]
+        if self._stored is None:
+            self._stored = self._lookup() if self._lookup is not None else {}
+        return self._stored.get(target_id)
+
+
+def marked(resource: dict[str, Any], entity_id: str) -> dict[str, Any]:
+    """A user as syncjobs writes it: externalId is the source id unless the mapping sets it, so that
+    an account found later (after a 409) can be told to be ours (see engine.adoption)."""
+    if resource.get("externalId"):
+        return resource
+    return {**resource, "externalId": entity_id}
 
 
 MAX_NAMED_MISSING_MEMBERS = 5
@@ -106,13 +132,16 @@ def process_shard(
     schema_problems: Callable[[dict[str, Any]], list[str]] | None = None,
     lookup_members: Callable[[list[str]], dict[str, str]] | None = None,
     budget: Budget | None = None,
+    lookup_owners: Callable[[], dict[str, str]] | None = None,
 ) -> ShardResult:
     """`should_stop` is asked at most every `stop_check_seconds`; once it says yes, the records not
     yet processed are left alone (not counted, not logged): the shard ends with what it did.
     `lookup_members` (groups) maps member users' source ids to their target ids, all at once.
     `budget`: when the invocation's time runs out (before an entity, or inside one: its calls raise
     OutOfTime), the shard is `cut` after the last entity it finished; that entity's outcome and
-    everything before it are in the result, nothing after it."""
+    everything before it are in the result, nothing after it.
+    `lookup_owners`: every target id of this entity type the job's entity state holds -> its entity id,
+    asked only when the target finds an existing entity to adopt."""
     result = ShardResult(entity_type)
     budget = budget or Budget.unlimited()
     next_check = time.monotonic() + stop_check_seconds
@@ -127,7 +156,8 @@ def process_shard(
         member_targets = lookup_members([m for r in batch if isinstance(r, SourceRecord) for m in r.members or ()])
     writes = run_type in {RunType.READ, RunType.RESYNC}
     target_or_none = target if writes else None
-    context = _Context(run_id, entity_type, run_type, mapping, target_or_none, schema_problems, member_targets)
+    owners = _Owners(lookup_owners)
+    context = _Context(run_id, entity_type, run_type, mapping, target_or_none, schema_problems, member_targets, owners)
     first_row: dict[str, int] = {}
 
     for record in batch:
@@ -165,6 +195,7 @@ def process_shard(
             result.seen.append(record.entity_id)
         if change is not None:
             result.state_changes.append(change)
+            owners.written[change.target_id] = change.entity_id
     return result
 
 
@@ -184,6 +215,8 @@ def _process(ctx: _Context, record: SourceRecord, stored: EntityState | None) ->
         resource = ctx.mapping.apply(record.attributes)
     except MappingError as err:
         return Outcome.FAILED, f"mapping failed: {err}", known_id, None, True, None
+    if ctx.entity_type == "users":
+        resource = marked(resource, record.entity_id)
     if ctx.member_targets is None:
         return _apply(ctx, record, stored, resource)
     resource, note = with_members(resource, record, ctx.member_targets)
@@ -212,19 +245,20 @@ def _apply(ctx: _Context, record: SourceRecord, stored: EntityState | None, reso
     if ctx.target is None:  # simulate: what a resync would do
         outcome = Outcome.CREATED if action is Action.CREATE else Outcome.UPDATED
         return outcome, f"simulated {action.value}", known_id, resource, True, None
+    claim = Claim(record.entity_id, ctx.owners)
     try:
         if action is Action.UPDATE and stored is not None:
             try:
                 written = ctx.target.update(ctx.entity_type, stored.target_id, resource)
                 outcome = Outcome.UPDATED
             except TargetEntityGone:
-                written = ctx.target.create(ctx.entity_type, resource)
+                written = ctx.target.create(ctx.entity_type, resource, claim)
                 outcome = Outcome.CREATED
         else:
-            written = ctx.target.create(ctx.entity_type, resource)
+            written = ctx.target.create(ctx.entity_type, resource, claim)
             outcome = Outcome.CREATED
     except TargetError as err:
         return Outcome.FAILED, err.reason, known_id, resource, True, None
-    reason = "adopted existing target entity" if written.adopted else ""
+    reason = (written.reason or "matched existing target entity") if written.adopted else ""
     change = EntityState(record.entity_id, written.target_id, new_hash, ctx.run_id, outcome.value)
     return outcome, reason, written.target_id, resource, True, change

@@ -9,7 +9,7 @@ import re
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, field_validator, model_validator
 
 from syncjobs.engine.mapping import path_problems
 from syncjobs.models.outcome import EntityType
@@ -102,6 +102,11 @@ class ScimTarget(_ScimService):
     """A SCIM 2.0 service written as the target."""
 
     type: Literal["scim"]
+    adopt_unmarked: StrictBool = Field(
+        default=False,
+        description="take over an existing target account without externalId that matches a source entity "
+        "(userName); by default only accounts whose externalId is the source id are adopted",
+    )
 
 
 class RetryPolicy(_Strict):
