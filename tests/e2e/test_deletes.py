@@ -6,6 +6,7 @@ import email.policy
 import boto3
 import pytest
 
+from syncjobs.engine.deletes import DISABLED
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import RunStatus
 from syncjobs_local.demo import prepare, start, wait_for_mail, wait_for_run
@@ -76,11 +77,49 @@ def test_upsert_only_never_deletes(stack):
     assert len(scim_users(stack)) == 200
 
 
-def test_unreadable_rows_mean_no_deletes(stack):
-    prepared = prepare(stack, users=200, bad_rows=False, shard_size=50)
-    wait_for_run(start(stack, prepared.job_id), stack=stack)
-    rewrite_export(prepared.bucket, prepared.key, lambda rows: [*without_gone(rows), ["", "x@example.com"] + [""] * 6])
+def test_out_of_scope_users_are_deprovisioned_while_another_row_is_unreadable(stack):
+    # Given 40 users provisioned by a job that scopes out contractors
+    prepared = prepare(stack, users=40, bad_rows=False, shard_size=10, scope="{{ department != 'Contractors' }}")
+    assert wait_for_run(start(stack, prepared.job_id), stack=stack).totals()[Outcome.CREATED] == 40
+    contractors, unreadable = {"E000003", "E000017", "E000031"}, "E000022"
+
+    def change(rows):
+        for row in rows:
+            if row[0] in contractors:
+                row[5] = "Contractors"
+        return [["", *row[1:]] if row[0] == unreadable else row for row in rows]
+
+    # When three users become contractors and one user's row loses its id (unreadable)
+    rewrite_export(prepared.bucket, prepared.key, change)
     run = wait_for_run(start(stack, prepared.job_id), stack=stack)
-    assert run.totals()[Outcome.DELETED] == 0
+    # Then the contractors, read and out of scope, are deleted; the unreadable row's user is kept
+    assert run.totals()[Outcome.DELETED] == 3
+    assert {r["entity_id"] for r in log_rows(stack, run.log_keys["deleted"])} == contractors
     assert "1 source row(s) could not be read" in run.deletes_note
-    assert len(scim_users(stack)) == 200
+    users = scim_users(stack)
+    assert not contractors & set(users)
+    assert unreadable in users
+    assert len(users) == 37
+    assert provisioned_ids(stack, prepared.job_id) == set(users)
+
+
+def test_disable_mode_keeps_users_inactive_in_the_target(stack):
+    # Given 40 users provisioned by a job whose deletes disable
+    prepared = prepare(stack, users=40, bad_rows=False, shard_size=10, deletes={"mode": "disable"})
+    assert wait_for_run(start(stack, prepared.job_id), stack=stack).totals()[Outcome.CREATED] == 40
+    gone = {"E000004", "E000019", "E000033"}
+    # When three leave the export
+    rewrite_export(prepared.bucket, prepared.key, lambda rows: [r for r in rows if r[0] not in gone])
+    run = wait_for_run(start(stack, prepared.job_id), stack=stack)
+    # Then they are counted and logged as deleted, reason disabled ...
+    assert run.status is RunStatus.SUCCEEDED
+    assert run.totals()[Outcome.DELETED] == 3
+    deleted = log_rows(stack, run.log_keys["deleted"])
+    assert {r["entity_id"] for r in deleted} == gone
+    assert {r["reason"] for r in deleted} == {DISABLED}
+    # ... and stay in the target with active false (read back over HTTP), no longer managed by the job
+    users = scim_users(stack)
+    assert len(users) == 40
+    assert {e for e, u in users.items() if u.get("active") is False} >= gone
+    assert all(users[e]["active"] is False for e in gone)
+    assert not gone & provisioned_ids(stack, prepared.job_id)

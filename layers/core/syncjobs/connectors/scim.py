@@ -20,6 +20,8 @@ from syncjobs.connectors.scim_http import ENDPOINTS, Probe, ScimClient, quoted, 
 from syncjobs.deadline import Budget
 from syncjobs.models.job import RetryPolicy, ScimTarget
 
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
 
 class ScimTargetConnector:
     def __init__(
@@ -78,6 +80,16 @@ class ScimTargetConnector:
         if response.status_code in (200, 204, 404):  # 404: already gone, which is what a delete wants
             return
         raise self._client.error(response, "delete")
+
+    def disable(self, entity_type: str, target_id: str) -> None:
+        """Entra's soft delete: the entity stays in the target with `active: false` (RFC 7644 3.5.2,
+        PATCH op replace, path active). A 404 (already gone) is as good."""
+        path, _, _ = ENDPOINTS[entity_type]
+        body = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": False}]}
+        response = self._client.request("PATCH", f"{path}/{target_id}", body)
+        if response.status_code in (200, 204, 404):
+            return
+        raise self._client.error(response, "disable")
 
     # ------------------------------------------------------------------ HTTP
     def _create_unless_found(self, path: str, key: str, value: str, body: dict[str, Any]) -> Written:
