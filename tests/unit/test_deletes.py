@@ -127,6 +127,8 @@ def test_the_default_threshold_and_a_jobs_own(provisioned, gone, policy, held_be
         assert plan.deletes == []
         assert held_because in plan.held_reason
         assert ("(the default)" in plan.held_reason) is (policy == DeletePolicy())
+        stored = DeletePolicy.model_validate(policy.model_dump())  # a stored job is re-read with every field set
+        assert plan_deletes(entities, seen, stored).held_reason == plan.held_reason
 
 
 def test_a_job_without_delete_settings_gets_the_default_threshold():

@@ -100,4 +100,6 @@ def plan_deletes(
 
 
 def _default(policy: DeletePolicy, name: str) -> str:
-    return "" if name in policy.model_fields_set else " (the default)"
+    """Say when a limit is the default one (a stored job is re-read with every field set, so equal
+    to the default is what can be told)."""
+    return " (the default)" if getattr(policy, name) == DeletePolicy.model_fields[name].default else ""

@@ -74,6 +74,11 @@ def finalize_run(run_id: str) -> RunStatus | None:
 
     manifests = _manifests(record, logs)
     extra = _deletes(record, manifests, logs)
+    if extra.held and run.run_type is not RunType.SIMULATE:
+        from syncjobs.workflows.held_deletes import hold_for_allow  # it builds on this module
+
+        request = hold_for_allow(run, extra.held, datetime.now(UTC))
+        extra.notes.append(f"allow them with the link in the mail or: syncjobs approvals approve {request}")
     log_keys = _merge_logs(record, manifests, extra, logs)
     failures = _failures(manifests, extra)
     dead = [str(m["dead"]) for _, _, m in manifests if m.get("dead")]
@@ -247,19 +252,21 @@ def _type_of(manifest: dict[str, Any]) -> str:
     return str(manifest.get("entity_type", EntityType.USERS.value))
 
 
-def _ids(record: RunRecord, manifests: Manifests, logs: LogObjects, entity_type: str, name: str) -> set[str]:
+def seen_ids(
+    record: RunRecord, logs: LogObjects, entity_type: str, name: str = SEEN, manifests: Manifests | None = None
+) -> set[str]:
     """The ids the counted parts of one entity type listed in `name` (SEEN or OUT_OF_SCOPE)."""
     flag = "seen" if name == SEEN else "out_of_scope"
     ids: set[str] = set()
     lists = logs.get_many(
         [
             part_key(record.run.run_id, shard_id, attempt, name)
-            for shard_id, attempt, manifest in manifests
+            for shard_id, attempt, manifest in (_manifests(record, logs) if manifests is None else manifests)
             if manifest.get(flag) and _type_of(manifest) == entity_type
         ]
     )
     for listed in lists:
-        ids.update(listed.decode().split("\n"))
+        ids.update(x for x in listed.decode().split("\n") if x)
     return ids
 
 
@@ -275,8 +282,8 @@ def _delete_plans(
     if key is None:
         plans: dict[str, DeletePlan] = {}
         for entity_type in entity_types:
-            seen = _ids(record, manifests, logs, entity_type, SEEN)
-            gone = _ids(record, manifests, logs, entity_type, OUT_OF_SCOPE) if entity_type in partial else None
+            seen = seen_ids(record, logs, entity_type, SEEN, manifests)
+            gone = seen_ids(record, logs, entity_type, OUT_OF_SCOPE, manifests) if entity_type in partial else None
             provisioned = EntityStateStore().provisioned(job.job_id, entity_type)
             plans[entity_type] = plan_deletes(provisioned, seen, job.deletes, gone)
         key = f"{run_key_prefix(run_id)}deletes-{uuid.uuid4().hex[:12]}.json"
