@@ -3,7 +3,16 @@
 import pytest
 from pydantic import ValidationError
 
-from syncjobs.engine.deletes import disables, partial_read, plan_deletes, why_no_deletes
+from syncjobs.engine.deletes import (
+    ALREADY_GONE,
+    BACK_IN_SOURCE,
+    RECREATED,
+    disables,
+    partial_read,
+    plan_deletes,
+    still_to_delete,
+    why_no_deletes,
+)
 from syncjobs.models.job import DeleteMode, DeletePolicy
 from syncjobs.models.run import ReadMode, RunType
 
@@ -161,3 +170,35 @@ def test_disable_mode_disables_users_only(mode, entity_type, disabled):
 
 def test_nothing_to_delete_gives_an_empty_plan():
     assert plan_deletes(PROVISIONED, set(PROVISIONED), DeletePolicy(max_count=0)).pending == []
+
+
+HELD = [("e0", "t0"), ("e1", "t1"), ("e2", "t2")]  # recorded when the threshold held them
+
+
+@pytest.mark.parametrize(
+    ("provisioned", "seen_since", "todo", "kept"),
+    [
+        # nothing happened since: exactly the held deletes run
+        ({"e0": "t0", "e1": "t1", "e2": "t2", "e9": "t9"}, set(), HELD, []),
+        # e1 came back to the source (a later run saw it): kept
+        (
+            {"e0": "t0", "e1": "t1", "e2": "t2"},
+            {"e1", "e9"},
+            [("e0", "t0"), ("e2", "t2")],
+            [("e1", "t1", BACK_IN_SOURCE)],
+        ),
+        # e2 was deleted meanwhile (by a later run, or this very allow delivered before): not again
+        ({"e0": "t0", "e1": "t1"}, set(), [("e0", "t0"), ("e1", "t1")], [("e2", "t2", ALREADY_GONE)]),
+        # e0 is provisioned again under another target id: that account is not the held one
+        ({"e0": "t7", "e1": "t1", "e2": "t2"}, set(), [("e1", "t1"), ("e2", "t2")], [("e0", "t0", RECREATED)]),
+        # an allow applied before: all gone, nothing to do
+        ({}, set(), [], [(e, t, ALREADY_GONE) for e, t in HELD]),
+    ],
+)
+def test_an_allow_runs_the_held_deletes_still_proven(provisioned, seen_since, todo, kept):
+    # Given deletes held with their target ids, and the entity state and later reads since
+    # When an admin allows them
+    got_todo, got_kept = still_to_delete(HELD, provisioned, seen_since)
+    # Then only those still provisioned as held and not seen again are deleted; the rest say why not
+    assert got_todo == todo
+    assert got_kept == kept

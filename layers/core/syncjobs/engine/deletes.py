@@ -103,3 +103,29 @@ def _default(policy: DeletePolicy, name: str) -> str:
     """Say when a limit is the default one (a stored job is re-read with every field set, so equal
     to the default is what can be told)."""
     return " (the default)" if getattr(policy, name) == DeletePolicy.model_fields[name].default else ""
+
+
+BACK_IN_SOURCE = "kept: back in the source since its delete was held"
+RECREATED = "kept: provisioned again (another target id) since its delete was held"
+ALREADY_GONE = "already gone: deleted since its delete was held"
+
+
+def still_to_delete(
+    held: list[tuple[str, str]], provisioned: dict[str, str], seen_since: set[str]
+) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
+    """Of the deletes a threshold held back (entity id, target id, as recorded when held), the ones an
+    allow may still run, and the others with why not. `provisioned`: the entity state now;
+    `seen_since`: ids runs of the job that started after the held run saw."""
+    todo: list[tuple[str, str]] = []
+    kept: list[tuple[str, str, str]] = []
+    for entity_id, target_id in held:
+        now_id = provisioned.get(entity_id)
+        if now_id is None:
+            kept.append((entity_id, target_id, ALREADY_GONE))
+        elif now_id != target_id:
+            kept.append((entity_id, target_id, RECREATED))
+        elif entity_id in seen_since:
+            kept.append((entity_id, target_id, BACK_IN_SOURCE))
+        else:
+            todo.append((entity_id, target_id))
+    return todo, kept

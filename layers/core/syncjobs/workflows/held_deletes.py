@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from syncjobs.connectors.registry import target_for
-from syncjobs.engine.deletes import DISABLED, disables
+from syncjobs.engine.deletes import ALREADY_GONE, BACK_IN_SOURCE, DISABLED, RECREATED, disables, still_to_delete
 from syncjobs.engine.outcome_log import LogLine
 from syncjobs.models.approval import Approval, ApprovalStatus, deletes_approval_id
 from syncjobs.models.run import Run
@@ -31,10 +31,6 @@ from syncjobs.store.jobs import JobStore
 from syncjobs.store.objects import LogObjects
 from syncjobs.store.runs import RunRecord, RunStore
 from syncjobs.workflows.finalize import apply_deletes, load_delete_plans, seen_ids
-
-BACK_IN_SOURCE = "kept: back in the source since its delete was held"
-RECREATED = "kept: provisioned again (another target id) since its delete was held"
-ALREADY_GONE = "already gone: deleted since its delete was held"
 
 
 def request_id_for(run: Run) -> str:
@@ -110,22 +106,8 @@ def apply_allowed(approval_id: str) -> str | None:
     try:
         for entity_type in [t.value for t in reversed(job.phases) if t.value in plans]:
             provisioned = EntityStateStore().provisioned(job_id, entity_type)
-            todo: list[tuple[str, str]] = []
-            for entity_id, target_id in plans[entity_type].pending:
-                now_id = provisioned.get(entity_id)
-                reason = (
-                    ALREADY_GONE
-                    if now_id is None
-                    else RECREATED
-                    if now_id != target_id
-                    else BACK_IN_SOURCE
-                    if entity_id in seen_since[entity_type]
-                    else None
-                )
-                if reason is None:
-                    todo.append((entity_id, target_id))
-                else:
-                    kept.append(LogLine(entity_type, entity_id, target_id, None, reason))
+            todo, not_now = still_to_delete(plans[entity_type].pending, provisioned, seen_since[entity_type])
+            kept += [LogLine(entity_type, e, t, None, why) for e, t, why in not_now]
             if todo:
                 target = target or target_for(job)
                 done += apply_deletes(job_id, entity_type, todo, target, disables(job.deletes.mode, entity_type))
