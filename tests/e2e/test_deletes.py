@@ -170,10 +170,14 @@ def held_mail_text(stack, run_id):
 
 
 def applied(approval_id):
-    def done() -> bool:
-        return ApprovalStore().get(approval_id).status is ApprovalStatus.APPLIED
+    """The request once its allowed deletes ran and the held run was told (in that order)."""
 
-    wait_until(done, f"the allowed deletes of {approval_id} ran")
+    def done() -> bool:
+        approval = ApprovalStore().get(approval_id)
+        told = RunStore().get(approval.preview_id).run.deletes_note == approval.deletes_outcome
+        return approval.status is ApprovalStatus.APPLIED and told
+
+    wait_until(done, f"the allowed deletes of {approval_id} ran and its run was told")
     return ApprovalStore().get(approval_id)
 
 

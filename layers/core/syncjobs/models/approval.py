@@ -52,7 +52,8 @@ class Approval(BaseModel):
     decided_at: datetime | None = None
     decided_via: str | None = None  # mail link | admin API | expiry
     run_id: str | None = None  # the real run (or collection run) an approval started
-    deletes_outcome: str | None = None  # held deletes: what the allowed deletes did
+    deletes_outcome: str | None = None  # held deletes: what the allowed deletes did ...
+    deletes_applied: int = 0  # ... and how many of them were deleted (or disabled)
 
     @property
     def held_deletes(self) -> int:

@@ -65,15 +65,6 @@ def hold_for_allow(run: Run, held: int, now: datetime) -> str:
     return approval.approval_id
 
 
-def allow_request(run: Run) -> Approval | None:
-    """The pending request to allow this run's held deletes, if there is one."""
-    try:
-        approval = ApprovalStore().get(request_id_for(run))
-    except NotFound:
-        return None
-    return approval if approval.status is ApprovalStatus.PENDING else None
-
-
 def _seen_since(record: RunRecord, entity_types: list[str]) -> dict[str, set[str]]:
     """Per entity type: the ids runs of the job that started after the held run saw."""
     held, runs, logs = record.run, RunStore(), LogObjects()
@@ -91,6 +82,9 @@ def apply_allowed(approval_id: str) -> str | None:
     """Run the deletes an allowed request names, once. None if they ran before (or it is not allowed)."""
     store = ApprovalStore()
     approval = store.get(approval_id)
+    if approval.subject_kind == "deletes" and approval.status is ApprovalStatus.APPLIED:
+        _tell_the_run(approval)  # again: a delivery may have died between applying and telling the run
+        return None
     if approval.subject_kind != "deletes" or approval.status is not ApprovalStatus.APPROVED:
         return None
     record = RunStore().get(approval.preview_id)
@@ -115,14 +109,20 @@ def apply_allowed(approval_id: str) -> str | None:
         if target is not None:
             target.close()
     outcome = _outcome(approval, done, kept)
-    if not store.transition(approval_id, ApprovalStatus.APPROVED, ApprovalStatus.APPLIED, {"deletes_outcome": outcome}):
+    applied = sum(1 for x in done if x.reason in ("", DISABLED))
+    fields = {"deletes_outcome": outcome, "deletes_applied": applied}
+    if not store.transition(approval_id, ApprovalStatus.APPROVED, ApprovalStatus.APPLIED, fields):
         return None  # another delivery applied it meanwhile (and recorded its outcome)
-    RunStore().note_allowed_deletes(record.run.run_id, sum(1 for x in done if x.reason in ("", DISABLED)), outcome)
+    _tell_the_run(store.get(approval_id))
     logger.info(
         "allowed deletes applied",
         extra={"approval_id": approval_id, "run_id": record.run.run_id, "applied": len(done), "kept": len(kept)},
     )
     return outcome
+
+
+def _tell_the_run(approval: Approval) -> None:
+    RunStore().note_allowed_deletes(approval.preview_id, approval.deletes_applied, approval.deletes_outcome or "")
 
 
 def _outcome(approval: Approval, done: list[LogLine], kept: list[LogLine]) -> str:
