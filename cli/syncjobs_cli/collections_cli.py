@@ -15,7 +15,10 @@ from syncjobs_cli.main import FINAL, api, app, load_file, out, poll, printer
 collections_app = typer.Typer(
     help="Job collections: jobs run one after another, notified as one.", no_args_is_help=True
 )
-approvals_app = typer.Typer(help="Approval requests of jobs and collections that need approval.", no_args_is_help=True)
+approvals_app = typer.Typer(
+    help="Approval requests of jobs and collections that need approval, and requests to allow held deletes.",
+    no_args_is_help=True,
+)
 _OUTCOMES = ("created", "updated", "deleted", "skipped", "failed")
 
 
@@ -160,16 +163,24 @@ def approvals_list(status: Annotated[str | None, typer.Option(help="pending, app
             f"{a['subject_kind']} {a['subject_id']}",
             a["run_type"],
             a["status"],
-            ", ".join(f"{o} {a['preview_totals'].get(o, 0)}" for o in _OUTCOMES) if a["preview_totals"] else "-",
+            _what(a),
             (a["expires_at"] or "-")[:16],
             a["decided_by"] or "-",
         )
     out.print(table)
 
 
+def _what(a: dict[str, Any]) -> str:
+    """A request's preview counts, or for held deletes: "allow N deletes of run X"."""
+    if a["subject_kind"] == "deletes":
+        return f"allow {a['preview_totals'].get('held_deletes', 0)} deletes of run {a['preview_id']}"
+    return ", ".join(f"{o} {a['preview_totals'].get(o, 0)}" for o in _OUTCOMES) if a["preview_totals"] else "-"
+
+
 @approvals_app.command("show")
 def approvals_show(approval_id: str) -> None:
     a = api().call("GET", f"/approvals/{segment(approval_id)}")
+    out.print(f"[bold]request[/bold]: {_what(a)}")
     for key in (
         "approval_id",
         "subject_kind",
@@ -186,13 +197,14 @@ def approvals_show(approval_id: str) -> None:
         "decided_at",
         "decided_via",
         "run_id",
+        "deletes_outcome",
     ):
         out.print(f"[bold]{key}[/bold]: {a.get(key)}")
 
 
 @approvals_app.command("approve")
 def approvals_approve(approval_id: str) -> None:
-    """Approve a pending request as yourself: the real run starts."""
+    """Approve a pending request as yourself: the real run starts (held deletes: exactly those run)."""
     a = api().call("POST", f"/approvals/{segment(approval_id)}/approve")
     out.print(f"approval {approval_id}: {a['status']} by {a['decided_by']}")
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from syncjobs.models.notification import HeldMail
 from syncjobs.models.run import FailureSample, Run
 from syncjobs.notify.message import build
-from syncjobs.notify.render import Link, render, render_run_page
+from syncjobs.notify.render import AllowLink, Link, render, render_run_page
 from syncjobs.notify.rules import MailKind
 from syncjobs.store.notifications import NotificationRecord
 
@@ -81,6 +81,21 @@ def test_the_text_part_has_counts_per_type_links_held_mails_and_why():
     assert "2026-11-20 12:00 UTC  Provisioning Finished with Error (run 20261120T120000Z-def, Failed)" in text
     assert "Why you got this mail: the delete threshold held 7 delete(s) back." in text
     assert "Run details: https://links.example/details" in text
+
+
+def test_the_deletes_held_back_mail_carries_the_allow_link_when_there_is_one():
+    # Given a run whose threshold held 7 deletes, with and without a pending request to allow them
+    allow = AllowLink("https://links.example/allow-token", "apr-20261120T120000Z-abc", "2026-11-23 12:00 UTC")
+    with_link = render(MailKind.DELETES_HELD, run(), [], None, "2026-11-28 12:00 UTC", allow=allow)
+    without = render(MailKind.DELETES_HELD, run(), [], None, "2026-11-28 12:00 UTC")
+    # Then the mail with a request links to it (text and HTML), names the CLI command and the expiry
+    assert "  Allow 7 deletes: https://links.example/allow-token\n" in with_link.text
+    assert "or: syncjobs approvals approve apr-20261120T120000Z-abc" in with_link.text
+    assert "The request expires 2026-11-23 12:00 UTC." in with_link.text
+    assert 'href="https://links.example/allow-token"' in with_link.html
+    # And the one without says how else to let them through
+    assert "allow-token" not in without.text
+    assert "raise the threshold to let them through" in without.text
 
 
 def test_the_run_page_escapes_names_and_lists_the_decisions():

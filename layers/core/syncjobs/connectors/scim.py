@@ -27,6 +27,7 @@ from syncjobs.engine.schema_check import declared_extensions
 from syncjobs.models.job import RetryPolicy, ScimTarget
 
 _DECLARED = ("/ResourceTypes", "/Schemas")  # what a target declares its resources to be
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 class ScimTargetConnector:
@@ -95,6 +96,16 @@ class ScimTargetConnector:
         if response.status_code in (200, 204, 404):  # 404: already gone, which is what a delete wants
             return
         raise self._client.error(response, "delete")
+
+    def disable(self, entity_type: str, target_id: str) -> None:
+        """Entra's soft delete: the entity stays in the target with `active: false` (RFC 7644 3.5.2,
+        PATCH op replace, path active). A 404 (already gone) is as good."""
+        path, _, _ = ENDPOINTS[entity_type]
+        body = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": False}]}
+        response = self._client.request("PATCH", f"{path}/{target_id}", body)
+        if response.status_code in (200, 204, 404):
+            return
+        raise self._client.error(response, "disable")
 
     # ------------------------------------------------------------------ HTTP
     def _create_unless_found(self, entity_type: str, value: str, body: dict[str, Any], claim: Claim) -> Written:

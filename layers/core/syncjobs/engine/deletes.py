@@ -2,17 +2,27 @@
 
 SAP: deletes only after a successful full read; a delete threshold holds every delete back (they are
 recorded as failed with the reason). Entra: the same "accidental deletions" threshold, in count or
-percent. An entity out of scope is not "seen", so it is deleted like one that left the source.
+percent, on by default. An entity out of scope is not "seen", so it is deleted like one that left the
+source; and since it was read, that is proof even when other rows could not be read: a read with
+unreadable rows deletes only entities read and out of scope (an unreadable row's entity is never
+deleted: nothing proves it is gone).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from syncjobs.models.job import DeletePolicy
+from syncjobs.models.job import DeleteMode, DeletePolicy
 from syncjobs.models.run import ReadMode, RunType
 
 DELETING_TYPES = frozenset({RunType.READ, RunType.RESYNC, RunType.SIMULATE})
+DISABLED = "disabled: kept in the target with active false"  # a deleted entity's reason in disable mode
+
+
+def disables(mode: DeleteMode, entity_type: str) -> bool:
+    """Whether a delete of this entity type sets `active: false` instead (users only: a SCIM group
+    has no `active`, so in disable mode groups are still deleted)."""
+    return mode is DeleteMode.DISABLE and entity_type == "users"
 
 
 @dataclass(frozen=True)
@@ -30,10 +40,11 @@ def why_no_deletes(
     run_type: RunType,
     read_mode: ReadMode,
     policy: DeletePolicy,
-    unreadable_rows: int,
     stopped: bool,
     dead_parts: int = 0,
 ) -> str | None:
+    """Why a run deletes nothing at all (of one entity type), or None. Unreadable rows are not such a
+    reason: see `partial_read`."""
     if run_type not in DELETING_TYPES:
         return f"{run_type.value} runs never delete"
     if not policy.enabled:
@@ -42,21 +53,39 @@ def why_no_deletes(
         return "a delta read never deletes"
     if stopped:
         return "the run was stopped before it read everything"
-    if unreadable_rows:
-        return f"{unreadable_rows} source row(s) could not be read, so the read is not complete"
     if dead_parts:
         return f"{dead_parts} shard part(s) could not be processed, so the read is not complete"
     return None
 
 
-def plan_deletes(provisioned: dict[str, str], seen: set[str], policy: DeletePolicy) -> DeletePlan:
-    """`provisioned`: entity id -> target id from the entity state; `seen`: ids this run read."""
-    pending = sorted((entity_id, target_id) for entity_id, target_id in provisioned.items() if entity_id not in seen)
+def partial_read(unreadable_rows: int) -> str | None:
+    """The note for a read with unreadable rows (its only deletes are entities read and out of scope)."""
+    if not unreadable_rows:
+        return None
+    return (
+        f"{unreadable_rows} source row(s) could not be read, so the read is not complete: "
+        "only entities read and out of scope were considered for deletes"
+    )
+
+
+def plan_deletes(
+    provisioned: dict[str, str], seen: set[str], policy: DeletePolicy, proven_gone: set[str] | None = None
+) -> DeletePlan:
+    """`provisioned`: entity id -> target id from the entity state; `seen`: ids this run read (in
+    scope, or failed with a known id). `proven_gone`: None when the read was complete (every entity
+    not seen is gone); else the only ids that may go (read and out of scope: the read was partial)."""
+    pending = sorted(
+        (entity_id, target_id)
+        for entity_id, target_id in provisioned.items()
+        if entity_id not in seen and (proven_gone is None or entity_id in proven_gone)
+    )
     if not pending:
         return DeletePlan()
     if policy.max_count is not None and len(pending) > policy.max_count:
         return DeletePlan(
-            pending, f"delete held back: {len(pending)} pending deletes exceed the threshold of {policy.max_count}"
+            pending,
+            f"delete held back: {len(pending)} pending deletes exceed the threshold of {policy.max_count}"
+            f"{_default(policy, 'max_count')}",
         )
     if policy.max_percent is not None and provisioned:
         percent = 100.0 * len(pending) / len(provisioned)
@@ -65,6 +94,38 @@ def plan_deletes(provisioned: dict[str, str], seen: set[str], policy: DeletePoli
                 pending,
                 f"delete held back: {len(pending)} pending deletes are {percent:.1f}% of "
                 f"{len(provisioned)} provisioned entities, above the threshold of "
-                f"{policy.max_percent:g}%",
+                f"{policy.max_percent:g}%{_default(policy, 'max_percent')}",
             )
     return DeletePlan(pending)
+
+
+def _default(policy: DeletePolicy, name: str) -> str:
+    """Say when a limit is the default one (a stored job is re-read with every field set, so equal
+    to the default is what can be told)."""
+    return " (the default)" if getattr(policy, name) == DeletePolicy.model_fields[name].default else ""
+
+
+BACK_IN_SOURCE = "kept: back in the source since its delete was held"
+RECREATED = "kept: provisioned again (another target id) since its delete was held"
+ALREADY_GONE = "already gone: deleted since its delete was held"
+
+
+def still_to_delete(
+    held: list[tuple[str, str]], provisioned: dict[str, str], seen_since: set[str]
+) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
+    """Of the deletes a threshold held back (entity id, target id, as recorded when held), the ones an
+    allow may still run, and the others with why not. `provisioned`: the entity state now;
+    `seen_since`: ids runs of the job that started after the held run saw."""
+    todo: list[tuple[str, str]] = []
+    kept: list[tuple[str, str, str]] = []
+    for entity_id, target_id in held:
+        now_id = provisioned.get(entity_id)
+        if now_id is None:
+            kept.append((entity_id, target_id, ALREADY_GONE))
+        elif now_id != target_id:
+            kept.append((entity_id, target_id, RECREATED))
+        elif entity_id in seen_since:
+            kept.append((entity_id, target_id, BACK_IN_SOURCE))
+        else:
+            todo.append((entity_id, target_id))
+    return todo, kept

@@ -23,6 +23,7 @@ from syncjobs.models.run import FailureSample, RunType
 from syncjobs.models.state import EntityState
 
 MAX_FAILURE_SAMPLES = 10
+OUT_OF_SCOPE = "out of scope"
 REQUIRED_ATTRIBUTES = {"users": ("userName",), "groups": ("displayName",)}
 
 
@@ -35,6 +36,7 @@ class ShardResult:
     first_failed_at: datetime | None = None
     seen: list[str] = field(default_factory=list)  # ids read (for deletes after a full read)
     unreadable: int = 0  # rows whose id could not be read
+    out_of_scope: list[str] = field(default_factory=list)  # ids read and out of scope: proof they may go
     stopped: bool = False  # a stop request cut the shard short
     cut: bool = False  # the invocation's time ran out: the records after `last_row` are for a continuation
     resume_after_s: float = 0.0  # how long the target asked to be left alone (Retry-After) when it was cut
@@ -193,6 +195,8 @@ def process_shard(
         result.add(outcome, LogLine(entity_type, record.entity_id, target_id, record.row, reason, resource))
         if seen:
             result.seen.append(record.entity_id)
+        elif outcome is Outcome.SKIPPED and reason == OUT_OF_SCOPE:
+            result.out_of_scope.append(record.entity_id)
         if change is not None:
             result.state_changes.append(change)
             owners.written[change.target_id] = change.entity_id
@@ -210,7 +214,7 @@ def _process(ctx: _Context, record: SourceRecord, stored: EntityState | None) ->
     except MappingError as err:  # unknown scope: "seen", never a reason to delete
         return Outcome.FAILED, f"scope filter failed: {err}", known_id, None, True, None
     if not in_scope:  # not "seen": an entity that left the scope is deprovisioned like one that left the source
-        return Outcome.SKIPPED, "out of scope", known_id, None, False, None
+        return Outcome.SKIPPED, OUT_OF_SCOPE, known_id, None, False, None
     try:
         resource = ctx.mapping.apply(record.attributes)
     except MappingError as err:

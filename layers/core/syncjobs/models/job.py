@@ -116,13 +116,34 @@ class RetryPolicy(_Strict):
     delay_seconds: float = Field(default=30.0, ge=0, le=60)
 
 
+class DeleteMode(StrEnum):
+    """What a delete does in the target: remove the entity, or (users) keep it inactive (Entra's soft delete)."""
+
+    DELETE = "delete"
+    DISABLE = "disable"  # PATCH active=false (RFC 7644 3.5.2); groups have no `active` and are deleted
+
+
+DEFAULT_DELETE_MAX_COUNT = 500
+DEFAULT_DELETE_MAX_PERCENT = 30.0
+
+
 class DeletePolicy(_Strict):
-    """Deletes happen only after a full read that read every row; a threshold holds them all back."""
+    """Deletes happen only with proof that an entity is gone: after a full read that read every row,
+    or, for entities read and out of scope, after any full read. A threshold holds them all back
+    (Entra's accidental-deletion prevention): on by default; `null` turns either limit off."""
 
     enabled: bool = Field(default=True, description="false = upsert only: never delete in the target")
-    max_count: int | None = Field(default=None, ge=0, description="more pending deletes than this: delete none")
+    mode: DeleteMode = Field(default=DeleteMode.DELETE, description="delete, or disable (users: active=false)")
+    max_count: int | None = Field(
+        default=DEFAULT_DELETE_MAX_COUNT,
+        ge=0,
+        description="more pending deletes than this: delete none; null: no limit",
+    )
     max_percent: float | None = Field(
-        default=None, ge=0, le=100, description="more than this % of provisioned entities: delete none"
+        default=DEFAULT_DELETE_MAX_PERCENT,
+        ge=0,
+        le=100,
+        description="more than this % of provisioned entities: delete none; null: no limit",
     )
 
 

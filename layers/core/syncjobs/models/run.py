@@ -152,6 +152,7 @@ class Run(BaseModel):
     failure_streak_before: int = Field(default=0, description="failed runs in a row before this one")
     deletes_held: int = Field(default=0, description="deletes the threshold held back (recorded as failed)")
     deletes_note: str | None = Field(default=None, description="why this run deleted nothing, if it did not")
+    deletes_allowed: int = Field(default=0, description="held deletes an admin allowed later that were applied")
     phases: list[Phase] = Field(default_factory=list, description="the shards of each entity type, in order")
     collection_run_id: str | None = None
     collection_step: int | None = None

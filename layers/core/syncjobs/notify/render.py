@@ -91,6 +91,15 @@ def subject(kind: MailKind, run: Run) -> str:
     return one_line(f"{SUBJECTS[kind]}. Source System: {run.source_name or run.job_name}", 300)
 
 
+@dataclass(frozen=True)
+class AllowLink:
+    """A "Deletes Held Back" mail's link that allows exactly the held deletes (an approval request)."""
+
+    url: str
+    request_id: str
+    expires_at: str
+
+
 def render(
     kind: MailKind,
     run: Run,
@@ -99,8 +108,10 @@ def render(
     links_expire_at: str,
     why: str = "",
     held: list[HeldMail] | None = None,
+    allow: AllowLink | None = None,
 ) -> RenderedMail:
-    """`why`: the rule that sent this mail; `held`: mails the daily cap held back since the last one."""
+    """`why`: the rule that sent this mail; `held`: mails the daily cap held back since the last one;
+    `allow`: the recipient's link to allow the deletes the threshold held back."""
     env = _environment(os.environ.get("MAIL_TEMPLATES_DIR") or None)
     context = {
         "kind": kind.value,
@@ -114,6 +125,7 @@ def render(
         "details_url": details_url,
         "links_expire_at": links_expire_at,
         "why": why,
+        "allow": allow,
         "held": [
             {
                 "title": SUBJECTS.get(MailKind(h.kind), h.kind),

@@ -280,6 +280,20 @@ class RunStore:
             raise translate(err, f"stopping run {run_id}") from err
         return _record(codec.load_item(out["Attributes"]))
 
+    def note_allowed_deletes(self, run_id: str, applied: int, note: str) -> None:
+        """A finished run whose held deletes an admin allowed: how many were applied, and the outcome.
+        Its counts stay what the run itself did (the held deletes were counted as failed then)."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=run_key(run_id),
+                UpdateExpression="SET deletes_allowed = :n, deletes_note = :note",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":n": codec.dump(applied), ":note": codec.dump(note)},
+            )
+        except ClientError as err:
+            raise translate(err, f"recording the allowed deletes of run {run_id}") from err
+
     def status(self, run_id: str) -> RunStatus:
         try:
             out = self._ddb.get_item(

@@ -2,7 +2,8 @@
 
 - a collection step's run has ended -> record it; start the next step or end the collection run;
 - an approval's preview (a run or a collection run) has ended -> the request waits for the approvers;
-- an approval request was approved -> ask start_run for the real run.
+- an approval request was approved -> ask start_run for the real run;
+- a request to allow held deletes was approved -> run exactly those deletes (workflows/held_deletes.py).
 
 Each is safe to deliver twice (see the workflows it calls).
 """
@@ -18,6 +19,7 @@ from syncjobs.models.run import Run, RunStatus
 from syncjobs.observability import logger
 from syncjobs.workflows.approvals import expire_due, preview_ended, start_approved
 from syncjobs.workflows.collections import redrive, step_ended
+from syncjobs.workflows.held_deletes import apply_allowed
 from syncjobs.workflows.stall_sweep import end_stalled_runs
 
 
@@ -45,6 +47,9 @@ def on_change(old: dict[str, Any] | None, new: dict[str, Any]) -> str | None:
             return "preview ended"
     elif item_type == "approval":
         approval = Approval.model_validate(new)
+        if approval.status is ApprovalStatus.APPROVED and approval.subject_kind == "deletes":
+            applied = apply_allowed(approval.approval_id)
+            return "allowed deletes applied" if applied else "allowed deletes applied before"
         if approval.status is ApprovalStatus.APPROVED and approval.run_id is None:
             start_approved(approval)
             return "approved run asked for"

@@ -16,7 +16,7 @@ from typing import Any
 from syncjobs.connectors.base import TargetError
 from syncjobs.connectors.registry import target_for
 from syncjobs.connectors.scim import ScimTargetConnector
-from syncjobs.engine.deletes import DeletePlan, plan_deletes, why_no_deletes
+from syncjobs.engine.deletes import DISABLED, DeletePlan, disables, partial_read, plan_deletes, why_no_deletes
 from syncjobs.engine.delta import newer
 from syncjobs.engine.finalize import dead_reason, final_status, first_failures
 from syncjobs.engine.outcome_log import LogLine, encode, header
@@ -32,6 +32,7 @@ from syncjobs.store.runs import Closing, RunRecord, RunStore
 
 MANIFEST = "manifest.json"
 SEEN = "seen.txt"
+OUT_OF_SCOPE = "out-of-scope.txt"  # ids read and out of scope: deletable even after a partial read
 _NO_MANIFEST = b'{"outcomes": [], "failures": []}'  # a counted part whose manifest is gone (expired logs)
 
 
@@ -73,6 +74,11 @@ def finalize_run(run_id: str) -> RunStatus | None:
 
     manifests = _manifests(record, logs)
     extra = _deletes(record, manifests, logs)
+    if extra.held and run.run_type is not RunType.SIMULATE:
+        from syncjobs.workflows.held_deletes import hold_for_allow  # it builds on this module
+
+        request = hold_for_allow(run, extra.held, datetime.now(UTC))
+        extra.notes.append(f"allow them with the link in the mail or: syncjobs approvals approve {request}")
     log_keys = _merge_logs(record, manifests, extra, logs)
     failures = _failures(manifests, extra)
     dead = [str(m["dead"]) for _, _, m in manifests if m.get("dead")]
@@ -164,22 +170,25 @@ def _deletes(record: RunRecord, manifests: Manifests, logs: LogObjects) -> _Extr
     extra = _Extra()
     only_type = len(job.phases) == 1
     why_not: dict[str, str] = {}
+    partial: set[str] = set()  # types with unreadable rows: only entities read and out of scope may go
     types = [t.value for t in job.phases]
     for type_name in types:
         of_type = [m for _, _, m in manifests if _type_of(m) == type_name]
-        unreadable = sum(m.get("unreadable", 0) for m in of_type)
         dead = sum(1 for m in of_type if m.get("dead"))
         stopped = run.status is RunStatus.STOPPING
-        reason = why_no_deletes(run.run_type, run.read_mode, job.deletes, unreadable, stopped, dead)
+        reason = why_no_deletes(run.run_type, run.read_mode, job.deletes, stopped, dead)
         if reason is not None:
             why_not[type_name] = reason
+        elif note := partial_read(sum(m.get("unreadable", 0) for m in of_type)):
+            partial.add(type_name)
+            extra.note(type_name, note, only_type)
     if len(why_not) == len(job.phases) and len(set(why_not.values())) == 1:
         extra.notes.append(next(iter(why_not.values())))  # one reason for every type: say it once
         return extra
     for type_name, reason in why_not.items():
         extra.note(type_name, reason, only_type)
 
-    plans = _delete_plans(record, [t for t in types if t not in why_not], manifests, logs)
+    plans = _delete_plans(record, [t for t in types if t not in why_not], partial, manifests, logs)
     target = None
     try:
         for entity_type in reversed(types):
@@ -195,32 +204,42 @@ def _deletes(record: RunRecord, manifests: Manifests, logs: LogObjects) -> _Extr
                 continue
             if not plan.deletes:
                 continue
+            disabling = disables(job.deletes.mode, entity_type)
             if run.run_type is RunType.SIMULATE:
-                extra.lines[Outcome.DELETED] += [
-                    LogLine(entity_type, e, t, None, "simulated delete") for e, t in plan.deletes
-                ]
+                simulated = f"simulated {DISABLED if disabling else 'delete'}"
+                extra.lines[Outcome.DELETED] += [LogLine(entity_type, e, t, None, simulated) for e, t in plan.deletes]
                 continue
             target = target or target_for(job)
-            _delete(job.job_id, entity_type, plan, target, extra)
+            for line in apply_deletes(job.job_id, entity_type, plan.deletes, target, disabling):
+                extra.lines[Outcome.DELETED if line.reason in ("", DISABLED) else Outcome.FAILED].append(line)
     finally:
         if target is not None:
             target.close()
     return extra
 
 
-def _delete(job_id: str, entity_type: str, plan: DeletePlan, target: ScimTargetConnector, extra: _Extra) -> None:
-    deleted: list[str] = []
-    for entity_id, target_id in plan.deletes:
+def apply_deletes(
+    job_id: str, entity_type: str, deletes: list[tuple[str, str]], target: ScimTargetConnector, disabling: bool
+) -> list[LogLine]:
+    """Delete (or disable) each entity in the target and forget it in the entity state: a disabled
+    user stays in the target, no longer managed by this job. A line per entity: reason "" (deleted),
+    DISABLED, or why it failed."""
+    lines: list[LogLine] = []
+    done: list[str] = []
+    for entity_id, target_id in deletes:
         try:
-            target.delete(entity_type, target_id)
+            if disabling:
+                target.disable(entity_type, target_id)
+            else:
+                target.delete(entity_type, target_id)
         except TargetError as err:
-            extra.lines[Outcome.FAILED].append(
-                LogLine(entity_type, entity_id, target_id, None, f"delete failed: {err.reason}")
-            )
+            verb = "disable" if disabling else "delete"
+            lines.append(LogLine(entity_type, entity_id, target_id, None, f"{verb} failed: {err.reason}"))
             continue
-        extra.lines[Outcome.DELETED].append(LogLine(entity_type, entity_id, target_id, None, ""))
-        deleted.append(entity_id)
-    EntityStateStore().delete_many(job_id, entity_type, deleted)
+        lines.append(LogLine(entity_type, entity_id, target_id, None, DISABLED if disabling else ""))
+        done.append(entity_id)
+    EntityStateStore().delete_many(job_id, entity_type, done)
+    return lines
 
 
 def _in_order(part: str) -> tuple[str, int]:
@@ -233,29 +252,40 @@ def _type_of(manifest: dict[str, Any]) -> str:
     return str(manifest.get("entity_type", EntityType.USERS.value))
 
 
+def seen_ids(
+    record: RunRecord, logs: LogObjects, entity_type: str, name: str = SEEN, manifests: Manifests | None = None
+) -> set[str]:
+    """The ids the counted parts of one entity type listed in `name` (SEEN or OUT_OF_SCOPE)."""
+    flag = "seen" if name == SEEN else "out_of_scope"
+    ids: set[str] = set()
+    lists = logs.get_many(
+        [
+            part_key(record.run.run_id, shard_id, attempt, name)
+            for shard_id, attempt, manifest in (_manifests(record, logs) if manifests is None else manifests)
+            if manifest.get(flag) and _type_of(manifest) == entity_type
+        ]
+    )
+    for listed in lists:
+        ids.update(x for x in listed.decode().split("\n") if x)
+    return ids
+
+
 def _delete_plans(
-    record: RunRecord, entity_types: list[str], manifests: Manifests, logs: LogObjects
+    record: RunRecord, entity_types: list[str], partial: set[str], manifests: Manifests, logs: LogObjects
 ) -> dict[str, DeletePlan]:
     """The plans, computed once: a retried or concurrent finalize must delete exactly the same entities,
     and one computing its plan after another finalizer's deletes would find nothing left to delete.
-    Each computation is written under its own key; the first one claimed on the run item is the plan."""
+    Each computation is written under its own key; the first one claimed on the run item is the plan
+    (and the record of what a threshold held back, which an admin's allow later deletes)."""
     run_id, job = record.run.run_id, record.job
     key = record.delete_plan
     if key is None:
         plans: dict[str, DeletePlan] = {}
         for entity_type in entity_types:
-            seen: set[str] = set()
-            lists = logs.get_many(
-                [
-                    part_key(run_id, shard_id, attempt, SEEN)
-                    for shard_id, attempt, manifest in manifests
-                    if manifest.get("seen") and _type_of(manifest) == entity_type
-                ]
-            )
-            for listed in lists:
-                seen.update(listed.decode().split("\n"))
+            seen = seen_ids(record, logs, entity_type, SEEN, manifests)
+            gone = seen_ids(record, logs, entity_type, OUT_OF_SCOPE, manifests) if entity_type in partial else None
             provisioned = EntityStateStore().provisioned(job.job_id, entity_type)
-            plans[entity_type] = plan_deletes(provisioned, seen, job.deletes)
+            plans[entity_type] = plan_deletes(provisioned, seen, job.deletes, gone)
         key = f"{run_key_prefix(run_id)}deletes-{uuid.uuid4().hex[:12]}.json"
         body = {t: {"pending": p.pending, "held_reason": p.held_reason} for t, p in plans.items()}
         logs.put(key, json.dumps(body).encode())
@@ -263,6 +293,10 @@ def _delete_plans(
         if winner == key:
             return plans
         key = winner
+    return load_delete_plans(logs, key)
+
+
+def load_delete_plans(logs: LogObjects, key: str) -> dict[str, DeletePlan]:
     saved = json.loads(logs.get(key))
     return {t: DeletePlan([(e, i) for e, i in p["pending"]], p["held_reason"]) for t, p in saved.items()}
 

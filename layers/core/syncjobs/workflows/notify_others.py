@@ -71,6 +71,8 @@ def notify_approval_change(old: dict[str, Any] | None, new: dict[str, Any]) -> i
     approval = Approval.model_validate(new)
     if approval.status is not ApprovalStatus.PENDING or (old or {}).get("status") == ApprovalStatus.PENDING.value:
         return 0
+    if approval.subject_kind == "deletes":
+        return 0  # held deletes: the run's "Deletes Held Back" mail carries the allow link
     errors: list[str] = []
     sent = 0
     for approver in approval.approvers:

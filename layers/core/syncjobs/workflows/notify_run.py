@@ -14,19 +14,23 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from syncjobs.links import APPROVE
+from syncjobs.models.approval import ApprovalStatus, deletes_approval_id
 from syncjobs.models.job import JobDefinition, NotificationSettings, SubscriptionTrigger
 from syncjobs.models.notification import HeldMail
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import Run
 from syncjobs.notify.message import build
-from syncjobs.notify.render import Link, RenderedMail, render
-from syncjobs.notify.rules import CAP_WINDOW, Change, Decision, Transition, cap, change_of, decide
+from syncjobs.notify.render import AllowLink, Link, RenderedMail, render
+from syncjobs.notify.rules import CAP_WINDOW, Change, Decision, MailKind, Transition, cap, change_of, decide
 from syncjobs.observability import logger, metrics
 from syncjobs.settings import get_settings
+from syncjobs.store.approvals import ApprovalStore
+from syncjobs.store.errors import NotFound
 from syncjobs.store.jobs import JobStore
 from syncjobs.store.mailer import Mailer
 from syncjobs.store.notifications import MailCap, NotificationStore
-from syncjobs.workflows.download_links import mail_links
+from syncjobs.workflows.download_links import mail_links, signed_link
 
 
 class MailNotSent(RuntimeError):
@@ -153,12 +157,30 @@ def _send_claimed(subject_id: str, kind: str, recipient: str, send: Callable[[],
     logger.info("mail sent", extra={"subject_id": subject_id, "kind": kind, "message_id": message_id})
 
 
+def _allow_link(run: Run, recipient: str) -> AllowLink | None:
+    """The recipient's link to allow the run's held deletes (workflows/held_deletes.py), while the
+    request is pending; None for a simulate, or without the links function."""
+    try:
+        approval = ApprovalStore().get(deletes_approval_id(run.job_id, run.run_id, run.created_at))
+    except NotFound:
+        return None
+    if approval.status is not ApprovalStatus.PENDING or approval.expires_at is None:
+        return None
+    if recipient.lower() not in {a.lower() for a in approval.approvers}:
+        return None
+    url = signed_link(approval.approval_id, APPROVE, approval.expires_at, recipient)
+    if url is None:
+        return None
+    return AllowLink(url, approval.approval_id, approval.expires_at.strftime("%Y-%m-%d %H:%M UTC"))
+
+
 def _send(run: Run, decision: Decision, recipient: str, held: list[HeldMail]) -> str:
     settings = get_settings()
     totals = run.totals()
     made = mail_links(run, datetime.now(UTC))
     links = [Link(m.outcome.value, totals[m.outcome], m.url, m.file_name) for m in made.logs]
     expiry = made.expires_at.strftime("%Y-%m-%d %H:%M UTC")
-    mail = render(decision.kind, run, links, made.details, expiry, why=decision.reason, held=held)
+    allow = _allow_link(run, recipient) if decision.kind is MailKind.DELETES_HELD else None
+    mail = render(decision.kind, run, links, made.details, expiry, why=decision.reason, held=held, allow=allow)
     raw = build(settings.sender_email, recipient, mail, f"{run.run_id}.{decision.kind.value}")
     return Mailer().send_raw(settings.sender_email, [recipient], raw)

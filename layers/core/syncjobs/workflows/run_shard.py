@@ -37,7 +37,7 @@ from syncjobs.store.errors import Conflict, StoreError
 from syncjobs.store.objects import LogObjects, error_key, part_key
 from syncjobs.store.queue import MAX_DELAY_S, ShardQueue
 from syncjobs.store.runs import RunRecord, RunStore
-from syncjobs.workflows.finalize import MANIFEST, SEEN
+from syncjobs.workflows.finalize import MANIFEST, OUT_OF_SCOPE, SEEN
 from syncjobs.workflows.phases import advance
 
 MAX_ERROR_CHARS = 500
@@ -101,11 +101,15 @@ def _run_shard(message: ShardMessage, budget: Budget | None) -> str:
             written.append(outcome.value)
     if result.seen:
         logs.put(part_key(run.run_id, message.part_id, attempt, SEEN), "\n".join(result.seen).encode())
+    if result.out_of_scope:
+        ids = "\n".join(result.out_of_scope).encode()
+        logs.put(part_key(run.run_id, message.part_id, attempt, OUT_OF_SCOPE), ids)
     manifest = {
         "entity_type": entity_type,
         "outcomes": written,
         "failures": [f.model_dump() for f in result.failures],
         "seen": bool(result.seen),
+        "out_of_scope": bool(result.out_of_scope),
         "unreadable": result.unreadable,
         "watermark": delta.watermark,
         "continuation": continuation.model_dump(mode="json") if continuation else None,
