@@ -210,32 +210,33 @@ def test_sixty_percent_deletes_are_held_by_default_and_the_mail_link_allows_exac
     assert "Allow 12 deletes" in page.text
     assert ApprovalStore().get(request).status is ApprovalStatus.PENDING  # opening allows nothing
     assert httpx.post(link.group(1)).status_code == 200
+    # Then nothing is deleted: a newer run read the source since, and its own plan decides
+    stale = applied(request)
+    assert stale.decided_by == SUBSCRIBER
+    assert stale.deletes_outcome.startswith(f"not applied: run {again.run_id} of this job started after")
+    assert len(scim_users(stack)) == 20
 
-    # Then exactly the held deletes ran, except the one back in the source
-    done = applied(request)
-    assert done.decided_by == SUBSCRIBER
-    assert "11 deleted, 1 kept (back in the source)" in done.deletes_outcome
+    # When an admin allows the newer run's request
+    newer = request_id_for(again)
+    collections.decide_approval(newer, True, "admin")
+    # Then exactly its held deletes ran, and the user back in the source stays
+    done = applied(newer)
+    assert "11 deleted" in done.deletes_outcome
     users = scim_users(stack)
     assert set(users) == {f"E{i:06d}" for i in range(1, 21)} - HELD | {back}
     assert provisioned_ids(stack, prepared.job_id) == set(users)
     # And the run says so
-    allowed_run = RunStore().get(run.run_id).run
+    allowed_run = RunStore().get(again.run_id).run
     assert allowed_run.deletes_allowed == 11
     assert allowed_run.deletes_note == done.deletes_outcome
 
-    # When the link is used again, and the stream delivers the allow again
+    # When the first link is used again, and the stream delivers the allow again
     assert httpx.post(link.group(1)).status_code == 409
     stack.replay_streams(times=1)
     outbox_settled(stack)
     # Then nothing more happened: deleted once
-    assert ApprovalStore().get(request).deletes_outcome == done.deletes_outcome
-    assert RunStore().get(run.run_id).run.deletes_allowed == 11
-    assert set(scim_users(stack)) == set(users)
-
-    # And allowing the second run's request (the same 11, deleted meanwhile) deletes nothing again
-    second = ApprovalStore().get(request_id_for(again))
-    collections.decide_approval(second.approval_id, True, "admin")
-    assert "11 already gone" in applied(second.approval_id).deletes_outcome
+    assert ApprovalStore().get(newer).deletes_outcome == done.deletes_outcome
+    assert RunStore().get(again.run_id).run.deletes_allowed == 11
     assert set(scim_users(stack)) == set(users)
 
 

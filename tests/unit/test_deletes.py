@@ -8,6 +8,7 @@ from syncjobs.engine.deletes import (
     BACK_IN_SOURCE,
     RECREATED,
     disables,
+    newer_run_blocks_allow,
     partial_read,
     plan_deletes,
     still_to_delete,
@@ -202,3 +203,27 @@ def test_an_allow_runs_the_held_deletes_still_proven(provisioned, seen_since, to
     # Then only those still provisioned as held and not seen again are deleted; the rest say why not
     assert got_todo == todo
     assert got_kept == kept
+
+
+@pytest.mark.parametrize(
+    ("runs", "blocked_by"),
+    [
+        # the held run is still the job's newest: the allow may run
+        ([("r2", "2026-12-02T10:00:00Z"), ("r1", "2026-12-01T10:00:00Z")], None),
+        ([("r2", "2026-12-02T10:00:00Z")], None),
+        # a newer run started (running now, or done, or a delta read): its own delete plan decides
+        ([("r3", "2026-12-02T11:00:00Z"), ("r2", "2026-12-02T10:00:00Z")], "r3"),
+        ([("r4", "2026-12-02T12:00:00Z"), ("r3", "2026-12-02T11:00:00Z"), ("r2", "2026-12-02T10:00:00Z")], "r4"),
+    ],
+)
+def test_an_allow_deletes_nothing_once_a_newer_run_has_started(runs, blocked_by):
+    # Given run r2 held its deletes at 10:00, and the job's runs since
+    # When an admin allows them
+    reason = newer_run_blocks_allow("r2", "2026-12-02T10:00:00Z", runs)
+    # Then they run only while r2 is the newest run; otherwise the reason names the newer run
+    if blocked_by is None:
+        assert reason is None
+    else:
+        assert reason is not None
+        assert f"run {blocked_by} " in reason
+        assert reason.startswith("not applied")

@@ -145,3 +145,17 @@ def test_a_declared_extension_missing_from_schemas_accepts_no_attributes():
     declared, _ = declared_extensions("urn:ietf:params:scim:schemas:core:2.0:User", RESOURCE_TYPES, [ENTERPRISE_SCHEMA])
     problems = check({"userName": "a", CUSTOM: {"costCenter": "1"}}, SCHEMA, declared)
     assert problems == [f"{CUSTOM}:costCenter: is not an attribute of the target's schema"]
+
+
+def test_declared_extensions_ignore_what_a_peer_sends_malformed():
+    # Given a peer that sends null schemaExtensions, a non-object entry and a non-object resource type
+    resource_types = [
+        {"schema": SCHEMA["id"], "schemaExtensions": None},
+        {"schema": SCHEMA["id"], "schemaExtensions": ["not an object", {"schema": ENTERPRISE, "required": False}]},
+        "not a resource type",
+    ]
+    # When its extensions are read
+    declared, requires = declared_extensions(SCHEMA["id"], resource_types, [SCHEMA, ENTERPRISE_SCHEMA, None])
+    # Then the well-formed declaration counts and nothing raises
+    assert set(declared) == {ENTERPRISE.lower()}
+    assert requires == set()

@@ -110,6 +110,20 @@ RECREATED = "kept: provisioned again (another target id) since its delete was he
 ALREADY_GONE = "already gone: deleted since its delete was held"
 
 
+def newer_run_blocks_allow(held_run_id: str, held_created_at: str, runs: list[tuple[str, str]]) -> str | None:
+    """Why an allow of a run's held deletes may not run any more, or None. `runs`: (run id, created at)
+    of the job's runs. Once a newer run has started, what the held run read is no longer proof that an
+    entity left the source (the newer run may be reading it right now, or may be a delta read that never
+    looks at unchanged rows): the newer run's own delete plan decides, so the allow deletes nothing."""
+    newer = sorted((created, run_id) for run_id, created in runs if run_id != held_run_id and created > held_created_at)
+    if not newer:
+        return None
+    return (
+        f"not applied: run {newer[-1][1]} of this job started after the held run; "
+        "its own delete plan decides what leaves the target"
+    )
+
+
 def still_to_delete(
     held: list[tuple[str, str]], provisioned: dict[str, str], seen_since: set[str]
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:

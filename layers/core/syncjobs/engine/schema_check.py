@@ -98,13 +98,15 @@ def declared_extensions(
     """The schema extensions a target declares for the resource type whose core schema is `core_schema`,
     from its /ResourceTypes and /Schemas answers: {URN, lower-cased: its schema} and the URNs (lower-cased)
     it requires. An extension listed without a schema in /Schemas has no attributes to accept."""
-    by_id = {str(schema.get("id", "")).lower(): schema for schema in schemas}
+    by_id = {str(schema.get("id", "")).lower(): schema for schema in schemas if isinstance(schema, dict)}
     extensions: dict[str, dict[str, Any]] = {}
     required: set[str] = set()
     for resource_type in resource_types:
-        if str(resource_type.get("schema", "")).lower() != core_schema.lower():
+        if not isinstance(resource_type, dict) or str(resource_type.get("schema", "")).lower() != core_schema.lower():
             continue
-        for declared in resource_type.get("schemaExtensions", []):
+        for declared in resource_type.get("schemaExtensions") or []:  # a peer may send null
+            if not isinstance(declared, dict):
+                continue
             urn = str(declared.get("schema", "")).lower()
             extensions[urn] = by_id.get(urn, {"id": urn, "attributes": []})
             if declared.get("required"):

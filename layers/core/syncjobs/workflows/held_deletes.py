@@ -19,7 +19,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from syncjobs.connectors.registry import target_for
-from syncjobs.engine.deletes import ALREADY_GONE, BACK_IN_SOURCE, DISABLED, RECREATED, disables, still_to_delete
+from syncjobs.engine.deletes import (
+    ALREADY_GONE,
+    BACK_IN_SOURCE,
+    DISABLED,
+    RECREATED,
+    disables,
+    newer_run_blocks_allow,
+    still_to_delete,
+)
 from syncjobs.engine.outcome_log import LogLine
 from syncjobs.models.approval import Approval, ApprovalStatus, deletes_approval_id
 from syncjobs.models.run import Run
@@ -30,7 +38,7 @@ from syncjobs.store.errors import NotFound
 from syncjobs.store.jobs import JobStore
 from syncjobs.store.objects import LogObjects
 from syncjobs.store.runs import RunRecord, RunStore
-from syncjobs.workflows.finalize import apply_deletes, load_delete_plans, seen_ids
+from syncjobs.workflows.finalize import apply_deletes, load_delete_plans
 
 
 def request_id_for(run: Run) -> str:
@@ -65,17 +73,10 @@ def hold_for_allow(run: Run, held: int, now: datetime) -> str:
     return approval.approval_id
 
 
-def _seen_since(record: RunRecord, entity_types: list[str]) -> dict[str, set[str]]:
-    """Per entity type: the ids runs of the job that started after the held run saw."""
-    held, runs, logs = record.run, RunStore(), LogObjects()
-    seen: dict[str, set[str]] = {t: set() for t in entity_types}
-    for later in runs.list_for_job(held.job_id, limit=200):
-        if later.run_id == held.run_id or later.created_at <= held.created_at:
-            continue
-        later_record = runs.get(later.run_id)
-        for entity_type in entity_types:
-            seen[entity_type] |= seen_ids(later_record, logs, entity_type)
-    return seen
+def _newer_run(record: RunRecord) -> str | None:
+    held = record.run
+    runs = RunStore().list_for_job(held.job_id, limit=5)  # newest first
+    return newer_run_blocks_allow(held.run_id, str(held.created_at), [(r.run_id, str(r.created_at)) for r in runs])
 
 
 def apply_allowed(approval_id: str) -> str | None:
@@ -93,14 +94,15 @@ def apply_allowed(approval_id: str) -> str | None:
     plans = {t: p for t, p in load_delete_plans(LogObjects(), record.delete_plan).items() if p.held_reason}
     job_id = record.run.job_id
     job = JobStore().get(job_id).definition  # the job as it is now: its target, its delete mode
-    seen_since = _seen_since(record, list(plans))
     done: list[LogLine] = []
     kept: list[LogLine] = []
     target = None
+    if blocked := _newer_run(record):
+        return _record_outcome(approval, record, blocked, 0)
     try:
         for entity_type in [t.value for t in reversed(job.phases) if t.value in plans]:
             provisioned = EntityStateStore().provisioned(job_id, entity_type)
-            todo, not_now = still_to_delete(plans[entity_type].pending, provisioned, seen_since[entity_type])
+            todo, not_now = still_to_delete(plans[entity_type].pending, provisioned, set())
             kept += [LogLine(entity_type, e, t, None, why) for e, t, why in not_now]
             if todo:
                 target = target or target_for(job)
@@ -108,15 +110,19 @@ def apply_allowed(approval_id: str) -> str | None:
     finally:
         if target is not None:
             target.close()
-    outcome = _outcome(approval, done, kept)
     applied = sum(1 for x in done if x.reason in ("", DISABLED))
+    return _record_outcome(approval, record, _outcome(approval, done, kept), applied)
+
+
+def _record_outcome(approval: Approval, record: RunRecord, outcome: str, applied: int) -> str | None:
+    store = ApprovalStore()
     fields = {"deletes_outcome": outcome, "deletes_applied": applied}
-    if not store.transition(approval_id, ApprovalStatus.APPROVED, ApprovalStatus.APPLIED, fields):
+    if not store.transition(approval.approval_id, ApprovalStatus.APPROVED, ApprovalStatus.APPLIED, fields):
         return None  # another delivery applied it meanwhile (and recorded its outcome)
-    _tell_the_run(store.get(approval_id))
+    _tell_the_run(store.get(approval.approval_id))
     logger.info(
         "allowed deletes applied",
-        extra={"approval_id": approval_id, "run_id": record.run.run_id, "applied": len(done), "kept": len(kept)},
+        extra={"approval_id": approval.approval_id, "run_id": record.run.run_id, "applied": applied},
     )
     return outcome
 

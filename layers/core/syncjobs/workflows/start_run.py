@@ -38,7 +38,9 @@ def with_trace_once(job: JobDefinition, outcomes: list[str]) -> JobDefinition:
     return job.model_copy(update={"trace": trace})
 
 
-def new_run(request: StartRequest, job: JobDefinition) -> Run:
+def new_run(request: StartRequest, job: JobDefinition, now: datetime | None = None) -> Run:
+    """The run a request starts. Its progress starts now, not at the request's time: an event delivered
+    late (an async retry hours after the fire, a simulated scheduler's clock) is not a stalled run."""
     return Run(
         run_id=run_id_for(request),
         job_id=job.job_id,
@@ -48,6 +50,7 @@ def new_run(request: StartRequest, job: JobDefinition) -> Run:
         triggered_by=request.triggered_by,
         request_id=request.request_id,
         created_at=request.requested_at,
+        progress_at=now or datetime.now(UTC),
         counts=zero_counts(job.entity_types),
         collection_run_id=request.collection_run_id,
         collection_step=request.collection_step,
