@@ -64,7 +64,11 @@ def test_given_a_shard_completed_twice_then_it_counts_once(aws):
     final = runs.get(run_id)
     assert final.run.counts["users"]["created"] == 3
     assert final.run.shards_done == 1
-    assert final.parts == {"00000": "attempt-a"} == after.parts
+    assert after.run.shards_done == 1
+    assert runs.counted_parts(final) == {"00000": "attempt-a"}
+    assert runs.attempt_of(final, "00000") == "attempt-a"
+    assert runs.is_counted(final, "00000")
+    assert not runs.is_counted(final, "00001")
 
 
 def test_given_an_unknown_job_then_start_run_says_so(aws):

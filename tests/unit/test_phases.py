@@ -27,16 +27,16 @@ def test_given_shards_of_two_types_then_ids_run_on_across_phases():
 
 
 @pytest.mark.parametrize(
-    ("phases", "counted", "queued", "due"),
+    ("phases", "shards_done", "queued", "due"),
     [
-        ([USERS, GROUPS], set(), set(), [USERS]),  # a new run: users only
-        ([USERS, GROUPS], {"00000"}, {"users"}, []),  # users half counted: groups wait
-        ([USERS, GROUPS], {"00000", "00001"}, {"users"}, [GROUPS]),  # users counted: groups due
-        ([USERS, GROUPS], {"00000", "00001"}, {"users", "groups"}, []),  # already queued
-        ([USERS, GROUPS], {"00000", "00001"}, set(), [USERS, GROUPS]),  # lost mark: send users again too
-        ([NO_USERS, GROUPS_ONLY], set(), set(), [NO_USERS, GROUPS_ONLY]),  # no users: groups at once
-        ([USERS], {"00000", "00001"}, {"users"}, []),
+        ([USERS, GROUPS], 0, set(), [USERS]),  # a new run: users only
+        ([USERS, GROUPS], 1, {"users"}, []),  # users half counted: groups wait
+        ([USERS, GROUPS], 2, {"users"}, [GROUPS]),  # users counted: groups due
+        ([USERS, GROUPS], 2, {"users", "groups"}, []),  # already queued
+        ([USERS, GROUPS], 2, set(), [USERS, GROUPS]),  # lost mark: send users again too
+        ([NO_USERS, GROUPS_ONLY], 0, set(), [NO_USERS, GROUPS_ONLY]),  # no users: groups at once
+        ([USERS], 2, {"users"}, []),
     ],
 )
-def test_phases_fall_due_in_order(phases, counted, queued, due):
-    assert due_phases(phases, counted, queued) == due
+def test_phases_fall_due_in_order(phases, shards_done, queued, due):
+    assert due_phases(phases, shards_done, queued) == due

@@ -15,6 +15,11 @@ starts and, when the transaction is cancelled, puts those copies back whole. Thr
 So the tables are not copied: only the items the transaction names are saved, and a cancelled
 transaction puts those items back and cuts the stream back to where it stood (a cancelled
 transaction leaves no stream record in DynamoDB).
+
+And one for speed: moto's server finds the backend of every request under one lock, by listing its
+own package directory and trying a few hundred URL patterns. Under ten concurrent workers that lock
+was where a third of the time went, and invocations ran past their Timeout while recording what they
+did. The answer depends only on the host, so it is remembered per host.
 """
 
 from __future__ import annotations
@@ -108,12 +113,30 @@ def _item_level_rollback(original: Callable[..., Any]) -> Callable[..., Any]:
     return transact
 
 
+def _remembered(original: Callable[[Any, str | None], Any]) -> Callable[[Any, str | None], Any]:
+    known: dict[tuple[int, str | None], Any] = {}
+
+    @functools.wraps(original)
+    def backend_for_host(app: Any, host: str | None) -> Any:
+        key = (id(app), host)
+        if key not in known:
+            known[key] = original(app, host)
+        return known[key]
+
+    return backend_for_host
+
+
 def serialise_dynamodb_writes() -> None:
     global _applied
     if _applied:
         return
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    DomainDispatcherApplication.get_backend_for_host = _remembered(  # type: ignore[method-assign,assignment]
+        DomainDispatcherApplication.get_backend_for_host
+    )
 
     Table.__deepcopy__ = _table_deepcopy  # type: ignore[attr-defined]
     DynamoDBBackend.transact_write_items = _item_level_rollback(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]

@@ -21,6 +21,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from syncjobs import settings as syncjobs_settings
+from syncjobs.deadline import recording_times
 from syncjobs.store import clients as store_clients
 from syncjobs.store import secrets as store_secrets
 from syncjobs_local.async_invoke import AsyncConfig, AsyncInvoker
@@ -161,6 +162,7 @@ class LocalStack:
             self._async_retry_delay_s if async_retry_delay_s is None else async_retry_delay_s
         )
         self.invocations.clear()
+        recording_times.clear()  # a container's memory of slow recordings: each test starts with new ones
         self.http_get(f"{self.moto_url}/moto-api/reset", method="POST")
         assert self.scim is not None
         self.scim.new_tenant()

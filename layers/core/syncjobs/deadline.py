@@ -4,17 +4,28 @@ Lambda ends an invocation at its Timeout; the work must end first. A `Budget` is
 remaining time less a reserve for recording what it did (outcome parts, the count, the continuation
 message). Whatever would wait or call past it raises `OutOfTime` instead, and the shard hands the rest
 of its range on to a continuation (syncjobs.workflows.run_shard).
+
+The reserve follows what recording really took: AWS calls are fast on most days, but S3 or DynamoDB
+can answer slowly for a while (and the local stand-in, all in one process, is slower still). Each
+invocation's recording time is observed, and the next invocations in the same container reserve half
+as much again as the slowest of the recent ones, but never more than MAX_RESERVE_SHARE of their time,
+so every invocation still has time to make progress.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 MIN_RESERVE_S = 1.0
 MAX_RESERVE_S = 10.0
 RESERVE_SHARE = 0.4  # of the invocation's time, kept for recording what it did
+MAX_RESERVE_SHARE = 0.75  # however slow recording was, a quarter of the time is left for work
+OBSERVED_MARGIN = 1.5  # the reserve covers the slowest recent recording this many times over
+RECENT = 20  # recordings remembered
 
 
 class OutOfTime(Exception):
@@ -27,29 +38,63 @@ class OutOfTime(Exception):
         self.resume_after_s = resume_after_s
 
 
-def reserve_for(total_s: float) -> float:
-    return min(MAX_RESERVE_S, max(MIN_RESERVE_S, RESERVE_SHARE * total_s))
+class RecordingTimes:
+    """How long recent invocations took to record what they did (thread-safe: the local stack runs
+    invocations of one function in threads of one process)."""
+
+    def __init__(self, keep: int = RECENT) -> None:
+        self._recent: deque[float] = deque(maxlen=keep)
+        self._lock = threading.Lock()
+
+    def observe(self, seconds: float) -> None:
+        with self._lock:
+            self._recent.append(seconds)
+
+    def slowest(self) -> float:
+        with self._lock:
+            return max(self._recent, default=0.0)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._recent.clear()
+
+
+recording_times = RecordingTimes()
+
+
+def reserve_for(total_s: float, slowest_recording_s: float = 0.0) -> float:
+    """The seconds kept back from work: a share of the invocation, or more when recording was slow."""
+    static = min(MAX_RESERVE_S, max(MIN_RESERVE_S, RESERVE_SHARE * total_s))
+    return min(max(static, OBSERVED_MARGIN * slowest_recording_s), MAX_RESERVE_SHARE * total_s)
 
 
 @dataclass(frozen=True)
 class Budget:
     remaining_s: Callable[[], float]
     total_s: float
-    reserve_s: float
+    reserve_s: float  # the least kept back; more while `recorded` says recording is slow
+    recorded: RecordingTimes | None = None
 
     @classmethod
     def unlimited(cls) -> Budget:
         return cls(lambda: math.inf, math.inf, 0.0)
 
     @classmethod
-    def of_invocation(cls, remaining_ms: Callable[[], int]) -> Budget:
-        """From a Lambda context's `get_remaining_time_in_millis`, read at the invocation's start."""
+    def of_invocation(cls, remaining_ms: Callable[[], int], recorded: RecordingTimes | None = None) -> Budget:
+        """From a Lambda context's `get_remaining_time_in_millis`, read at the invocation's start; the
+        reserve follows `recorded` (this container's recording times, default: the module's), also
+        while the invocation runs: a slow recording elsewhere in the container counts at once."""
         total = remaining_ms() / 1000
-        return cls(lambda: remaining_ms() / 1000, total, reserve_for(total))
+        return cls(lambda: remaining_ms() / 1000, total, reserve_for(total), recorded or recording_times)
+
+    def reserve(self) -> float:
+        if self.recorded is None:
+            return self.reserve_s
+        return max(self.reserve_s, reserve_for(self.total_s, self.recorded.slowest()))
 
     def left(self) -> float:
         """Seconds that may still be spent on work (negative: already into the reserve)."""
-        return self.remaining_s() - self.reserve_s
+        return self.remaining_s() - self.reserve()
 
     def fresh(self) -> bool:
         """More than half of the invocation is left: enough to start a step of unknown length (finalize)."""

@@ -27,12 +27,15 @@ def number_phases(planned: Sequence[tuple[EntityType, Sequence[ShardSpec]]]) -> 
     return phases, shards
 
 
-def due_phases(phases: Sequence[Phase], counted: Collection[str], queued: Collection[str]) -> list[Phase]:
-    """The phases to queue now: not queued yet, and every earlier phase's shards all counted."""
+def due_phases(phases: Sequence[Phase], shards_done: int, queued: Collection[str]) -> list[Phase]:
+    """The phases to queue now: not queued yet, and every earlier phase's shards all counted.
+
+    Shards are numbered on through the phases, and a phase's shards are sent only once every earlier
+    phase is counted, so a phase is counted whole exactly when `shards_done` reaches its last shard."""
     due = []
     for phase in phases:
         if phase.entity_type.value not in queued:
             due.append(phase)
-        if not all(s in counted for s in phase.shard_ids()):
+        if shards_done < phase.first + phase.count:
             break  # the phases after this one wait for it
     return due

@@ -2,20 +2,23 @@
 
 Layout:
   run   pk=RUN#<run_id>  sk=RUN   item_type=run, the Run fields, `job` (the definition it ran),
-                                   done_shards (string set: shards counted whole), done_parts (string
-                                   set: shards and continuation parts counted), parts (part -> attempt
-                                   whose logs count),
+                                   shards_done (shards counted whole), counts,
                                    queued_phases (string set: entity types whose shards are queued),
                                    progress_at (set on create, start and every counted part: the
                                    sweep ends a run whose progress_at stays put, see engine/stall.py)
         gsi1pk=JOB#<job_id> gsi1sk=<created_at>#<run_id>   (runs of a job, newest last)
+  part  pk=RUN#<run_id>  sk=PART#<part>    item_type=part, attempt (whose outcome logs count), final
+  resend pk=RUN#<run_id> sk=RESEND#<part>  n: how often a continuation's message was sent again
   job   pk=JOB#<job_id>  sk=JOB   active_run / active_run_until: the lock that keeps one run per job
 
-A shard's completion is one conditional UpdateItem: it adds the shard's counts only if the shard id
-is not yet in done_parts, and returns the run as it is afterwards. A redelivered or re-run shard
-therefore cannot count twice, and the shard that makes shards_done == shards_total knows it is last.
-A shard cut short by its invocation's time counts its part the same way without being done; its
-continuation counts the next part, and the last part makes the shard done.
+A part's completion is one transaction: it puts the part's item (only if it does not exist yet) and
+adds the part's counts to the run (only while the run is active). A redelivered or re-run shard
+therefore cannot count twice. The run item stays the same size however many shards and
+continuation parts a run has: no invocation reads or writes more of it as the job grows, and the
+stream carries small images.
+
+Runs counted before part items existed kept their parts in the run item (done_parts, done_shards,
+parts); those are still read, so a run that was in flight across an upgrade ends as it would have.
 """
 
 from __future__ import annotations
@@ -52,28 +55,34 @@ def run_key(run_id: str) -> dict[str, Any]:
     return codec.dump_item({"pk": f"RUN#{run_id}", "sk": "RUN"})
 
 
+PART_PREFIX = "PART#"
+
+
+def _part_key(run_id: str, part: str) -> dict[str, Any]:
+    return codec.dump_item({"pk": f"RUN#{run_id}", "sk": f"{PART_PREFIX}{part}"})
+
+
 @dataclass(frozen=True)
 class RunRecord:
     run: Run
     job: JobDefinition
-    done_shards: frozenset[str]
-    parts: dict[str, str]  # part id (shard, or shard.N for a continuation) -> attempt whose outcome parts count
     delete_plan: str | None = None  # S3 key of the delete plan finalize claimed
     queued_phases: frozenset[str] = frozenset()  # entity types whose shards were queued
-    done_parts: frozenset[str] = frozenset()  # shards and continuation parts counted
     progress_at: str | None = None  # as stored: what the sweep's end is conditional on
+    # runs counted before part items existed: their parts, in the run item
+    legacy_parts: dict[str, str] = field(default_factory=dict)  # part -> attempt whose outcome parts count
+    legacy_done: frozenset[str] = frozenset()  # shards and parts counted
 
 
 def _record(item: dict[str, Any]) -> RunRecord:
     return RunRecord(
         run=Run.model_validate(item),
         job=JobDefinition.model_validate(item["job"]),
-        done_shards=frozenset(item.get("done_shards", ())),
-        parts=dict(item.get("parts", {})),
         delete_plan=item.get("delete_plan"),
         queued_phases=frozenset(item.get("queued_phases", ())),
-        done_parts=frozenset(item.get("done_parts", ())) | frozenset(item.get("done_shards", ())),
         progress_at=item.get("progress_at"),
+        legacy_parts=dict(item.get("parts", {})),
+        legacy_done=frozenset(item.get("done_parts", ())) | frozenset(item.get("done_shards", ())),
     )
 
 
@@ -131,7 +140,6 @@ class RunStore:
             sk="RUN",
             item_type="run",
             job=job.to_document(),
-            parts={},
             gsi1pk=f"JOB#{run.job_id}",
             gsi1sk=f"{run.created_at.isoformat()}#{run.run_id}",
             progress_at=(run.progress_at or run.created_at).isoformat(),
@@ -240,21 +248,60 @@ class RunStore:
         """May a continuation part's message be sent again? At most `most` times per part: a copy of a
         counted part resends its continuation in case the counting worker died before sending it, and
         unbounded resends would multiply along a chain of parts (each copy of part k spawning a copy of
-        part k+1). False once the resends are used up or the run is over."""
+        part k+1). False once the resends are used up. (A resend for a run that is over is harmless:
+        run_shard drops it.)"""
         try:
             self._ddb.update_item(
                 TableName=self._table,
-                Key=run_key(run_id),
-                UpdateExpression="ADD #resent :one",
-                ConditionExpression=f"{_ACTIVE_CONDITION} AND (attribute_not_exists(#resent) OR #resent < :most)",
-                ExpressionAttributeNames={"#resent": f"resent_{part}", "#status": "status"},
-                ExpressionAttributeValues={":one": codec.dump(1), ":most": codec.dump(most), **_ACTIVE_VALUES},
+                Key=codec.dump_item({"pk": f"RUN#{run_id}", "sk": f"RESEND#{part}"}),
+                UpdateExpression="SET item_type = :type ADD n :one",
+                ConditionExpression="attribute_not_exists(n) OR n < :most",
+                ExpressionAttributeValues={
+                    ":one": codec.dump(1),
+                    ":most": codec.dump(most),
+                    ":type": codec.dump("resend"),
+                },
             )
         except ClientError as err:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             raise translate(err, f"claiming a resend of part {part} of run {run_id}") from err
         return True
+
+    # ------------------------------------------------------------------ parts
+    def attempt_of(self, record: RunRecord, part: str) -> str | None:
+        """The attempt whose outcome logs count for a counted part; None while it is not counted."""
+        if part in record.legacy_parts:
+            return record.legacy_parts[part]
+        try:
+            out = self._ddb.get_item(TableName=self._table, Key=_part_key(record.run.run_id, part), ConsistentRead=True)
+        except ClientError as err:
+            raise translate(err, f"reading part {part} of run {record.run.run_id}") from err
+        if "Item" not in out:
+            return None
+        return str(codec.load_item(out["Item"])["attempt"])
+
+    def is_counted(self, record: RunRecord, part: str) -> bool:
+        return part in record.legacy_done or self.attempt_of(record, part) is not None
+
+    def counted_parts(self, record: RunRecord) -> dict[str, str]:
+        """Every counted part of the run -> the attempt whose outcome logs count."""
+        run_id = record.run.run_id
+        parts = dict(record.legacy_parts)
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": codec.dump(f"RUN#{run_id}"), ":prefix": codec.dump(PART_PREFIX)},
+            "ConsistentRead": True,
+        }
+        try:
+            for page in self._ddb.get_paginator("query").paginate(**request):
+                for raw in page.get("Items", []):
+                    item = codec.load_item(raw)
+                    parts[str(item["sk"])[len(PART_PREFIX) :]] = str(item["attempt"])
+        except ClientError as err:
+            raise translate(err, f"listing the counted parts of run {run_id}") from err
+        return parts
 
     def request_stop(self, run_id: str, requested_by: str, now: datetime) -> RunRecord:
         """queued/running -> stopping. Raises Conflict if the run is already over."""
@@ -326,43 +373,53 @@ class RunStore:
         Raises Conflict when the part was already counted or the run is no longer active.
         """
         part = part_name(shard_id, part_number)
-        names = {"#status": "status", "#part": part}
-        values: dict[str, Any] = {
-            ":pid": codec.dump({part}),
-            ":attempt": codec.dump(attempt),
-            ":part": codec.dump(part),
-            ":progress": codec.dump((now or datetime.now(UTC)).isoformat()),
-            **_ACTIVE_VALUES,
-        }
+        at = (now or datetime.now(UTC)).isoformat()
+        names = {"#status": "status"}
+        values: dict[str, Any] = {":part": codec.dump(part), ":progress": codec.dump(at), **_ACTIVE_VALUES}
         increments, count_names, count_values = _count_increments(counts)
         names.update(count_names)
         values.update(count_values)
-        sets = ["parts.#part = :attempt", "progress_at = :progress", *increments]
+        sets = ["progress_at = :progress", *increments]
         if failed_at is not None:
             values[":failed_at"] = codec.dump(failed_at.isoformat())
             sets.append("first_failure_at = if_not_exists(first_failure_at, :failed_at)")
-        adds = ["done_parts :pid"]
+        update = f"SET {', '.join(sets)}"
         if final:
-            values.update({":sid": codec.dump({shard_id}), ":one": codec.dump(1)})
-            adds += ["done_shards :sid", "shards_done :one"]
+            values[":one"] = codec.dump(1)
+            update += " ADD shards_done :one"
+        part_item: dict[str, Any] = {"pk": f"RUN#{run_id}", "sk": f"{PART_PREFIX}{part}", "item_type": "part"}
+        part_item.update(attempt=attempt, final=final, counted_at=at)
         try:
-            out = self._ddb.update_item(
-                TableName=self._table,
-                Key=run_key(run_id),
-                UpdateExpression=f"SET {', '.join(sets)} ADD {', '.join(adds)}",
-                # done_shards: runs counted before parts existed recorded their shards there only
-                ConditionExpression=(
-                    f"{_ACTIVE_CONDITION} AND NOT contains(done_parts, :part) AND NOT contains(done_shards, :part)"
-                ),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": codec.dump_item(part_item),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": run_key(run_id),
+                            "UpdateExpression": update,
+                            # done_parts, done_shards: a run counted before part items existed
+                            "ConditionExpression": (
+                                f"{_ACTIVE_CONDITION} AND NOT contains(done_parts, :part) "
+                                "AND NOT contains(done_shards, :part)"
+                            ),
+                            "ExpressionAttributeNames": names,
+                            "ExpressionAttributeValues": values,
+                        }
+                    },
+                ]
             )
         except ClientError as err:
-            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if err.response["Error"]["Code"] == "TransactionCanceledException":
                 raise Conflict(f"part {part} of run {run_id} is already counted or the run is over") from err
             raise translate(err, f"completing part {part} of run {run_id}") from err
-        return _record(codec.load_item(out["Attributes"]))
+        return self.get(run_id)
 
     def finish(self, record: RunRecord, closing: Closing) -> bool:
         """Set the final status, update the job's failure streak and release its lock, all at once.

@@ -32,7 +32,7 @@ def count_dead_shard(message: ShardMessage) -> str:
     run, part = record.run, message.part_id
     if not run.status.is_active:
         return "run_over"
-    if part in record.done_parts:
+    if runs.is_counted(record, part):
         advance(record)
         return "duplicate"
 

@@ -105,7 +105,8 @@ def finalize_run(run_id: str) -> RunStatus | None:
 
 def _manifests(record: RunRecord, logs: LogObjects) -> Manifests:
     """The manifest of each counted part, in reading order."""
-    counted = [(part, record.parts[part]) for part in sorted(record.parts, key=_in_order)]
+    parts = RunStore().counted_parts(record)
+    counted = [(part, parts[part]) for part in sorted(parts, key=_in_order)]
     bodies = logs.get_many(
         [part_key(record.run.run_id, part, attempt, MANIFEST) for part, attempt in counted], missing=_NO_MANIFEST
     )

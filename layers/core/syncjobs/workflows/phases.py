@@ -28,7 +28,7 @@ def save_plans(run_id: str, planned: Mapping[str, Sequence[ShardSpec]]) -> None:
 
 def queue_due_phases(record: RunRecord) -> None:
     run = record.run
-    for phase in due_phases(run.phases, record.done_shards, record.queued_phases):
+    for phase in due_phases(run.phases, run.shards_done, record.queued_phases):
         entity_type = phase.entity_type.value
         if phase.count:
             saved = json.loads(LogObjects().get(plan_key(run.run_id, entity_type)))

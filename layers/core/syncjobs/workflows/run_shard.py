@@ -17,12 +17,13 @@ from __future__ import annotations
 import functools
 import json
 import math
+import time
 import uuid
 from datetime import UTC, datetime
 
 from syncjobs.connectors.base import Source
 from syncjobs.connectors.registry import source_for, target_for
-from syncjobs.deadline import Budget
+from syncjobs.deadline import Budget, recording_times
 from syncjobs.engine import schema_check
 from syncjobs.engine.delta import DeltaFilter
 from syncjobs.engine.outcome_log import encode
@@ -72,7 +73,7 @@ def _run_shard(message: ShardMessage, budget: Budget | None) -> str:
     run, job, shard = record.run, record.job, message.shard
     if not run.status.is_active:
         return "run_over"
-    if message.part_id in record.done_parts:
+    if runs.is_counted(record, message.part_id):
         logger.info("shard already counted", extra={"run_id": run.run_id, "shard": message.part_id})
         _resend_continuation(record, message)
         _advance(record, message, budget)
@@ -82,10 +83,13 @@ def _run_shard(message: ShardMessage, budget: Budget | None) -> str:
     result = ShardResult(entity_type)
     delta = DeltaFilter(run.delta_since.get(entity_type))
     continuation: ShardMessage | None = None
+    recording_started = time.monotonic()
     if run.status is not RunStatus.STOPPING:
         source = source_for(job, shard.entity_type, budget)
         try:
             result = _process(run, job, message, source, delta, budget)
+            recording_started = time.monotonic()  # the work is over: what follows is the reserve's
+            _keep_state(run, job, entity_type, result)
             if result.cut and not result.stopped:
                 continuation = _continuation(message, source, result)
         finally:
@@ -147,6 +151,7 @@ def _run_shard(message: ShardMessage, budget: Budget | None) -> str:
     )
     if continuation is not None:
         _send(continuation, result.resume_after_s)
+    recording_times.observe(time.monotonic() - recording_started)
     _advance(after, message, budget)
     return "counted" if continuation is None else "continued"
 
@@ -192,9 +197,14 @@ def _process(
     finally:
         if target is not None:
             target.close()
-    if writes and result.state_changes:
-        states.put_many(job.job_id, entity_type, result.state_changes, datetime.now(UTC).isoformat())
     return result
+
+
+def _keep_state(run: Run, job: JobDefinition, entity_type: str, result: ShardResult) -> None:
+    """The entity state of what the shard wrote (before the part is counted: a retry then finds it)."""
+    if run.run_type in {RunType.READ, RunType.RESYNC} and result.state_changes:
+        now = datetime.now(UTC).isoformat()
+        EntityStateStore().put_many(job.job_id, entity_type, result.state_changes, now)
 
 
 def _continuation(message: ShardMessage, source: Source, result: ShardResult) -> ShardMessage:
@@ -211,16 +221,15 @@ def _send(continuation: ShardMessage, resume_after_s: float) -> None:
 def _resend_continuation(record: RunRecord, message: ShardMessage) -> None:
     """A copy of a counted part: send its continuation again unless that is counted too (the worker that
     counted the part may have died before sending it; a second copy is dropped when it is counted)."""
-    attempt = record.parts.get(message.part_id)
-    if attempt is None or message.shard.shard_id in record.done_shards:
+    runs = RunStore()
+    attempt = runs.attempt_of(record, message.part_id)
+    if attempt is None:
         return
     manifest = json.loads(LogObjects().get(part_key(record.run.run_id, message.part_id, attempt, MANIFEST)))
     if manifest.get("continuation") is None:
         return
     continuation = ShardMessage.model_validate(manifest["continuation"])
-    if continuation.part_id not in record.done_parts and RunStore().claim_resend(
-        record.run.run_id, continuation.part_id
-    ):
+    if not runs.is_counted(record, continuation.part_id) and runs.claim_resend(record.run.run_id, continuation.part_id):
         logger.info("continuation sent again", extra={"run_id": record.run.run_id, "shard": continuation.part_id})
         _send(continuation, 0)
 

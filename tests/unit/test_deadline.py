@@ -1,0 +1,68 @@
+"""The time an invocation keeps back for recording what it did: a share of its time, more when recent
+recordings were slow, never so much that no work is left."""
+
+from __future__ import annotations
+
+import pytest
+
+from syncjobs.deadline import MAX_RESERVE_S, Budget, OutOfTime, RecordingTimes, reserve_for
+
+
+@pytest.mark.parametrize(
+    ("total_s", "slowest_s", "reserve_s"),
+    [
+        (60, 0.0, 10.0),  # a share of 60 s, capped at the most a fast recording needs
+        (3, 0.0, 1.2),  # 40% of a short invocation
+        (1, 0.0, 0.75),  # never more than three quarters, even for the minimum
+        (3, 1.0, 1.5),  # a recording took 1 s: half as much again
+        (3, 1.9, 2.25),  # slower still: capped so a quarter is left for work
+        (60, 0.2, 10.0),  # a fast recording does not shrink the reserve
+        (900, 30.0, 45.0),  # a slow one grows it past the fixed maximum
+    ],
+)
+def test_the_reserve_follows_the_slowest_recent_recording_within_bounds(total_s, slowest_s, reserve_s):
+    assert reserve_for(total_s, slowest_s) == pytest.approx(reserve_s)
+    assert reserve_for(total_s, slowest_s) <= 0.75 * total_s
+    assert MAX_RESERVE_S == 10.0
+
+
+def test_recording_times_remember_the_slowest_of_the_recent_ones():
+    # Given a slow recording followed by RECENT fast ones
+    times = RecordingTimes(keep=3)
+    times.observe(2.0)
+    assert times.slowest() == 2.0
+    for _ in range(3):
+        times.observe(0.1)
+
+    # Then the slow one is forgotten
+    assert times.slowest() == 0.1
+    times.clear()
+    assert times.slowest() == 0.0
+
+
+def test_a_budget_of_an_invocation_reserves_what_its_container_observed():
+    # Given a container whose last recording took 1.6 s, and an invocation with 3 s left
+    times = RecordingTimes()
+    times.observe(1.6)
+    remaining_ms = [3000]
+    budget = Budget.of_invocation(lambda: remaining_ms[0], times)
+
+    # Then 2.25 s are kept back, 0.75 s are for work
+    assert budget.left() == pytest.approx(0.75)
+    budget.check("a call", needs_s=0.5)
+    remaining_ms[0] = 2000
+    with pytest.raises(OutOfTime, match="no time left in this invocation for a call"):
+        budget.check("a call")
+
+
+def test_a_slow_recording_observed_during_an_invocation_counts_at_once():
+    # Given an invocation with 3 s that started while recordings were fast
+    times = RecordingTimes()
+    budget = Budget.of_invocation(lambda: 3000, times)
+    assert budget.left() == pytest.approx(1.8)
+
+    # When another invocation in the container records slowly
+    times.observe(1.2)
+
+    # Then this one keeps back more from then on
+    assert budget.left() == pytest.approx(1.2)
