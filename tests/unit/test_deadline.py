@@ -66,3 +66,18 @@ def test_a_slow_recording_observed_during_an_invocation_counts_at_once():
 
     # Then this one keeps back more from then on
     assert budget.left() == pytest.approx(1.2)
+
+
+def test_a_slow_spell_is_forgotten_after_a_while_even_when_nothing_records_since():
+    # Given a container whose last recording, a minute and a half ago, was slow
+    now = [0.0]
+    times = RecordingTimes(forget_after_s=60, clock=lambda: now[0])
+    times.observe(2.0)
+    assert times.slowest() == 2.0
+
+    # When no invocation records anything for longer than the forgetting time
+    now[0] = 61.0
+
+    # Then the reserve is back to its share of the invocation
+    assert times.slowest() == 0.0
+    assert Budget.of_invocation(lambda: 3000, times).left() == pytest.approx(1.8)

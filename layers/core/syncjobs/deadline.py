@@ -9,13 +9,16 @@ The reserve follows what recording really took: AWS calls are fast on most days,
 can answer slowly for a while (and the local stand-in, all in one process, is slower still). Each
 invocation's recording time is observed, and the next invocations in the same container reserve half
 as much again as the slowest of the recent ones, but never more than MAX_RESERVE_SHARE of their time,
-so every invocation still has time to make progress.
+so every invocation still has time to make progress. Recordings older than FORGET_AFTER_S are
+forgotten: a slow spell must not raise the reserve for good (invocations that do no work record
+nothing, so without forgetting, one slow spell could leave no time for work ever after).
 """
 
 from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +29,7 @@ RESERVE_SHARE = 0.4  # of the invocation's time, kept for recording what it did
 MAX_RESERVE_SHARE = 0.75  # however slow recording was, a quarter of the time is left for work
 OBSERVED_MARGIN = 1.5  # the reserve covers the slowest recent recording this many times over
 RECENT = 20  # recordings remembered
+FORGET_AFTER_S = 60.0  # a recording older than this no longer counts
 
 
 class OutOfTime(Exception):
@@ -42,17 +46,23 @@ class RecordingTimes:
     """How long recent invocations took to record what they did (thread-safe: the local stack runs
     invocations of one function in threads of one process)."""
 
-    def __init__(self, keep: int = RECENT) -> None:
-        self._recent: deque[float] = deque(maxlen=keep)
+    def __init__(
+        self, keep: int = RECENT, forget_after_s: float = FORGET_AFTER_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._recent: deque[tuple[float, float]] = deque(maxlen=keep)  # (observed at, seconds)
+        self._forget_after_s = forget_after_s
+        self._clock = clock
         self._lock = threading.Lock()
 
     def observe(self, seconds: float) -> None:
         with self._lock:
-            self._recent.append(seconds)
+            self._recent.append((self._clock(), seconds))
 
     def slowest(self) -> float:
+        """The slowest recording of the recent ones not yet forgotten (0 when there is none)."""
+        oldest = self._clock() - self._forget_after_s
         with self._lock:
-            return max(self._recent, default=0.0)
+            return max((seconds for at, seconds in self._recent if at >= oldest), default=0.0)
 
     def clear(self) -> None:
         with self._lock:

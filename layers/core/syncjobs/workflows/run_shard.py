@@ -45,8 +45,9 @@ MAX_ERROR_CHARS = 500
 
 
 def run_shard(message: ShardMessage, budget: Budget | None = None) -> str:
-    """Returns what happened: "counted", "continued" (the rest was handed on), "duplicate" (already
-    counted) or "run_over". `budget`: the invocation's time (none: unbounded).
+    """Returns what happened: "counted", "continued" (the rest was handed on), "requeued" (nothing
+    done yet: the message is back on the queue), "duplicate" (already counted) or "run_over".
+    `budget`: the invocation's time (none: unbounded).
 
     An error is recorded for the part before it is raised (the message is then received again): when
     every receive fails, the dead-letter handler quotes it as the reason (workflows/dead_shard.py)."""
@@ -88,6 +89,8 @@ def _run_shard(message: ShardMessage, budget: Budget | None) -> str:
         source = source_for(job, shard.entity_type, budget)
         try:
             result = _process(run, job, message, source, delta, budget)
+            if result.cut and not result.stopped and result.last_row is None:
+                return _wait(message, result.resume_after_s)
             recording_started = time.monotonic()  # the work is over: what follows is the reserve's
             _keep_state(run, job, entity_type, result)
             if result.cut and not result.stopped:
@@ -208,10 +211,22 @@ def _keep_state(run: Run, job: JobDefinition, entity_type: str, result: ShardRes
 
 
 def _continuation(message: ShardMessage, source: Source, result: ShardResult) -> ShardMessage:
-    """The message for what the cut left: the same shard from after the last record processed."""
-    if result.last_row is None:
-        return message.continuation(message.shard)  # nothing done (the target asked to wait): all of it, later
+    """The message for what the cut left: the same shard from after the last record processed (a cut
+    before any record waits as the same message instead: see `_wait`)."""
+    assert result.last_row is not None
     return message.continuation(source.rest(message.shard, result.last_row, result.last_id))
+
+
+def _wait(message: ShardMessage, resume_after_s: float) -> str:
+    """Nothing of the part was done (the target asked to wait, or the time ran out first): there is
+    nothing to count, so the same message goes back on the queue, delayed as the target asked. One
+    call instead of recording an empty part (logs, manifest, count) and its continuation: under load,
+    empty parts would add to the very slowness that left no time for work."""
+    _send(message, resume_after_s)
+    logger.info(
+        "shard part waits", extra={"run_id": message.run_id, "shard": message.part_id, "resume_after_s": resume_after_s}
+    )
+    return "requeued"
 
 
 def _send(continuation: ShardMessage, resume_after_s: float) -> None:
