@@ -155,15 +155,26 @@ def id_range_problems(pages: Sequence[Page], after: str | None, until: str | Non
         if outside is not None:
             problems.append(f'id "{outside}" outside the shard\'s range (startIndex {page.start_index})')
             break
-    if ids != sorted(ids):
-        at = next(p.start_index for p in pages if list(p.ids) != sorted(p.ids)) if pages else 0
-        problems.append(f"ids not sorted (startIndex {at})" if at else "ids not sorted across pages")
+    unsorted = _first_unsorted(pages)
+    if unsorted is not None:
+        problems.append(f"ids not sorted (startIndex {unsorted})")
     if planned is not None and len(ids) < planned:
         problems.append(f"{len(ids)} read of {planned} listed when planning")
     total = next((p.total for p in pages if p.total is not None), None)
     if total is not None and total != len(ids):
         problems.append(f"totalResults {total} but {len(ids)} read")
     return problems
+
+
+def _first_unsorted(pages: Sequence[Page]) -> int | None:
+    """The startIndex of the first id that is not greater than the one before it (None: sorted)."""
+    previous: str | None = None
+    for page in pages:
+        for position, entity_id in enumerate(page.ids):
+            if previous is not None and entity_id <= previous:
+                return page.start_index + position
+            previous = entity_id
+    return None
 
 
 def offset_problems(
