@@ -116,6 +116,7 @@ def assert_incomplete(run: Run, why: str) -> None:
     assert run.status is RunStatus.FINISHED_WITH_ERRORS, run.status
     assert run.counts["users"]["deleted"] == 0
     assert run.deletes_note is not None
-    assert "not complete" in run.deletes_note
+    assert "not complete (first: read incomplete: shard" in run.deletes_note
+    assert why in run.deletes_note
     reasons = [f.reason for f in run.failures]
     assert any(r.startswith("read incomplete: shard") and why in r for r in reasons), reasons
