@@ -141,3 +141,22 @@ def test_an_entity_removed_before_the_rest_is_read_makes_the_rest_incomplete_not
     assert "u016" not in read_ids(records)
     assert len(errors(records)) == 1
     assert errors(records)[0].startswith("read incomplete: shard 00001:")
+
+
+class StartIndexIgnored(Service):
+    """A service that answers page 1 whatever startIndex asks."""
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        query = dict(parse_qsl(request.url.query.decode()), startIndex="1")
+        return super().__call__(httpx.Request(request.method, request.url.copy_with(params=query)))
+
+
+def test_a_service_that_ignores_startIndex_is_not_listed_forever_and_its_read_is_incomplete():
+    # Given a service answering page 1 to every startIndex, When it is planned and read
+    source = connector(StartIndexIgnored(23, declares=False))
+    shards = source.plan(10)
+    records = list(source.read(shards[0]))
+
+    # Then planning stops at the repeated page, and the read names the ids listed twice
+    assert len(errors(records)) == 1
+    assert 'id "u000" listed twice (startIndex 5)' in errors(records)[0]

@@ -144,12 +144,11 @@ class ScimSourceConnector:
         if since is not None:
             clauses.append(f"meta.lastModified gt {quoted(since)}")
         filter_ = " and ".join(clauses) or None
-        start = 1
+        start, seen = 1, set[str]()
         while True:
             page, resources = self._page(filter_, None, start, self._config.page_size)
-            if not resources or _repeats(pages, page):
+            if not resources or _repeats(pages, page, seen):
                 return
-            pages.append(page)
             yield from resources
             start += len(resources)
 
@@ -160,13 +159,12 @@ class ScimSourceConnector:
         start = shard.start + (0 if anchored else 1)  # startIndex is 1-based: the anchor is at `start`
         wanted = shard.end - shard.start + (1 if anchored else 0)
         last_shard = shard.listed_total is None or shard.end >= shard.listed_total
-        got = 0
+        got, seen = 0, set[str]()
         while last_shard or got < wanted:
             count = self._config.page_size if last_shard else min(self._config.page_size, wanted - got)
             page, resources = self._page(None, None, start, count)
-            if not resources or _repeats(pages, page):
+            if not resources or _repeats(pages, page, seen):
                 return
-            pages.append(page)
             if anchored and got == 0:
                 resources = resources[1:]  # the previous part's last entity, already done
             got += len(page.ids)
@@ -177,12 +175,11 @@ class ScimSourceConnector:
         """Every id, sorted by id, page by page until an empty page."""
         pages: list[Page] = []
         resources: list[dict[str, Any]] = []
-        start = 1
+        start, seen = 1, set[str]()
         while True:
             page, found = self._page(None, "id", start, self._config.page_size)
-            if not found or _repeats(pages, page):
+            if not found or _repeats(pages, page, seen):
                 return pages, resources
-            pages.append(page)
             resources += found
             start += len(found)
 
@@ -249,13 +246,10 @@ def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-def _repeats(pages: list[Page], page: Page) -> bool:
-    """A page that holds only ids listed already: a service that ignores startIndex (stop, or it
-    would be listed forever; page_problems names the ids listed twice)."""
-    if not pages:
-        return False
-    before = {i for p in pages for i in p.ids}
-    if all(i in before for i in page.ids):
-        pages.append(page)
-        return True
-    return False
+def _repeats(pages: list[Page], page: Page, seen: set[str]) -> bool:
+    """A page that holds only ids listed already (`seen`, which it adds to): a service that ignores
+    startIndex. Stop, or it would be listed forever; page_problems names the ids listed twice."""
+    pages.append(page)
+    repeated = bool(seen) and all(i in seen for i in page.ids)
+    seen.update(page.ids)
+    return repeated
