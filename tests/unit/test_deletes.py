@@ -54,6 +54,8 @@ def test_unreadable_rows_make_a_partial_read_with_a_note():
     assert partial_read(0) is None
     assert partial_read(2).startswith("2 source row(s) could not be read")
     assert "only entities read and out of scope" in partial_read(2)
+    named = partial_read(1, ["read incomplete: shard 00001: 0 read of 10 listed when planning", "other"])
+    assert "not complete (first: read incomplete: shard 00001: 0 read of 10 listed when planning)" in named
 
 
 @pytest.mark.parametrize(

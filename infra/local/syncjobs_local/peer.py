@@ -8,13 +8,17 @@ whose retry policy allows that many retries has a known outcome for every entity
 
 Other behaviours of real SCIM services, per test (`proxy.behaviour = Behaviour(...)`): a service that
 ignores `filter` (answers 200 with every resource), and one whose `userName eq` also matches the
-account's e-mail addresses (as services that match a login against its aliases do). Accounts an admin
+account's e-mail addresses (as services that match a login against its aliases do). And, for a SCIM
+source, listings as real services shape them: filters refused (400) or answered with nothing, `sortBy`
+ignored, a short `totalResults`, a wrong `itemsPerPage`, case-exact `userName eq`, and a
+/ServiceProviderConfig that declares filter and sort, neither, or is missing. Accounts an admin
 made by hand are put straight into the SCIM server with `create_directly`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import re
 import threading
@@ -41,9 +45,45 @@ class Behaviour:
     seed: int = 0
     ignore_filter: bool = False  # GET answers every resource, whatever `filter` asks
     user_name_matches_emails: bool = False  # `userName eq "x"` also finds accounts with e-mail x
+    # source-read behaviours: how listings come back (see _listing)
+    filter_refused: bool = False  # any `filter` answered 400 invalidFilter
+    filter_empty: bool = False  # any `filter` answered 200 with no resources
+    sort_ignored: bool = False  # `sortBy` ignored: listings in another stable order (ids descending)
+    short_total: int | None = None  # totalResults reported as at most this many
+    items_per_page_wrong: bool = False  # itemsPerPage one more than the resources on the page
+    user_name_case_exact: bool = False  # `userName eq` matches only the exact case
+    spc: str = "upstream"  # /ServiceProviderConfig: upstream, declares (filter+sort), bare (neither), missing (404)
 
 
 _USER_NAME_EQ = re.compile(r'^userName eq ("(?:[^"\\]|\\.)*")$')
+_LISTING = re.compile(r"/(Users|Groups)$")
+_LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+
+def _reshapes_listings(b: Behaviour) -> bool:
+    return (
+        b.filter_refused
+        or b.filter_empty
+        or b.sort_ignored
+        or b.short_total is not None
+        or b.items_per_page_wrong
+        or b.user_name_case_exact
+    )
+
+
+def _service_provider_config(declares: bool) -> dict[str, Any]:
+    """A /ServiceProviderConfig that declares filter and sort, or neither (RFC 7643 section 5)."""
+    return {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+        "patch": {"supported": True},
+        "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+        "filter": {"supported": declares, "maxResults": 200},
+        "changePassword": {"supported": False},
+        "sort": {"supported": declares},
+        "etag": {"supported": False},
+        "authenticationSchemes": [],
+    }
 
 
 def _rewritten(path: str, behaviour: Behaviour) -> str:
@@ -111,10 +151,74 @@ class PeerProxy:
             self._answer(request, 429, b'{"detail": "too many requests"}', {"Retry-After": str(retry_after)})
             return
         headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED}
+        if request.command == "GET" and self._served_here(request, headers):
+            return
         path = _rewritten(request.path, self.behaviour) if request.command == "GET" else request.path
         response = self._upstream.request(request.command, path, content=body, headers=headers)
         returned = {k: v for k, v in response.headers.items() if k.lower() in _RETURNED}
         self._answer(request, response.status_code, response.content, returned)
+
+    def _served_here(self, request: BaseHTTPRequestHandler, headers: dict[str, str]) -> bool:
+        """Answer a GET as the source-read behaviours say; False: not theirs, forward it."""
+        b = self.behaviour
+        parts = urlsplit(request.path)
+        if parts.path.endswith("/ServiceProviderConfig") and b.spc != "upstream":
+            if b.spc == "missing":
+                self._answer(request, 404, b'{"detail": "not found"}', {"Content-Type": "application/scim+json"})
+            else:
+                body = _service_provider_config(b.spc == "declares")
+                self._answer(request, 200, json.dumps(body).encode(), {"Content-Type": "application/scim+json"})
+            return True
+        if not _LISTING.search(parts.path) or not _reshapes_listings(b):
+            return False
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        filter_ = query.get("filter")
+        if filter_ and b.filter_refused:
+            error = {
+                "schemas": [_ERROR],
+                "scimType": "invalidFilter",
+                "status": "400",
+                "detail": "filter not supported",
+            }
+            self._answer(request, 400, json.dumps(error).encode(), {"Content-Type": "application/scim+json"})
+            return True
+        found = [] if filter_ and b.filter_empty else self._everything(parts.path, query, headers)
+        if found is None:
+            return False
+        if b.user_name_case_exact and filter_ and (eq := _USER_NAME_EQ.match(filter_)):
+            wanted = json.loads(eq.group(1))
+            found = [r for r in found if r.get("userName") == wanted]
+        if b.sort_ignored:
+            found = sorted(found, key=lambda r: str(r.get("id")), reverse=True)
+        start = max(int(query.get("startIndex") or 1), 1)
+        count = int(query.get("count") or 100)
+        page = found[start - 1 : start - 1 + count]
+        total = len(found) if b.short_total is None else min(len(found), b.short_total)
+        body = {
+            "schemas": [_LIST],
+            "totalResults": total,
+            "startIndex": start,
+            "itemsPerPage": len(page) + (1 if b.items_per_page_wrong else 0),
+            "Resources": page,
+        }
+        self._answer(request, 200, json.dumps(body).encode(), {"Content-Type": "application/scim+json"})
+        return True
+
+    def _everything(self, path: str, query: dict[str, str], headers: dict[str, str]) -> list[dict[str, Any]] | None:
+        """Every resource the upstream lists for the query (sorted by id), whatever page was asked;
+        None when the upstream refuses it (its answer is then forwarded as it is)."""
+        found: list[dict[str, Any]] = []
+        start = 1
+        while True:
+            params = {**query, "startIndex": str(start), "count": "500", "sortBy": "id"}
+            response = self._upstream.get(path, params=params, headers=headers)
+            if response.status_code != 200:
+                return None
+            resources = response.json().get("Resources") or []
+            if not resources:
+                return found
+            found += resources
+            start += len(resources)
 
     @staticmethod
     def _answer(request: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str]) -> None:

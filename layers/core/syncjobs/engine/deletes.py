@@ -10,6 +10,7 @@ deleted: nothing proves it is gone).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from syncjobs.models.job import DeleteMode, DeletePolicy
@@ -58,12 +59,14 @@ def why_no_deletes(
     return None
 
 
-def partial_read(unreadable_rows: int) -> str | None:
-    """The note for a read with unreadable rows (its only deletes are entities read and out of scope)."""
+def partial_read(unreadable_rows: int, reasons: Sequence[str] = ()) -> str | None:
+    """The note for a read with unreadable rows (its only deletes are entities read and out of scope),
+    naming the first reason (a SCIM source's "read incomplete: ..." says what did not add up)."""
     if not unreadable_rows:
         return None
+    first = f" (first: {reasons[0]})" if reasons else ""
     return (
-        f"{unreadable_rows} source row(s) could not be read, so the read is not complete: "
+        f"{unreadable_rows} source row(s) could not be read, so the read is not complete{first}: "
         "only entities read and out of scope were considered for deletes"
     )
 

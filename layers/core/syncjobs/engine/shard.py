@@ -27,6 +27,9 @@ OUT_OF_SCOPE = "out of scope"
 REQUIRED_ATTRIBUTES = {"users": ("userName",), "groups": ("displayName",)}
 
 
+MAX_UNREADABLE_REASONS = 3  # per shard part, for the run's note on why its read is not complete
+
+
 @dataclass
 class ShardResult:
     entity_type: str
@@ -36,6 +39,7 @@ class ShardResult:
     first_failed_at: datetime | None = None
     seen: list[str] = field(default_factory=list)  # ids read (for deletes after a full read)
     unreadable: int = 0  # rows whose id could not be read
+    unreadable_reasons: list[str] = field(default_factory=list)  # why, for the first few of them
     out_of_scope: list[str] = field(default_factory=list)  # ids read and out of scope: proof they may go
     stopped: bool = False  # a stop request cut the shard short
     cut: bool = False  # the invocation's time ran out: the records after `last_row` are for a continuation
@@ -184,6 +188,8 @@ def process_shard(
                 result.seen.append(record.entity_id)
             else:
                 result.unreadable += 1
+                if len(result.unreadable_reasons) < MAX_UNREADABLE_REASONS:
+                    result.unreadable_reasons.append(record.reason)
             continue
         if record.entity_id in first_row:
             reason = f"duplicate id: row {first_row[record.entity_id]} has the same id"

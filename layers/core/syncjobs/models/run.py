@@ -193,6 +193,20 @@ class ShardSpec(BaseModel):
     )
     after: str | None = Field(default=None, description="keyed sources: ids greater than this (none: from the first)")
     until: str | None = Field(default=None, description="keyed sources: ids up to this one (none: to the last)")
+    # SCIM source (connectors/scim_paging.py); all optional, so messages planned before them still read
+    paging: str | None = Field(
+        default=None, description="SCIM source: id-range or offset (none: id ranges, unreconciled)"
+    )
+    listed_total: int | None = Field(
+        default=None, ge=0, description="SCIM source: entities the whole listing held when planning"
+    )
+    opening_id: str | None = Field(
+        default=None, description="SCIM source by offset: the shard's first id when planning"
+    )
+    closing_id: str | None = Field(default=None, description="SCIM source by offset: the shard's last id when planning")
+    plan_problem: str | None = Field(
+        default=None, description="SCIM source: what did not add up when planning (the read is incomplete)"
+    )
 
 
 MAX_PARTS = 9999  # continuations of one shard (each one at least one entity further, or a Retry-After later)

@@ -180,7 +180,9 @@ def _deletes(record: RunRecord, manifests: Manifests, logs: LogObjects) -> _Extr
         reason = why_no_deletes(run.run_type, run.read_mode, job.deletes, stopped, dead)
         if reason is not None:
             why_not[type_name] = reason
-        elif note := partial_read(sum(m.get("unreadable", 0) for m in of_type)):
+        elif note := partial_read(
+            sum(m.get("unreadable", 0) for m in of_type), [r for m in of_type for r in m.get("unreadable_reasons", [])]
+        ):
             partial.add(type_name)
             extra.note(type_name, note, only_type)
     if len(why_not) == len(job.phases) and len(set(why_not.values())) == 1:

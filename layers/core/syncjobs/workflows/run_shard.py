@@ -118,6 +118,7 @@ def _run_shard(message: ShardMessage, budget: Budget | None) -> str:
         "seen": bool(result.seen),
         "out_of_scope": bool(result.out_of_scope),
         "unreadable": result.unreadable,
+        "unreadable_reasons": result.unreadable_reasons,
         "watermark": delta.watermark,
         "continuation": continuation.model_dump(mode="json") if continuation else None,
         "resume_after_s": result.resume_after_s,
