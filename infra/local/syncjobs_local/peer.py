@@ -10,11 +10,16 @@ Other behaviours of real SCIM services, per test (`proxy.behaviour = Behaviour(.
 ignores `filter` (answers 200 with every resource), and one whose `userName eq` also matches the
 account's e-mail addresses (as services that match a login against its aliases do). Accounts an admin
 made by hand are put straight into the SCIM server with `create_directly`.
+
+Group behaviours: a service that takes members only through PATCH (RFC 7644 allows it: `members` in
+POST/PUT bodies of /Groups are dropped before they reach the server), and one that silently drops
+every n-th member of PATCH add operations while answering success.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import re
 import threading
@@ -41,8 +46,12 @@ class Behaviour:
     seed: int = 0
     ignore_filter: bool = False  # GET answers every resource, whatever `filter` asks
     user_name_matches_emails: bool = False  # `userName eq "x"` also finds accounts with e-mail x
+    # group behaviours
+    members_only_via_patch: bool = False  # `members` in POST/PUT bodies of /Groups never reach the server
+    drops_members: int = 0  # every n-th member value of PATCH add operations on /Groups is dropped (0: none)
 
 
+_GROUPS = re.compile(r"/Groups(/[^/?]+)?(\?.*)?$")
 _USER_NAME_EQ = re.compile(r'^userName eq ("(?:[^"\\]|\\.)*")$')
 
 
@@ -68,6 +77,8 @@ class PeerProxy:
         self._lock = threading.Lock()
         self.calls = 0
         self.throttled = 0
+        self.members_added = 0  # member values of PATCH adds seen (drops_members counts them)
+        self.members_dropped: list[str] = []
         self._server = LocalHttpServer("scim-peer", self._serve)
 
     @property
@@ -111,10 +122,37 @@ class PeerProxy:
             self._answer(request, 429, b'{"detail": "too many requests"}', {"Retry-After": str(retry_after)})
             return
         headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED}
+        if body and _GROUPS.search(urlsplit(request.path).path):
+            body = self._group_body(request.command, body)
         path = _rewritten(request.path, self.behaviour) if request.command == "GET" else request.path
         response = self._upstream.request(request.command, path, content=body, headers=headers)
         returned = {k: v for k, v in response.headers.items() if k.lower() in _RETURNED}
         self._answer(request, response.status_code, response.content, returned)
+
+    def _group_body(self, method: str, body: bytes) -> bytes:
+        """A /Groups request body as this peer passes it on (see the group behaviours)."""
+        b = self.behaviour
+        if not (b.members_only_via_patch and method in ("POST", "PUT")) and not (b.drops_members and method == "PATCH"):
+            return body
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return body
+        if method in ("POST", "PUT"):
+            document.pop("members", None)
+        else:
+            for operation in document.get("Operations") or []:
+                if str(operation.get("op", "")).lower() == "add" and operation.get("path") == "members":
+                    operation["value"] = [m for m in operation.get("value") or [] if not self._drops(m)]
+        return json.dumps(document).encode()
+
+    def _drops(self, member: dict[str, Any]) -> bool:
+        with self._lock:
+            self.members_added += 1
+            if self.members_added % self.behaviour.drops_members:
+                return False
+            self.members_dropped.append(str(member.get("value")))
+            return True
 
     @staticmethod
     def _answer(request: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str]) -> None:
