@@ -4,7 +4,6 @@ never leads to an adoption or a removal. Each conflict is a failed entity naming
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -23,14 +22,6 @@ pytestmark = pytest.mark.e2e
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-
-
-@pytest.fixture
-def peer(stack: LocalStack) -> Iterator[PeerProxy]:
-    assert stack.scim is not None
-    proxy = PeerProxy(f"http://127.0.0.1:{stack.scim.port}", Behaviour()).start()
-    yield proxy
-    proxy.stop()
 
 
 def behind(stack: LocalStack, peer: PeerProxy, **job: Any) -> Prepared:

@@ -23,6 +23,7 @@ def test_the_example_job_file_is_valid():
     assert job.job_id == "hr-to-scim"
     assert job.shard_size == 250
     assert job.target.adopt_unmarked is False  # unmarked target accounts are never taken over by default
+    assert job.target.member_chunk_size == 100  # group members a PATCH request, the cap several targets set
 
 
 @pytest.mark.parametrize(
@@ -58,6 +59,14 @@ def test_the_example_job_file_is_valid():
             f"mapping.users: {ENTERPRISE}:manager and {ENTERPRISE}:manager.value: conflict",
         ),
         (lambda d: d["target"].update(adopt_unmarked="yes"), "target.adopt_unmarked: Input should be a valid boolean"),
+        (
+            lambda d: d["target"].update(member_chunk_size=0),
+            "target.member_chunk_size: Input should be greater than or equal to 1",
+        ),
+        (
+            lambda d: d["target"].update(member_chunk_size=1001),
+            "target.member_chunk_size: Input should be less than or equal to 1000",
+        ),
     ],
 )
 def test_invalid_job_fields_are_named(change, problem):

@@ -6,7 +6,8 @@ import httpx
 import pytest
 
 from syncjobs.connectors.base import TargetError
-from syncjobs.connectors.scim import PATCH_OP, ScimTargetConnector
+from syncjobs.connectors.scim import ScimTargetConnector
+from syncjobs.connectors.scim_members import PATCH_OP
 from syncjobs.models.job import RetryPolicy, ScimTarget
 
 

@@ -13,6 +13,10 @@ source, listings as real services shape them: filters refused (400) or answered 
 ignored, a short `totalResults`, a wrong `itemsPerPage`, case-exact `userName eq`, and a
 /ServiceProviderConfig that declares filter and sort, neither, or is missing. Accounts an admin
 made by hand are put straight into the SCIM server with `create_directly`.
+
+Group behaviours: a service that takes members only through PATCH (RFC 7644 allows it: `members` in
+POST/PUT bodies of /Groups are dropped before they reach the server), and one that silently drops
+every n-th member of PATCH add operations while answering success.
 """
 
 from __future__ import annotations
@@ -53,8 +57,12 @@ class Behaviour:
     items_per_page_wrong: bool = False  # itemsPerPage one more than the resources on the page
     user_name_case_exact: bool = False  # `userName eq` matches only the exact case
     spc: str = "upstream"  # /ServiceProviderConfig: upstream, declares (filter+sort), bare (neither), missing (404)
+    # group behaviours
+    members_only_via_patch: bool = False  # `members` in POST/PUT bodies of /Groups never reach the server
+    drops_members: int = 0  # every n-th member value of PATCH add operations on /Groups is dropped (0: none)
 
 
+_GROUPS = re.compile(r"/Groups(/[^/?]+)?(\?.*)?$")
 _USER_NAME_EQ = re.compile(r'^userName eq ("(?:[^"\\]|\\.)*")$')
 _LISTING = re.compile(r"/(Users|Groups)$")
 _LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
@@ -108,6 +116,8 @@ class PeerProxy:
         self._lock = threading.Lock()
         self.calls = 0
         self.throttled = 0
+        self.members_added = 0  # member values of PATCH adds seen (drops_members counts them)
+        self.members_dropped: list[str] = []
         self._server = LocalHttpServer("scim-peer", self._serve)
 
     @property
@@ -153,6 +163,8 @@ class PeerProxy:
         headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED}
         if request.command == "GET" and self._served_here(request, headers):
             return
+        if body and _GROUPS.search(urlsplit(request.path).path):
+            body = self._group_body(request.command, body)
         path = _rewritten(request.path, self.behaviour) if request.command == "GET" else request.path
         response = self._upstream.request(request.command, path, content=body, headers=headers)
         returned = {k: v for k, v in response.headers.items() if k.lower() in _RETURNED}
@@ -219,6 +231,31 @@ class PeerProxy:
                 return found
             found += resources
             start += len(resources)
+
+    def _group_body(self, method: str, body: bytes) -> bytes:
+        """A /Groups request body as this peer passes it on (see the group behaviours)."""
+        b = self.behaviour
+        if not (b.members_only_via_patch and method in ("POST", "PUT")) and not (b.drops_members and method == "PATCH"):
+            return body
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return body
+        if method in ("POST", "PUT"):
+            document.pop("members", None)
+        else:
+            for operation in document.get("Operations") or []:
+                if str(operation.get("op", "")).lower() == "add" and operation.get("path") == "members":
+                    operation["value"] = [m for m in operation.get("value") or [] if not self._drops(m)]
+        return json.dumps(document).encode()
+
+    def _drops(self, member: dict[str, Any]) -> bool:
+        with self._lock:
+            self.members_added += 1
+            if self.members_added % self.behaviour.drops_members:
+                return False
+            self.members_dropped.append(str(member.get("value")))
+            return True
 
     @staticmethod
     def _answer(request: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str]) -> None:

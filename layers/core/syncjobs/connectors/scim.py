@@ -8,6 +8,11 @@ externalId (RFC 7643: "an identifier for the resource as defined by the provisio
 source id unless the mapping sets it; that mark, and the job's entity state, decide whether an entity
 found may be adopted (engine.adoption). A lookup is trusted only if every resource it returns really
 matches: a target that ignores or misapplies `filter` never leads to an adoption or a removal.
+
+Groups are written as peers take them (RFC 7644 3.5.2): their attributes by POST (create) or PATCH
+replace (update, adoption: a PUT without members would empty the group on servers that honour it), never
+with members; the members by PATCH add/remove of the difference, in chunks, verified afterwards
+(scim_group_members).
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from typing import Any
 import httpx
 
 from syncjobs.connectors.base import Claim, TargetEntityGone, TargetError, Written
+from syncjobs.connectors.scim_group_members import GroupMembers
 from syncjobs.connectors.scim_http import ENDPOINTS, Probe, ScimClient, quoted, scim_detail
+from syncjobs.connectors.scim_members import member_ids, patch_body
 from syncjobs.deadline import Budget
 from syncjobs.engine.adoption import Adopt, Candidate, decide_adoption
 from syncjobs.engine.mapping import schemas_of
@@ -27,7 +34,6 @@ from syncjobs.engine.schema_check import declared_extensions
 from syncjobs.models.job import RetryPolicy, ScimTarget
 
 _DECLARED = ("/ResourceTypes", "/Schemas")  # what a target declares its resources to be
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 class ScimTargetConnector:
@@ -43,6 +49,7 @@ class ScimTargetConnector:
         self.name = config.name
         self._adopt_unmarked = config.adopt_unmarked
         self._client = ScimClient(config.base_url, token, config.timeout_seconds, retry, sleep, transport, budget)
+        self._members = GroupMembers(self._client, config.member_chunk_size)
 
     def close(self) -> None:
         self._client.close()
@@ -53,29 +60,25 @@ class ScimTargetConnector:
 
     # ------------------------------------------------------------------ protocol
     def create(self, entity_type: str, resource: dict[str, Any], claim: Claim | None = None) -> Written:
-        path, schema, key = ENDPOINTS[entity_type]
-        body = {"schemas": schemas_of(schema, resource), **resource}
-        claim = claim or Claim(str(resource.get("externalId", "")))
-        if entity_type == "groups" and resource.get(key):
-            return self._create_unless_found(entity_type, str(resource[key]), body, claim)
-        response = self._client.request("POST", path, body)
-        if response.status_code == 201:
-            return Written(str(response.json()["id"]))
-        if response.status_code == 409:
-            found = self._search(path, key, str(resource.get(key, "")))
-            if not found:
-                raise TargetError(f"409 conflict on create and no {key} match: {scim_detail(response)}", status=409)
-            return self._adopt(entity_type, found, body, claim)
-        raise self._client.error(response, "create")
+        if entity_type != "groups":
+            return self._create(entity_type, resource, claim)
+        attributes, wanted = _split_members(resource)
+        written = self._create(entity_type, attributes, claim)
+        # a group this call created holds no members yet; one adopted holds what it holds
+        self._members.write(written.target_id, wanted, None if written.adopted else [])
+        return written
 
     def update(self, entity_type: str, target_id: str, resource: dict[str, Any]) -> Written:
-        path, schema, _ = ENDPOINTS[entity_type]
-        response = self._client.request(
-            "PUT", f"{path}/{target_id}", {"schemas": schemas_of(schema, resource), "id": target_id, **resource}
+        _, schema, _ = ENDPOINTS[entity_type]
+        attributes, wanted = _split_members(resource) if entity_type == "groups" else (resource, [])
+        response = self._write_attributes(
+            entity_type, target_id, {"schemas": schemas_of(schema, attributes), **attributes}
         )
         if response.status_code == 404:
             raise TargetEntityGone(f"{entity_type} {target_id} no longer exists in the target", status=404)
         self._client.checked(response, "update")
+        if entity_type == "groups":
+            self._members.write(target_id, wanted)
         return Written(target_id)
 
     def schema(self, entity_type: str) -> dict[str, Any]:
@@ -101,13 +104,38 @@ class ScimTargetConnector:
         """Entra's soft delete: the entity stays in the target with `active: false` (RFC 7644 3.5.2,
         PATCH op replace, path active). A 404 (already gone) is as good."""
         path, _, _ = ENDPOINTS[entity_type]
-        body = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": False}]}
+        body = patch_body([{"op": "replace", "path": "active", "value": False}])
         response = self._client.request("PATCH", f"{path}/{target_id}", body)
         if response.status_code in (200, 204, 404):
             return
         raise self._client.error(response, "disable")
 
     # ------------------------------------------------------------------ HTTP
+    def _create(self, entity_type: str, resource: dict[str, Any], claim: Claim | None) -> Written:
+        path, schema, key = ENDPOINTS[entity_type]
+        body = {"schemas": schemas_of(schema, resource), **resource}
+        claim = claim or Claim(str(resource.get("externalId", "")))
+        if entity_type == "groups" and resource.get(key):
+            return self._create_unless_found(entity_type, str(resource[key]), body, claim)
+        response = self._client.request("POST", path, body)
+        if response.status_code == 201:
+            return Written(str(response.json()["id"]))
+        if response.status_code == 409:
+            found = self._search(path, key, str(resource.get(key, "")))
+            if not found:
+                raise TargetError(f"409 conflict on create and no {key} match: {scim_detail(response)}", status=409)
+            return self._adopt(entity_type, found, body, claim)
+        raise self._client.error(response, "create")
+
+    def _write_attributes(self, entity_type: str, target_id: str, body: dict[str, Any]) -> httpx.Response:
+        """Overwrite an existing entity's attributes: PUT for users; PATCH replace for groups, which
+        leaves their members alone (attributes a mapping no longer sets stay in the group)."""
+        path, _, _ = ENDPOINTS[entity_type]
+        if entity_type != "groups":
+            return self._client.request("PUT", f"{path}/{target_id}", {**body, "id": target_id})
+        value = {k: v for k, v in body.items() if k not in ("schemas", "id", "members")}
+        return self._client.request("PATCH", f"{path}/{target_id}", patch_body([{"op": "replace", "value": value}]))
+
     def _create_unless_found(self, entity_type: str, value: str, body: dict[str, Any], claim: Claim) -> Written:
         """Create an entity whose key the target does not keep unique, at most once.
 
@@ -155,7 +183,7 @@ class ScimTargetConnector:
 
     def _adopt(self, entity_type: str, found: list[dict[str, Any]], body: dict[str, Any], claim: Claim) -> Written:
         """Take over the one entity found if engine.adoption allows it, else fail naming the conflict."""
-        path, _, key = ENDPOINTS[entity_type]
+        _, _, key = ENDPOINTS[entity_type]
         candidates = [Candidate(str(r["id"]), str(r.get("externalId") or "")) for r in found]
         owners = {c.target_id: owner for c in candidates if (owner := claim.owner_of(c.target_id)) is not None}
         decision = decide_adoption(
@@ -170,7 +198,7 @@ class ScimTargetConnector:
         if not isinstance(decision, Adopt):
             raise TargetError(decision.reason, status=409)
         existing = decision.target_id
-        self._client.checked(self._client.request("PUT", f"{path}/{existing}", {**body, "id": existing}), "update")
+        self._client.checked(self._write_attributes(entity_type, existing, body), "update")
         return Written(existing, adopted=True, reason=decision.reason)
 
     def _search(self, path: str, key: str, value: str) -> list[dict[str, Any]]:
@@ -194,3 +222,8 @@ def _carries(resource: dict[str, Any], key: str, value: str) -> bool:
     if not isinstance(held, str) or "id" not in resource:
         return False
     return held.casefold() == value.casefold() if key == "userName" else held == value
+
+
+def _split_members(group: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A group's attributes without `members`, and its member ids (written by PATCH, not in POST/PUT)."""
+    return {k: v for k, v in group.items() if k != "members"}, member_ids(group.get("members"))

@@ -107,6 +107,13 @@ class ScimTarget(_ScimService):
         description="take over an existing target account without externalId that matches a source entity "
         "(userName); by default only accounts whose externalId is the source id are adopted",
     )
+    member_chunk_size: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="group members added or removed in one PATCH request (several targets, among them AWS "
+        "IAM Identity Center, take at most 100); members are never sent in POST/PUT",
+    )
 
 
 class RetryPolicy(_Strict):
