@@ -19,6 +19,8 @@ def test_tables_have_the_template_keys_streams_and_ttl(aws):
     jobs = ddb.describe_table(TableName=aws.resources.name("JobsTable"))["Table"]
     assert jobs["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
     assert [i["IndexName"] for i in jobs["GlobalSecondaryIndexes"]] == ["gsi1"]
+    state = ddb.describe_table(TableName=aws.resources.name("EntityStateTable"))["Table"]
+    assert [i["IndexName"] for i in state["GlobalSecondaryIndexes"]] == ["by_target"]
 
 
 def test_the_shard_queue_redrives_to_its_dead_letter_queue(aws):

@@ -224,12 +224,12 @@ def test_given_users_then_each_carries_its_source_id_as_externalId_unless_the_ma
 
 
 def test_given_an_adoption_then_owners_come_from_entity_state_and_from_this_shard():
-    # Given entity state where no entity owns t-shared, read only when an adoption asks
-    asked: list[int] = []
+    # Given entity state where no entity owns t-shared, asked only when an adoption asks
+    asked: list[str] = []
 
-    def lookup_owners() -> dict[str, str]:
-        asked.append(1)
-        return {"t-other": "E9"}
+    def lookup_owners(target_id: str) -> str | None:
+        asked.append(target_id)
+        return {"t-other": "E9"}.get(target_id)
 
     target = AdoptingTarget()
     # When two entities of one shard are created and both find t-shared
@@ -245,5 +245,5 @@ def test_given_an_adoption_then_owners_come_from_entity_state_and_from_this_shar
     )
     # Then the first is told nobody owns it; the second that E1 (written earlier in this shard) does
     assert target.claims == [("E1", None), ("E2", "E1")]
-    assert asked == [1]  # the entity state is read once
+    assert asked == ["t-shared"]  # the entity state is asked once, for that target id
     assert result.lines[Outcome.CREATED][0].reason == "matched existing account t-shared (externalId x)"

@@ -78,20 +78,20 @@ class _Context:
 
 
 class _Owners:
-    """Which entity of this job owns a target id: the entity state (read once, when first asked: only
-    an adoption asks) and what this shard has written so far (not yet in the entity state)."""
+    """Which entity of this job owns a target id: what this shard has written so far (not yet in the
+    entity state), else the entity state, asked per target id (only an adoption asks) and remembered."""
 
-    def __init__(self, lookup: Callable[[], dict[str, str]] | None) -> None:
+    def __init__(self, lookup: Callable[[str], str | None] | None) -> None:
         self._lookup = lookup
-        self._stored: dict[str, str] | None = None
+        self._stored: dict[str, str | None] = {}
         self.written: dict[str, str] = {}  # target id -> entity id, by this shard
 
     def __call__(self, target_id: str) -> str | None:
         if target_id in self.written:
             return self.written[target_id]
-        if self._stored is None:
-            self._stored = self._lookup() if self._lookup is not None else {}
-        return self._stored.get(target_id)
+        if target_id not in self._stored:
+            self._stored[target_id] = self._lookup(target_id) if self._lookup is not None else None
+        return self._stored[target_id]
 
 
 def marked(resource: dict[str, Any], entity_id: str) -> dict[str, Any]:
@@ -138,7 +138,7 @@ def process_shard(
     schema_problems: Callable[[dict[str, Any]], list[str]] | None = None,
     lookup_members: Callable[[list[str]], dict[str, str]] | None = None,
     budget: Budget | None = None,
-    lookup_owners: Callable[[], dict[str, str]] | None = None,
+    lookup_owners: Callable[[str], str | None] | None = None,
 ) -> ShardResult:
     """`should_stop` is asked at most every `stop_check_seconds`; once it says yes, the records not
     yet processed are left alone (not counted, not logged): the shard ends with what it did.
@@ -146,8 +146,8 @@ def process_shard(
     `budget`: when the invocation's time runs out (before an entity, or inside one: its calls raise
     OutOfTime), the shard is `cut` after the last entity it finished; that entity's outcome and
     everything before it are in the result, nothing after it.
-    `lookup_owners`: every target id of this entity type the job's entity state holds -> its entity id,
-    asked only when the target finds an existing entity to adopt."""
+    `lookup_owners`: the entity of this job whose entity state holds a target id (None: no entity), asked
+    only when the target finds an existing entity to adopt."""
     result = ShardResult(entity_type)
     budget = budget or Budget.unlimited()
     next_check = time.monotonic() + stop_check_seconds

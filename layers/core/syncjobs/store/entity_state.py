@@ -1,6 +1,8 @@
 """Entity state: per job and entity, the target's id and a hash of what was last written.
 
 Layout: pk=<job_id>#<entity_type>  sk=<entity_id>   target_id, hash, updated_at
+Index by_target: pk, target_id (keys only): which entity owns a target id, one small Query, not a
+read of the job's whole state (an adoption asks it; a job may hold millions of entities).
 Reads are BatchGetItem (100 keys a request); only changed entities are written.
 """
 
@@ -16,6 +18,8 @@ from syncjobs.models.state import EntityState
 from syncjobs.settings import get_settings
 from syncjobs.store.clients import client
 from syncjobs.store.errors import TransientStoreError, translate
+
+BY_TARGET = "by_target"
 
 
 def _key(job_id: str, entity_type: str, entity_id: str) -> dict[str, Any]:
@@ -74,6 +78,22 @@ class EntityStateStore:
         except ClientError as err:
             raise translate(err, f"listing entity state of job {job_id}") from err
         return out
+
+    def owner_of(self, job_id: str, entity_type: str, target_id: str) -> str | None:
+        """The entity of this job whose state holds `target_id` (None: none does). The index is
+        eventually consistent: an owner written in the last moments may not be seen yet."""
+        try:
+            out = self._ddb.query(
+                TableName=self._table,
+                IndexName=BY_TARGET,
+                KeyConditionExpression="pk = :pk AND target_id = :t",
+                ExpressionAttributeValues={":pk": {"S": f"{job_id}#{entity_type}"}, ":t": {"S": target_id}},
+                Limit=1,
+            )
+        except ClientError as err:
+            raise translate(err, f"looking up the owner of {target_id} in job {job_id}") from err
+        items = out.get("Items") or []
+        return str(items[0]["sk"]["S"]) if items else None
 
     def put_many(self, job_id: str, entity_type: str, states: Sequence[EntityState], now: str) -> None:
         requests = [

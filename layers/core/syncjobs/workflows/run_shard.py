@@ -196,7 +196,7 @@ def _process(
             schema_problems=schema_problems,
             lookup_members=lookup_members,
             budget=budget,
-            lookup_owners=lambda: {t: e for e, t in states.provisioned(job.job_id, entity_type).items()},
+            lookup_owners=lambda target_id: states.owner_of(job.job_id, entity_type, target_id),
         )
     finally:
         if target is not None:
