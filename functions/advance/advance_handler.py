@@ -1,6 +1,7 @@
 """advance: DynamoDB stream of the jobs table (filtered) -> a collection's next step, an approval's
 preview ready, an approved run started; and every 15 minutes, a sweep: approval requests past their
-time expire, and collection runs whose next step was lost move on."""
+time expire, and collection runs whose next step was lost move on. And a run's finalize, handed on by a
+run_shard invocation too short for it ({"finalize": run_id}, invoked asynchronously)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from syncjobs.batches import process_batch
 from syncjobs.observability import logger, metrics, tracer
 from syncjobs.store.codec import load_item
 from syncjobs.workflows.advance import on_change, sweep
+from syncjobs.workflows.finalize import finalize_run
 
 
 def _record_handler(record: DynamoDBRecord) -> int:
@@ -39,4 +41,8 @@ def _record_handler(record: DynamoDBRecord) -> int:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "sweep" in event:  # the Sweep schedule (every 15 minutes)
         return sweep(datetime.now(UTC))
+    if "finalize" in event:  # handed on by run_shard; finalize is idempotent, a retry is harmless
+        status = finalize_run(str(event["finalize"]))
+        logger.info("run finalized", extra={"run_id": event["finalize"], "status": status})
+        return {"finalized": event["finalize"], "status": status}
     return process_batch(event, context, EventType.DynamoDBStreams, _record_handler, metric="Advanced")

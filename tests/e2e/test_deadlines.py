@@ -30,7 +30,10 @@ THROTTLED = Behaviour(latency_s=0.05, throttle_share=0.10, retry_after_s=(1, 10)
 
 @pytest.fixture
 def slow_target(stack: LocalStack) -> Iterator[PeerProxy]:
-    stack.reset(pollers=True, timeouts={"RunShardFunction": 3}, shard_workers=10)
+    # Five workers, not the template's ten: locally every invocation shares one process (and its GIL)
+    # with moto and the pollers, so ten would give each a tenth of a core, a sixth of what a 1 GB
+    # Lambda gets; five still give each less than half of it.
+    stack.reset(pollers=True, timeouts={"RunShardFunction": 3}, shard_workers=5)
     assert stack.scim is not None
     proxy = PeerProxy(f"http://127.0.0.1:{stack.scim.port}", THROTTLED).start()
     yield proxy

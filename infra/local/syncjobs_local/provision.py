@@ -131,14 +131,14 @@ def provision(
 
     globals_fn = template.get("Globals", {}).get("Function", {})
     globals_env = globals_fn.get("Environment", {}).get("Variables", {})
-    for logical_id, resource in resources.items():
-        if resource["Type"] != "AWS::Serverless::Function":
-            continue
-        props = resource["Properties"]
+    functions = {k: r for k, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+    for logical_id in functions:  # first every name, so an environment may refer to any function
         resolver.physical[logical_id] = _physical_name(logical_id)  # Ref of a function: its name
         resolver.attributes[(logical_id, "Arn")] = (
             f"arn:aws:lambda:{region}:{resolver.account}:function:{_physical_name(logical_id)}"
         )
+    for logical_id, resource in functions.items():
+        props = resource["Properties"]
         env = {**globals_env, **props.get("Environment", {}).get("Variables", {})}
         module, handler = props["Handler"].rsplit(".", 1)
         out.functions[logical_id] = FunctionSpec(

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 MIN_RESERVE_S = 1.0
 MAX_RESERVE_S = 10.0
 RESERVE_SHARE = 0.4  # of the invocation's time, kept for recording what it did
-MAX_RESERVE_SHARE = 0.75  # however slow recording was, a quarter of the time is left for work
+MAX_RESERVE_SHARE = 0.6  # however slow recording was, 40% of the time is left for starting and work
 OBSERVED_MARGIN = 1.5  # the reserve covers the slowest recent recording this many times over
 RECENT = 20  # recordings remembered
 FORGET_AFTER_S = 60.0  # a recording older than this no longer counts

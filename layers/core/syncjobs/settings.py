@@ -29,6 +29,7 @@ class Settings:
     link_signing_key_secret: str  # Secrets Manager secret holding the links' HMAC key
     log_retention_days: int  # logs expire after this: no mail link outlives them
     start_run_function: str  # what the admin API invokes to start a run
+    finalize_function: str = ""  # what run_shard hands a finalize to when its own invocation is too short
     shard_dead_letter_queue_arn: str = ""  # run_shard counts what arrives from there as dead parts
     shard_max_receives: int = 5  # the shard queue's maxReceiveCount (the dead-letter reason quotes it)
     stall_minutes: int = 30  # an active run with no progress for this long is ended by the sweep
@@ -65,6 +66,7 @@ def get_settings() -> Settings:
         link_signing_key_secret=os.environ.get("LINK_SIGNING_KEY_SECRET", ""),
         log_retention_days=_whole("LOG_RETENTION_DAYS", "7"),
         start_run_function=os.environ.get("START_RUN_FUNCTION", ""),
+        finalize_function=os.environ.get("FINALIZE_FUNCTION", ""),
         shard_dead_letter_queue_arn=os.environ.get("SHARD_DEAD_LETTER_QUEUE_ARN", ""),
         shard_max_receives=_whole("SHARD_MAX_RECEIVES", "5"),
         stall_minutes=_whole("STALL_MINUTES", "30"),

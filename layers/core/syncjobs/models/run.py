@@ -223,6 +223,7 @@ class ShardMessage(BaseModel):
     job_id: str
     shard: ShardSpec
     part: int = Field(default=0, ge=0, le=MAX_PARTS)
+    waits: int = Field(default=0, ge=0)  # times in a row this part went back on the queue undone
 
     @property
     def part_id(self) -> str:
@@ -230,7 +231,21 @@ class ShardMessage(BaseModel):
         return part_name(self.shard.shard_id, self.part)
 
     def continuation(self, rest: ShardSpec) -> ShardMessage:
-        return self.model_copy(update={"shard": rest, "part": self.part + 1})
+        return self.model_copy(update={"shard": rest, "part": self.part + 1, "waits": 0})
+
+    def waiting(self) -> ShardMessage:
+        """The same part again, after one more wait (see `wait_delay_s`)."""
+        return self.model_copy(update={"waits": self.waits + 1})
+
+
+MAX_WAIT_DELAY_S = 30
+
+
+def wait_delay_s(waits: int, resume_after_s: float) -> float:
+    """How long a part that went back on the queue undone waits: what the target asked, and at least
+    a delay that doubles with each wait in a row (1, 2, 4 ... 30 s). Undone parts that came straight
+    back would keep the workers busy with nothing but starting up, the very load that left them no time."""
+    return max(resume_after_s, float(min(2 ** max(waits - 1, 0), MAX_WAIT_DELAY_S)))
 
 
 def part_name(shard: str, part: int) -> str:

@@ -1,4 +1,5 @@
-"""Lambda: start a run the way a schedule does, by invoking start_run asynchronously."""
+"""Lambda: start a run the way a schedule does, by invoking start_run asynchronously; hand a run's
+finalize to the advance function the same way."""
 
 from __future__ import annotations
 
@@ -18,14 +19,22 @@ class Functions:
 
     def start_run_async(self, payload: dict[str, Any]) -> None:
         """Queue an invocation of start_run (Lambda retries it twice if it fails)."""
-        name = get_settings().start_run_function
+        self._invoke_async(get_settings().start_run_function, "START_RUN_FUNCTION", payload, "starting a run")
+
+    def finalize_async(self, run_id: str) -> None:
+        """Queue a finalize of the run in the advance function (its own, longer Timeout; Lambda retries
+        it twice, and a finalize that never happens is ended by the stall sweep)."""
+        payload = {"finalize": run_id}
+        self._invoke_async(get_settings().finalize_function, "FINALIZE_FUNCTION", payload, f"finalizing run {run_id}")
+
+    def _invoke_async(self, name: str, setting: str, payload: dict[str, Any], what: str) -> None:
         if not name:
-            raise StoreError("START_RUN_FUNCTION is not set: this function cannot start runs")
+            raise StoreError(f"{setting} is not set: this function cannot do that ({what})")
         try:
             answer = self._lambda.invoke(
                 FunctionName=name, InvocationType="Event", Payload=json.dumps(payload).encode()
             )
         except ClientError as err:
-            raise translate(err, "starting a run") from err
+            raise translate(err, what) from err
         if answer.get("StatusCode") != 202:
-            raise StoreError(f"starting a run: Lambda answered {answer.get('StatusCode')}")
+            raise StoreError(f"{what}: Lambda answered {answer.get('StatusCode')}")

@@ -30,11 +30,12 @@ from syncjobs.engine.outcome_log import encode
 from syncjobs.engine.shard import ShardResult, compile_mapping, process_shard
 from syncjobs.models.job import JobDefinition
 from syncjobs.models.outcome import EntityType
-from syncjobs.models.run import Run, RunStatus, RunType, ShardMessage
+from syncjobs.models.run import Run, RunStatus, RunType, ShardMessage, wait_delay_s
 from syncjobs.observability import logger
 from syncjobs.settings import get_settings
 from syncjobs.store.entity_state import EntityStateStore
 from syncjobs.store.errors import Conflict, StoreError
+from syncjobs.store.functions import Functions
 from syncjobs.store.objects import LogObjects, error_key, part_key
 from syncjobs.store.queue import MAX_DELAY_S, ShardQueue
 from syncjobs.store.runs import RunRecord, RunStore
@@ -42,6 +43,7 @@ from syncjobs.workflows.finalize import MANIFEST, OUT_OF_SCOPE, SEEN
 from syncjobs.workflows.phases import advance
 
 MAX_ERROR_CHARS = 500
+FINALIZE_HERE_MIN_S = 30.0  # a shorter invocation hands finalize to the advance function
 
 
 def run_shard(message: ShardMessage, budget: Budget | None = None) -> str:
@@ -220,12 +222,16 @@ def _continuation(message: ShardMessage, source: Source, result: ShardResult) ->
 
 def _wait(message: ShardMessage, resume_after_s: float) -> str:
     """Nothing of the part was done (the target asked to wait, or the time ran out first): there is
-    nothing to count, so the same message goes back on the queue, delayed as the target asked. One
+    nothing to count, so the same message goes back on the queue, delayed as the target asked or
+    backing off (`wait_delay_s`). One
     call instead of recording an empty part (logs, manifest, count) and its continuation: under load,
     empty parts would add to the very slowness that left no time for work."""
-    _send(message, resume_after_s)
+    again = message.waiting()
+    delay_s = wait_delay_s(again.waits, resume_after_s)
+    _send(again, delay_s)
     logger.info(
-        "shard part waits", extra={"run_id": message.run_id, "shard": message.part_id, "resume_after_s": resume_after_s}
+        "shard part waits",
+        extra={"run_id": message.run_id, "shard": message.part_id, "resume_after_s": delay_s, "waits": again.waits},
     )
     return "requeued"
 
@@ -251,8 +257,15 @@ def _resend_continuation(record: RunRecord, message: ShardMessage) -> None:
 
 
 def _advance(record: RunRecord, message: ShardMessage, budget: Budget) -> None:
-    """Move the run on; a finalize that may not fit in what is left of this invocation is handed to a
-    fresh one: a copy of this message, which finds its part counted and finalizes (see `advance`)."""
-    if advance(record, may_finalize=budget.fresh()):
+    """Move the run on; a finalize that may not fit in what is left of this invocation is handed to the
+    advance function (see `may_finalize_in`)."""
+    if advance(record, may_finalize=may_finalize_in(budget)):
         logger.info("finalize handed on", extra={"run_id": record.run.run_id, "shard": message.part_id})
-        ShardQueue().send([message.model_dump_json()])
+        Functions().finalize_async(record.run.run_id)
+
+
+def may_finalize_in(budget: Budget) -> bool:
+    """Finalize here only in a fresh invocation of a function given at least FINALIZE_HERE_MIN_S: a
+    short one (a test's scaled-down Timeout) could not merge a large run's logs in time, and would be
+    killed on every retry; the advance function has its own, longer Timeout."""
+    return budget.total_s >= FINALIZE_HERE_MIN_S and budget.fresh()
