@@ -225,10 +225,12 @@ def drive(aws: LocalStack, run_id: str, rng: random.Random, duplicates: float, c
         run = runs.get(run_id).run
         if run.status.is_final:
             return run
+        received = 0
         for url, arn in queues:
             messages = sqs.receive_message(
                 QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=30, AttributeNames=["All"]
             ).get("Messages", [])
+            received += len(messages)
             deliveries = [m for m in messages for _ in range(2 if rng.random() < duplicates else 1)]
             rng.shuffle(deliveries)
 
@@ -252,6 +254,8 @@ def drive(aws: LocalStack, run_id: str, rng: random.Random, duplicates: float, c
                     sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
                 else:  # redelivered at once, as after the visibility timeout
                     sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+        if not received:  # a finalize handed to the advance function (an asynchronous invoke) may be under way
+            aws.lambda_api.drain()
     raise AssertionError(f"run {run_id} did not finish")
 
 

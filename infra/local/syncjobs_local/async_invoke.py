@@ -85,7 +85,9 @@ class AsyncInvoker:
             try:
                 self._invoke(logical_id, payload)
                 return
-            except Exception as err:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as err:  # a handler error, a timeout, or its process dying: Lambda retries each
                 if attempt == attempts:
                     self._exhausted(logical_id, payload, attempts, config, err)
                     return
@@ -93,7 +95,7 @@ class AsyncInvoker:
                 return  # the stack is being reset under it
 
     def _exhausted(
-        self, logical_id: str, payload: dict[str, Any], attempts: int, config: AsyncConfig, error: Exception
+        self, logical_id: str, payload: dict[str, Any], attempts: int, config: AsyncConfig, error: BaseException
     ) -> None:
         if config.on_failure is None:
             raise error

@@ -47,7 +47,9 @@ class LambdaApiServer:
     def _event(self, invoke: Callable[[dict[str, Any]], Any], payload: dict[str, Any]) -> None:
         try:
             invoke(payload)
-        except Exception as err:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as err:  # dropped after its retries: recorded, as Lambda's metrics would show it
             self.errors.append(f"{type(err).__name__}: {err}")
 
     def _answer(self, request: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str]) -> None:
