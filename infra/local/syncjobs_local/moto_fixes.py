@@ -16,6 +16,12 @@ So the tables are not copied: only the items the transaction names are saved, an
 transaction puts those items back and cuts the stream back to where it stood (a cancelled
 transaction leaves no stream record in DynamoDB).
 
+Reads see an item whole, as DynamoDB's per-item atomicity promises: moto updates an item in place
+and its reads hand out the live item, serialised after the read returns, so a read racing a write
+could see a run `succeeded` without the log keys the same update set (seen here: a finalize in the
+advance function while the fault suite polled the run). get_item and query take the write lock and
+hand out copies.
+
 And one for speed: moto's server finds the backend of every request under one lock, by listing its
 own package directory and trying a few hundred URL patterns. Under ten concurrent workers that lock
 was where a third of the time went, and invocations ran past their Timeout while recording what they
@@ -43,6 +49,17 @@ def _locked(original: Callable[..., Any]) -> Callable[..., Any]:
             return original(*args, **kwargs)
 
     return locked
+
+
+def _copied(original: Callable[..., Any]) -> Callable[..., Any]:
+    """A read under the write lock, handing out copies of what it found (see the module's docstring)."""
+
+    @functools.wraps(original)
+    def read(*args: Any, **kwargs: Any) -> Any:
+        with _lock:
+            return copy.deepcopy(original(*args, **kwargs))
+
+    return read
 
 
 def _table_deepcopy(table: Any, memo: dict[int, Any]) -> Any:
@@ -142,4 +159,6 @@ def serialise_dynamodb_writes() -> None:
     DynamoDBBackend.transact_write_items = _item_level_rollback(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
     for name in _WRITES:
         setattr(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))
+    for name in ("get_item", "query"):
+        setattr(DynamoDBBackend, name, _copied(getattr(DynamoDBBackend, name)))
     _applied = True
