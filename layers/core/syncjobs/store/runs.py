@@ -58,8 +58,16 @@ def run_key(run_id: str) -> dict[str, Any]:
 PART_PREFIX = "PART#"
 
 
+RESEND_PREFIX = "RESEND#"
+
+
+def _child(run_id: str, prefix: str, part: str) -> dict[str, Any]:
+    """The key of an item beside the run (a counted part, a resend claim), as plain values."""
+    return {"pk": f"RUN#{run_id}", "sk": f"{prefix}{part}"}
+
+
 def _part_key(run_id: str, part: str) -> dict[str, Any]:
-    return codec.dump_item({"pk": f"RUN#{run_id}", "sk": f"{PART_PREFIX}{part}"})
+    return codec.dump_item(_child(run_id, PART_PREFIX, part))
 
 
 @dataclass(frozen=True)
@@ -253,7 +261,7 @@ class RunStore:
         try:
             self._ddb.update_item(
                 TableName=self._table,
-                Key=codec.dump_item({"pk": f"RUN#{run_id}", "sk": f"RESEND#{part}"}),
+                Key=codec.dump_item(_child(run_id, RESEND_PREFIX, part)),
                 UpdateExpression="SET item_type = :type ADD n :one",
                 ConditionExpression="attribute_not_exists(n) OR n < :most",
                 ExpressionAttributeValues={
@@ -387,7 +395,7 @@ class RunStore:
         if final:
             values[":one"] = codec.dump(1)
             update += " ADD shards_done :one"
-        part_item: dict[str, Any] = {"pk": f"RUN#{run_id}", "sk": f"{PART_PREFIX}{part}", "item_type": "part"}
+        part_item = {**_child(run_id, PART_PREFIX, part), "item_type": "part"}
         part_item.update(attempt=attempt, final=final, counted_at=at)
         try:
             self._ddb.transact_write_items(
