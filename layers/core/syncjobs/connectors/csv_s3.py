@@ -18,7 +18,7 @@ from typing import Protocol
 from syncjobs.connectors.base import SourceRecord, SourceRowError
 from syncjobs.models.job import CsvS3Source
 from syncjobs.models.outcome import EntityType
-from syncjobs.models.run import ShardSpec
+from syncjobs.models.run import ShardSpec, shard_id
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -357,7 +357,7 @@ class CsvS3SourceConnector:
     ) -> ShardSpec:
         """`first`: the row and the physical line of the shard's first record."""
         return ShardSpec(
-            shard_id=f"{index:05d}",
+            shard_id=shard_id(index),
             entity_type=self.entity_type,
             start=start,
             end=end,

@@ -30,7 +30,7 @@ from syncjobs.connectors.scim_paging import ID_RANGE, OFFSET, Page
 from syncjobs.deadline import Budget
 from syncjobs.models.job import RetryPolicy, ScimSource
 from syncjobs.models.outcome import EntityType
-from syncjobs.models.run import ShardSpec
+from syncjobs.models.run import ShardSpec, shard_id
 
 
 class ScimSourceError(ValueError):
@@ -77,7 +77,7 @@ class ScimSourceConnector:
             start, end = index * shard_size, min((index + 1) * shard_size, len(ids))
             shards.append(
                 ShardSpec(
-                    shard_id=f"{index:05d}",
+                    shard_id=shard_id(index),
                     entity_type=self._entity_type,
                     start=start,
                     end=end,

@@ -108,8 +108,18 @@ class Phase(BaseModel):
         return [shard_id(i) for i in range(self.first, self.first + self.count)]
 
 
+SHARD_ID_PATTERN = r"^[0-9]{5,8}$"  # five digits at least (names sort as numbers below 100,000 shards)
+
+
 def shard_id(index: int) -> str:
+    """A shard's name: its index, five digits at least; 100,000 shards and more take six to eight (a job of
+    10 million entities in shards of one)."""
     return f"{index:05d}"
+
+
+def shard_order(shard: str) -> int:
+    """Shards in planning order: by number, so that shard 100000 comes after 99999 (not after 09999...)."""
+    return int(shard)
 
 
 def run_id_for(request: StartRequest) -> str:
@@ -176,7 +186,7 @@ class ShardSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    shard_id: str = Field(pattern=r"^[0-9]{5}$")
+    shard_id: str = Field(pattern=SHARD_ID_PATTERN)
     entity_type: EntityType = EntityType.USERS
     start: int = Field(ge=0, description="first byte (CSV) or item offset")
     end: int = Field(ge=0, description="one past the last byte or item")

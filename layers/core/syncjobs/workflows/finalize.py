@@ -23,7 +23,7 @@ from syncjobs.engine.outcome_log import LogLine, encode, header
 from syncjobs.engine.quarantine import AfterRun, after_run, failed_outright, outright_reason
 from syncjobs.engine.run_metrics import run_metrics
 from syncjobs.models.outcome import OUTCOMES, EntityType, Outcome
-from syncjobs.models.run import FailureSample, RunStatus, RunType, total_by_outcome
+from syncjobs.models.run import FailureSample, RunStatus, RunType, shard_order, total_by_outcome
 from syncjobs.observability import emit, logger
 from syncjobs.store.entity_state import EntityStateStore
 from syncjobs.store.jobs import JobRecord, JobStore
@@ -245,10 +245,11 @@ def apply_deletes(
     return lines
 
 
-def _in_order(part: str) -> tuple[str, int]:
-    """Parts in the order they were read: a shard, then its continuations 1, 2, ... 10 (not 1, 10, 2)."""
+def _in_order(part: str) -> tuple[int, int]:
+    """Parts in the order they were read: shards by number (99999 before 100000), each shard then its
+    continuations 1, 2, ... 10 (not 1, 10, 2)."""
     shard, _, number = part.partition(".")
-    return shard, int(number or 0)
+    return shard_order(shard), int(number or 0)
 
 
 def _type_of(manifest: dict[str, Any]) -> str:
