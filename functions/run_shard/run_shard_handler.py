@@ -1,4 +1,5 @@
-"""run_shard: SQS shard messages -> process each shard; failed records are retried (partial batch).
+"""run_shard: SQS shard messages -> process each shard (or a batch of a run's deletes); failed records are
+retried (partial batch).
 
 The same function reads the shard dead-letter queue: a message there failed on every receive, and is
 counted as a dead part so that its run ends (workflows/dead_shard.py)."""
@@ -6,6 +7,7 @@ counted as a dead part so that its run ends (workflows/dead_shard.py)."""
 from __future__ import annotations
 
 import functools
+import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import EventType
@@ -14,17 +16,21 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from syncjobs.batches import process_batch
 from syncjobs.deadline import Budget
-from syncjobs.models.run import ShardMessage
+from syncjobs.models.run import DeleteBatchMessage
 from syncjobs.observability import logger, metrics, tracer
 from syncjobs.settings import get_settings
 from syncjobs.workflows.dead_shard import count_dead_shard
+from syncjobs.workflows.delete_batch import run_delete_batch
+from syncjobs.workflows.parts import queued_part
 from syncjobs.workflows.run_shard import run_shard
 
 
 def _record_handler(record: SQSRecord, budget: Budget) -> str:
-    message = ShardMessage.model_validate_json(record.body)
+    message = queued_part(json.loads(record.body))
     if record.event_source_arn == get_settings().shard_dead_letter_queue_arn:
         return count_dead_shard(message)
+    if isinstance(message, DeleteBatchMessage):
+        return run_delete_batch(message, budget)
     return run_shard(message, budget)
 
 

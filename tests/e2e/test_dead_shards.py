@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from syncjobs.admin import operations
+from syncjobs.connectors.scim import ScimTargetConnector
 from syncjobs.models.run import Run, RunStatus
 from syncjobs.store.jobs import JobStore
 from syncjobs.store.runs import RunStore
@@ -20,7 +21,7 @@ from syncjobs_local.demo import prepare, start, wait_for_run
 from syncjobs_local.pollers import Scheduler
 from syncjobs_local.stack import LocalStack
 from tests.e2e.fault_kit import Poison
-from tests.e2e.helpers import outbox_settled, scim_users, wait_until
+from tests.e2e.helpers import log_rows, outbox_settled, rewrite_export, scim_users, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -87,3 +88,31 @@ def test_a_shard_failing_on_every_receive_ends_its_run_with_the_reason(stack, po
     (fired,) = [r for r in RunStore().list_for_job(prepared.job_id) if r.run_id != run.run_id]
     assert fired.trigger.value == "schedule"
     assert wait_for_run(fired.run_id, timeout_s=120).status is RunStatus.SUCCEEDED
+
+
+def test_a_delete_batch_failing_on_every_receive_fails_its_deletes_with_the_reason(stack, monkeypatch):
+    # Given 30 users provisioned, and 25 that leave the export (more than finalize deletes itself)
+    prepared = prepare(stack, users=30, bad_rows=False, shard_size=10, subscriber=None, deletes={"max_percent": 90})
+    assert wait_for_run(start(stack, prepared.job_id), timeout_s=120).totals()["created"] == 30
+    gone = {f"E{i:06d}" for i in range(1, 26)}
+    rewrite_export(prepared.bucket, prepared.key, lambda rows: [r for r in rows if r[0] not in gone])
+
+    # When every delete call raises (a bug, not an answer of the target)
+    def broken(*_: object) -> None:
+        raise RuntimeError("delete exploded (injected)")
+
+    monkeypatch.setattr(ScimTargetConnector, "delete", broken)
+    run = wait_for_run(start(stack, prepared.job_id), timeout_s=180)
+
+    # Then the batch is dead-lettered and counted: each of its deletes failed with the reason, none lost
+    assert run.status is RunStatus.FAILED
+    assert run.reason is not None
+    assert "could not be processed in 5 attempts" in run.reason
+    assert "delete exploded (injected)" in run.reason
+    assert (run.totals()["failed"], run.totals()["deleted"], run.totals()["skipped"]) == (25, 0, 5)
+    failed = log_rows(stack, run.log_keys["failed"])
+    assert sorted(r["entity_id"] for r in failed) == sorted(gone)
+    assert all(r["reason"].startswith("delete not made: delete batch") for r in failed)
+    # And the users are still in the target, still managed by the job: the next full read plans them again
+    assert len(scim_users(stack)) == 30
+    assert JobStore().get(prepared.job_id).active_run is None

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from syncjobs.admin import collections
-from syncjobs.engine.deletes import DISABLED
+from syncjobs.engine.deletes import DELETE_BATCH_SIZE, DISABLED
 from syncjobs.models.approval import ApprovalStatus
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import RunStatus
@@ -261,3 +261,23 @@ def test_held_deletes_allowed_through_the_cli_run_once(stack):
     outbox_settled(stack)
     assert RunStore().get(run.run_id).run.deletes_allowed == 12
     assert set(scim_users(stack)) == set(users)
+
+
+def test_many_deletes_are_made_by_delete_batches_each_entity_once(stack):
+    # Given 300 users provisioned, when 150 leave the export (a threshold that allows it)
+    prepared = prepare(stack, users=300, bad_rows=False, shard_size=100, deletes={"max_count": 1000, "max_percent": 60})
+    first = wait_for_run(start(stack, prepared.job_id), stack=stack)
+    assert first.totals()[Outcome.CREATED] == 300
+    gone = {f"E{i:06d}" for i in range(1, 301, 2)}
+    rewrite_export(prepared.bucket, prepared.key, lambda rows: [r for r in rows if r[0] not in gone])
+    run = wait_for_run(start(stack, prepared.job_id), stack=stack)
+    # Then the deletes are made by batches of 100 (not by finalize), and every one is counted and logged once
+    assert run.deletes_done == -(-len(gone) // DELETE_BATCH_SIZE) == 2
+    totals = run.totals()
+    assert run.status is RunStatus.SUCCEEDED
+    assert (totals[Outcome.DELETED], totals[Outcome.SKIPPED], totals[Outcome.FAILED]) == (150, 150, 0)
+    assert sorted(r["entity_id"] for r in log_rows(stack, run.log_keys["deleted"])) == sorted(gone)
+    users = scim_users(stack)
+    assert len(users) == 150
+    assert not gone & set(users)
+    assert provisioned_ids(stack, prepared.job_id) == set(users)

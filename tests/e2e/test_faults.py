@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from syncjobs.admin import operations
+from syncjobs.engine import deletes
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import RunStatus
 from syncjobs.store.entity_state import EntityStateStore
@@ -55,6 +56,7 @@ class Scenario:
     duplicates: float  # share of deliveries made twice
     concurrent: bool
     poison: bool  # one shard of the second read raises on every receive (dead-lettered)
+    fan_out_deletes: bool  # the second read's deletes are made by delete batches, not by finalize itself
 
     @classmethod
     def draw(cls, seed: int) -> Scenario:
@@ -72,11 +74,13 @@ class Scenario:
             duplicates=rng.choice([0.0, 0.3, 0.6]),
             concurrent=rng.random() < 0.25,
             poison=rng.random() < 0.2,
+            fan_out_deletes=seed % 2 == 1,
         )
 
     @property
     def case_id(self) -> str:
-        return f"seed{self.seed}-{self.kill_first}-{self.kill_second}" + ("-poison" if self.poison else "")
+        name = f"seed{self.seed}-{self.kill_first}-{self.kill_second}" + ("-poison" if self.poison else "")
+        return name + ("-batched" if self.fan_out_deletes else "")
 
 
 SCENARIOS = [Scenario.draw(seed) for seed in range(CASES)]
@@ -166,7 +170,10 @@ def test_runs_stay_exact_under_faults(shared_aws, monkeypatch, scenario):
     if kill_second and second_points[kill_second] == 0:
         kill_second = None  # the poison took every write of this run
     second = faults(kill_second, second_points)
-    with injected(monkeypatch, second), poison.applied(monkeypatch):
+    with injected(monkeypatch, second), poison.applied(monkeypatch), monkeypatch.context() as m:
+        if scenario.fan_out_deletes:  # the 3 deletes go to delete batches of 2 and 1 (under the same faults)
+            m.setattr(deletes, "INLINE_MAX_DELETES", 0)
+            m.setattr(deletes, "DELETE_BATCH_SIZE", 2)
         run = drive(aws, start(aws, prepared.job_id), rng, scenario.duplicates, scenario.concurrent)
 
     unchanged = all_ids - removed - changed

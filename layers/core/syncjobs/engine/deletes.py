@@ -10,7 +10,7 @@ deleted: nothing proves it is gone).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from syncjobs.models.job import DeleteMode, DeletePolicy
@@ -146,3 +146,57 @@ def still_to_delete(
         else:
             todo.append((entity_id, target_id))
     return todo, kept
+
+
+# A run's deletes are made by finalize itself up to this many; more are fanned out through the shard
+# queue in batches (workflows/delete_batch.py), groups' batches before users' (a group goes before its
+# members do), so that no invocation makes more target calls than fit its Timeout however many entities
+# leave the source at once.
+INLINE_MAX_DELETES = 20
+DELETE_BATCH_SIZE = 100
+
+
+@dataclass(frozen=True)
+class DeleteBatch:
+    """A slice of one entity type's pending deletes in the run's delete plan. `index` counts the run's
+    batches from 0 in the order they are made."""
+
+    index: int
+    entity_type: str
+    start: int
+    end: int
+
+
+def fans_out(plans: Mapping[str, DeletePlan], run_type: RunType) -> bool:
+    """Whether the plan's deletes go to delete batches (else finalize makes them). Decided by the claimed
+    plan alone, so that every finalizer of the run decides the same. A simulate run writes nothing."""
+    if run_type is RunType.SIMULATE:
+        return False
+    return sum(len(plan.deletes) for plan in plans.values()) > INLINE_MAX_DELETES
+
+
+def delete_batches(plans: Mapping[str, DeletePlan], order: Sequence[str], size: int | None = None) -> list[DeleteBatch]:
+    """The batches of a fanned-out plan, entity type by entity type in `order`, `size` deletes each (none:
+    DELETE_BATCH_SIZE)."""
+    size = size or DELETE_BATCH_SIZE
+    batches: list[DeleteBatch] = []
+    for entity_type in order:
+        plan = plans.get(entity_type)
+        deletes = plan.deletes if plan is not None else []
+        for start in range(0, len(deletes), size):
+            batches.append(DeleteBatch(len(batches), entity_type, start, min(start + size, len(deletes))))
+    return batches
+
+
+def due_delete_batches(batches: Sequence[DeleteBatch], done: int, queued: Collection[str]) -> list[DeleteBatch]:
+    """The batches to queue now: those of each entity type not queued yet whose earlier types' batches
+    are all counted (`done`: batches counted whole). Batches are counted in order of type only, so the
+    earlier types are complete exactly when `done` reaches the end of their batches."""
+    due: list[DeleteBatch] = []
+    for entity_type in dict.fromkeys(b.entity_type for b in batches):
+        of_type = [b for b in batches if b.entity_type == entity_type]
+        if entity_type not in queued:
+            due += of_type
+        if done <= of_type[-1].index:
+            break  # later types wait for this one
+    return due

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -151,6 +152,7 @@ class Run(BaseModel):
     stop_requested_at: datetime | None = None
     shards_total: int | None = None
     shards_done: int = 0
+    deletes_done: int = 0  # delete batches counted whole (finalize fans large deletes out: workflows/delete_batch.py)
     counts: Counts = Field(default_factory=dict)
     first_failure_at: datetime | None = None
     failures: list[FailureSample] = Field(default_factory=list)
@@ -246,6 +248,41 @@ class ShardMessage(BaseModel):
     def waiting(self) -> ShardMessage:
         """The same part again, after one more wait (see `wait_delay_s`)."""
         return self.model_copy(update={"waits": self.waits + 1})
+
+
+class DeleteBatchMessage(BaseModel):
+    """The SQS message that asks run_shard to make a slice of a run's delete plan (one entity type's
+    pending deletes, `start` to `end`), or the rest of one an earlier invocation could not finish in
+    time (`part` > 0). Numbered on after the run's shards (`shard_id`), so that its part sorts after
+    them and is counted once like any part."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["deletes"] = "deletes"
+    run_id: str
+    job_id: str
+    entity_type: EntityType
+    plan_key: str = Field(min_length=1, description="the run's claimed delete plan (S3 key)")
+    shard_id: str = Field(pattern=SHARD_ID_PATTERN)
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    part: int = Field(default=0, ge=0, le=MAX_PARTS)
+    waits: int = Field(default=0, ge=0)
+
+    @property
+    def part_id(self) -> str:
+        return part_name(self.shard_id, self.part)
+
+    def continuation(self, start: int) -> DeleteBatchMessage:
+        return self.model_copy(update={"start": start, "part": self.part + 1, "waits": 0})
+
+    def waiting(self) -> DeleteBatchMessage:
+        return self.model_copy(update={"waits": self.waits + 1})
+
+
+def is_delete_batch(body: dict[str, Any]) -> bool:
+    """Whether a queue message's body asks for deletes (else it is a ShardMessage)."""
+    return body.get("kind") == "deletes"
 
 
 MAX_WAIT_DELAY_S = 30

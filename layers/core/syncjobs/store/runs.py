@@ -3,6 +3,7 @@
 Layout:
   run   pk=RUN#<run_id>  sk=RUN   item_type=run, the Run fields, `job` (the definition it ran),
                                    shards_done (shards counted whole), counts,
+                                   deletes_done (delete batches counted whole, see workflows/delete_batch),
                                    queued_phases (string set: entity types whose shards are queued),
                                    progress_at (set on create, start and every counted part: the
                                    sweep ends a run whose progress_at stays put, see engine/stall.py)
@@ -374,9 +375,11 @@ class RunStore:
         part_number: int = 0,
         final: bool = True,
         now: datetime | None = None,
+        deletes: bool = False,
     ) -> RunRecord:
         """Add a shard's (or a continuation part's) counts to its run exactly once; returns the run
         afterwards. `final`: this part ends the shard (no continuation follows), so the shard is done.
+        `deletes`: the part is of a delete batch, counted whole in deletes_done (not shards_done).
 
         Raises Conflict when the part was already counted or the run is no longer active.
         """
@@ -394,7 +397,7 @@ class RunStore:
         update = f"SET {', '.join(sets)}"
         if final:
             values[":one"] = codec.dump(1)
-            update += " ADD shards_done :one"
+            update += f" ADD {'deletes_done' if deletes else 'shards_done'} :one"
         part_item = {**_child(run_id, PART_PREFIX, part), "item_type": "part"}
         part_item.update(attempt=attempt, final=final, counted_at=at)
         try:

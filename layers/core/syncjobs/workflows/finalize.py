@@ -16,23 +16,44 @@ from typing import Any
 from syncjobs.connectors.base import TargetError
 from syncjobs.connectors.registry import target_for
 from syncjobs.connectors.scim import ScimTargetConnector
-from syncjobs.engine.deletes import DISABLED, DeletePlan, disables, partial_read, plan_deletes, why_no_deletes
+from syncjobs.deadline import Budget, OutOfTime
+from syncjobs.engine.deletes import (
+    DISABLED,
+    DeletePlan,
+    delete_batches,
+    disables,
+    due_delete_batches,
+    fans_out,
+    partial_read,
+    plan_deletes,
+    why_no_deletes,
+)
 from syncjobs.engine.delta import newer
 from syncjobs.engine.finalize import dead_reason, final_status, first_failures
 from syncjobs.engine.outcome_log import LogLine, encode, header
 from syncjobs.engine.quarantine import AfterRun, after_run, failed_outright, outright_reason
 from syncjobs.engine.run_metrics import run_metrics
 from syncjobs.models.outcome import OUTCOMES, EntityType, Outcome
-from syncjobs.models.run import FailureSample, RunStatus, RunType, shard_order, total_by_outcome
+from syncjobs.models.run import (
+    DeleteBatchMessage,
+    FailureSample,
+    RunStatus,
+    RunType,
+    shard_id,
+    shard_order,
+    total_by_outcome,
+)
 from syncjobs.observability import emit, logger
 from syncjobs.store.entity_state import EntityStateStore
 from syncjobs.store.jobs import JobRecord, JobStore
 from syncjobs.store.objects import LogObjects, log_download_name, log_key, part_key, run_key_prefix
+from syncjobs.store.queue import ShardQueue
 from syncjobs.store.runs import Closing, RunRecord, RunStore
 
 MANIFEST = "manifest.json"
 SEEN = "seen.txt"
 OUT_OF_SCOPE = "out-of-scope.txt"  # ids read and out of scope: deletable even after a partial read
+DELETES_QUEUED = "deletes:"  # queued_phases: the delete batches of an entity type are queued
 _NO_MANIFEST = b'{"outcomes": [], "failures": []}'  # a counted part whose manifest is gone (expired logs)
 
 
@@ -43,6 +64,7 @@ class _Extra:
     lines: dict[Outcome, list[LogLine]] = field(default_factory=lambda: {o: [] for o in OUTCOMES})
     held: int = 0
     notes: list[str] = field(default_factory=list)
+    fanned_out: tuple[str, dict[str, DeletePlan]] | None = None  # (plan key, plans): delete batches make them
 
     def counts(self) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {}
@@ -72,8 +94,12 @@ def finalize_run(run_id: str) -> RunStatus | None:
     if run.status.is_final:
         return None
 
+    if record.delete_plan is not None and not _batches_made(record, record.delete_plan):
+        return None  # fanned-out deletes under way: the last batch counted finalizes the run
     manifests = _manifests(record, logs)
     extra = _deletes(record, manifests, logs)
+    if extra.fanned_out is not None and not _batches_made(record, *extra.fanned_out):
+        return None
     if extra.held and run.run_type is not RunType.SIMULATE:
         from syncjobs.workflows.held_deletes import hold_for_allow  # it builds on this module
 
@@ -174,9 +200,10 @@ def _deletes(record: RunRecord, manifests: Manifests, logs: LogObjects) -> _Extr
     partial: set[str] = set()  # types with unreadable rows: only entities read and out of scope may go
     types = [t.value for t in job.phases]
     for type_name in types:
-        of_type = [m for _, _, m in manifests if _type_of(m) == type_name]
+        of_type = [m for _, _, m in manifests if _type_of(m) == type_name and not m.get("deletes")]
         dead = sum(1 for m in of_type if m.get("dead"))
-        stopped = run.status is RunStatus.STOPPING
+        # a stop after the plan was claimed leaves it standing: the read it was made from was complete
+        stopped = run.status is RunStatus.STOPPING and record.delete_plan is None
         reason = why_no_deletes(run.run_type, run.read_mode, job.deletes, stopped, dead)
         if reason is not None:
             why_not[type_name] = reason
@@ -191,10 +218,12 @@ def _deletes(record: RunRecord, manifests: Manifests, logs: LogObjects) -> _Extr
     for type_name, reason in why_not.items():
         extra.note(type_name, reason, only_type)
 
-    plans = _delete_plans(record, [t for t in types if t not in why_not], partial, manifests, logs)
+    plan_key, plans = _delete_plans(record, [t for t in types if t not in why_not], partial, manifests, logs)
+    if fans_out(plans, run.run_type):
+        extra.fanned_out = (plan_key, plans)
     target = None
     try:
-        for entity_type in reversed(types):
+        for entity_type in _delete_order(record):
             plan = plans.get(entity_type)
             if plan is None:
                 continue
@@ -205,44 +234,70 @@ def _deletes(record: RunRecord, manifests: Manifests, logs: LogObjects) -> _Extr
                     LogLine(entity_type, e, t, None, plan.held_reason) for e, t in plan.pending
                 ]
                 continue
-            if not plan.deletes:
-                continue
+            if not plan.deletes or extra.fanned_out is not None:
+                continue  # nothing to delete, or the delete batches made the deletes
             disabling = disables(job.deletes.mode, entity_type)
             if run.run_type is RunType.SIMULATE:
                 simulated = f"simulated {DISABLED if disabling else 'delete'}"
                 extra.lines[Outcome.DELETED] += [LogLine(entity_type, e, t, None, simulated) for e, t in plan.deletes]
                 continue
             target = target or target_for(job)
-            for line in apply_deletes(job.job_id, entity_type, plan.deletes, target, disabling):
-                extra.lines[Outcome.DELETED if line.reason in ("", DISABLED) else Outcome.FAILED].append(line)
+            for line in apply_deletes(job.job_id, entity_type, plan.deletes, target, disabling).lines:
+                extra.lines[delete_outcome(line)].append(line)
     finally:
         if target is not None:
             target.close()
     return extra
 
 
+@dataclass
+class DeletesMade:
+    """What `apply_deletes` made: a line per entity it got to, in order, and when it stopped early because
+    the target asked to be left alone longer than the time left, for how long (its Retry-After)."""
+
+    lines: list[LogLine] = field(default_factory=list)
+    resume_after_s: float = 0.0
+
+
 def apply_deletes(
-    job_id: str, entity_type: str, deletes: list[tuple[str, str]], target: ScimTargetConnector, disabling: bool
-) -> list[LogLine]:
+    job_id: str,
+    entity_type: str,
+    deletes: list[tuple[str, str]],
+    target: ScimTargetConnector,
+    disabling: bool,
+    budget: Budget | None = None,
+) -> DeletesMade:
     """Delete (or disable) each entity in the target and forget it in the entity state: a disabled
     user stays in the target, no longer managed by this job. A line per entity: reason "" (deleted),
-    DISABLED, or why it failed."""
-    lines: list[LogLine] = []
+    DISABLED, or why it failed. `budget`: stop before the invocation's time runs out; the lines are then
+    those of the first deletes only (the caller hands the rest on)."""
+    made = DeletesMade()
     done: list[str] = []
+    budget = budget or Budget.unlimited()
     for entity_id, target_id in deletes:
+        if budget.left() <= 0:
+            break
         try:
             if disabling:
                 target.disable(entity_type, target_id)
             else:
                 target.delete(entity_type, target_id)
+        except OutOfTime as err:  # not made: the rest, this one included, is for a continuation
+            made.resume_after_s = err.resume_after_s
+            break
         except TargetError as err:
             verb = "disable" if disabling else "delete"
-            lines.append(LogLine(entity_type, entity_id, target_id, None, f"{verb} failed: {err.reason}"))
+            made.lines.append(LogLine(entity_type, entity_id, target_id, None, f"{verb} failed: {err.reason}"))
             continue
-        lines.append(LogLine(entity_type, entity_id, target_id, None, DISABLED if disabling else ""))
+        made.lines.append(LogLine(entity_type, entity_id, target_id, None, DISABLED if disabling else ""))
         done.append(entity_id)
     EntityStateStore().delete_many(job_id, entity_type, done)
-    return lines
+    return made
+
+
+def delete_outcome(line: LogLine) -> Outcome:
+    """A line of `apply_deletes` as an outcome: deleted (or disabled), else failed."""
+    return Outcome.DELETED if line.reason in ("", DISABLED) else Outcome.FAILED
 
 
 def _in_order(part: str) -> tuple[int, int]:
@@ -276,7 +331,7 @@ def seen_ids(
 
 def _delete_plans(
     record: RunRecord, entity_types: list[str], partial: set[str], manifests: Manifests, logs: LogObjects
-) -> dict[str, DeletePlan]:
+) -> tuple[str, dict[str, DeletePlan]]:
     """The plans, computed once: a retried or concurrent finalize must delete exactly the same entities,
     and one computing its plan after another finalizer's deletes would find nothing left to delete.
     Each computation is written under its own key; the first one claimed on the run item is the plan
@@ -295,9 +350,49 @@ def _delete_plans(
         logs.put(key, json.dumps(body).encode())
         winner = RunStore().claim_delete_plan(run_id, key)
         if winner == key:
-            return plans
+            return key, plans
         key = winner
-    return load_delete_plans(logs, key)
+    return key, load_delete_plans(logs, key)
+
+
+def _batches_made(record: RunRecord, plan_key: str, plans: dict[str, DeletePlan] | None = None) -> bool:
+    """Whether a claimed plan's deletes are all made: none to fan out, or every delete batch counted.
+    Until then, queue the batches now due (groups' first, users' once those are counted); sending a
+    batch twice (two finalizers at once) is harmless, the part is counted once."""
+    run = record.run
+    plans = plans if plans is not None else load_delete_plans(LogObjects(), plan_key)
+    if not fans_out(plans, run.run_type):
+        return True
+    batches = delete_batches(plans, _delete_order(record))
+    queued = {name.removeprefix(DELETES_QUEUED) for name in record.queued_phases if name.startswith(DELETES_QUEUED)}
+    due = due_delete_batches(batches, run.deletes_done, queued)
+    first = run.shards_total or 0  # batches are numbered on after the shards
+    for entity_type in dict.fromkeys(b.entity_type for b in due):
+        of_type = [b for b in due if b.entity_type == entity_type]
+        ShardQueue().send(
+            [
+                DeleteBatchMessage(
+                    run_id=run.run_id,
+                    job_id=run.job_id,
+                    entity_type=EntityType(entity_type),
+                    plan_key=plan_key,
+                    shard_id=shard_id(first + b.index),
+                    start=b.start,
+                    end=b.end,
+                ).model_dump_json()
+                for b in of_type
+            ]
+        )
+        RunStore().mark_phase_queued(run.run_id, DELETES_QUEUED + entity_type)
+        logger.info(
+            "delete batches queued", extra={"run_id": run.run_id, "entity_type": entity_type, "batches": len(of_type)}
+        )
+    return run.deletes_done >= len(batches)
+
+
+def _delete_order(record: RunRecord) -> list[str]:
+    """Entity types in the order their deletes are made: groups before users (a group is gone before its members)."""
+    return [t.value for t in reversed(record.job.phases)]
 
 
 def load_delete_plans(logs: LogObjects, key: str) -> dict[str, DeletePlan]:

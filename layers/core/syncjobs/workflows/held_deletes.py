@@ -106,7 +106,7 @@ def apply_allowed(approval_id: str) -> str | None:
             kept += [LogLine(entity_type, e, t, None, why) for e, t, why in not_now]
             if todo:
                 target = target or target_for(job)
-                done += apply_deletes(job_id, entity_type, todo, target, disables(job.deletes.mode, entity_type))
+                done += apply_deletes(job_id, entity_type, todo, target, disables(job.deletes.mode, entity_type)).lines
     finally:
         if target is not None:
             target.close()
