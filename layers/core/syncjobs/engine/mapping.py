@@ -204,7 +204,8 @@ class CompiledMapping:
         parsed = {path: _parse(path, source) for path, source in mapping.items()}
         self._attributes = [(path, _single(path, template)) for path, template in parsed.items()]
         self._combined = _combined(parsed)
-        self._plain = _plain(parsed) if self._combined is not None else None
+        # from a parse of its own: compiling a template optimizes its tree in place (folds constants)
+        self._plain = _plain({path: _parse(path, source) for path, source in mapping.items()})
         self._globals = dict(self._combined.globals) if self._combined is not None else {}
         self._paths = {path: split_path(path) for path in mapping}
         self._scope = _single("scope", _parse("scope", scope)) if scope else None
