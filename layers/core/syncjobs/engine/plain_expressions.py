@@ -191,12 +191,11 @@ class _Generator:
 
 
 def _build(source: str, constants: list[Any], name: str) -> Callable[[dict[str, Any]], Any]:
-    namespace: dict[str, Any] = {"__builtins__": {"str": str}}
+    namespace: dict[str, Any] = {"__builtins__": {"str": str}, "k": tuple(constants)}
     code = compile(source, f"<mapping {name}>", "exec")
     exec(code, namespace)  # noqa: S102 - source generated above from the subset, constants by index
-    function: Callable[[dict[str, Any], tuple[Any, ...]], Any] = namespace[name]
-    frozen = tuple(constants)
-    return lambda attributes: function(attributes, frozen)
+    function: Callable[[dict[str, Any]], Any] = namespace[name]
+    return function
 
 
 def compile_expression(environment: Environment, expression: nodes.Expr) -> Callable[[dict[str, Any]], Any] | None:
@@ -205,7 +204,7 @@ def compile_expression(environment: Environment, expression: nodes.Expr) -> Call
     generator = _Generator(environment)
     try:
         body = generator.expression(expression)
-        return _build(f"def expression(a, k):\n    return {body}\n", generator.constants, "expression")
+        return _build(f"def expression(a, k=k):\n    return {body}\n", generator.constants, "expression")
     except (_Unsupported, RecursionError, SyntaxError, MemoryError):
         return None
 
@@ -217,7 +216,7 @@ def compile_mapping(
     (each expression's value set at its path, in order, unless it is None or ""), or raising when jinja
     must be asked; None if an expression is outside the subset."""
     generator = _Generator(environment)
-    lines = ["def mapping(a, k):", "    out = {}"]
+    lines = ["def mapping(a, k=k):", "    out = {}"]
     try:
         for parts, expression in expressions:
             lines.append(f"    v = {generator.expression(expression)}")
