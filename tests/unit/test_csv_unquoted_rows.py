@@ -4,7 +4,6 @@ its own; on a dirty export, every record, row number and row error is what the r
 import csv
 import io
 import random
-from collections.abc import Iterator
 
 import pytest
 
@@ -12,18 +11,7 @@ from syncjobs.connectors import csv_s3
 from syncjobs.connectors.csv_s3 import CsvS3SourceConnector, _unquoted_fields
 from syncjobs.models.job import CsvS3Source
 from syncjobs_local.sample_data import generate
-
-
-class Bytes:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def iter_range(
-        self, bucket: str, key: str, start: int, end: int | None = None, chunk_size: int = 1 << 20
-    ) -> Iterator[bytes]:
-        body = self.data[start:end]
-        for i in range(0, len(body), 5):
-            yield body[i : i + 5]
+from tests.unit.test_csv_source import Bytes
 
 
 def read(data: bytes, delimiter: str = ",", max_row_bytes: int = 65536) -> list[tuple]:
