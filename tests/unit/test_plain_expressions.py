@@ -6,9 +6,10 @@ import random
 from typing import Any
 
 import pytest
+from jinja2 import TemplateAssertionError
 
 from syncjobs.engine import plain_expressions
-from syncjobs.engine.mapping import CompiledMapping, _as_expression, _env
+from syncjobs.engine.mapping import CompiledMapping, MappingError, _as_expression, _env
 
 # In the plain subset: each must compile to plain Python (else the comparisons below prove nothing).
 SUBSET = [
@@ -229,3 +230,18 @@ def test_given_random_expressions_and_inputs_when_applied_then_plain_and_jinja_a
             assert got == outcome(reference.apply, attributes), (mapping, attributes)
             plain_values += plain._apply_plain(attributes) is not None
     assert plain_values > 150  # the plain evaluator gave values, not only gave up
+
+
+def test_given_a_plain_mapping_then_jinja_compiles_it_only_for_an_entity_the_evaluator_gives_up_on():
+    mapping = CompiledMapping({"x": "{{ a | lower }}"})
+    assert mapping._templates is None
+    assert mapping.apply({"a": "X"}) == {"x": "x"}
+    assert mapping._templates is None
+    with pytest.raises(MappingError, match=r"^x: UndefinedError"):
+        mapping.apply({})
+    assert mapping._templates is not None
+
+
+def test_given_an_unknown_filter_when_compiled_then_it_fails_at_once_as_before():
+    with pytest.raises(TemplateAssertionError, match="No filter named 'nosuch'"):
+        CompiledMapping({"x": "{{ a | nosuch }}", "y": "{{ a }}"})

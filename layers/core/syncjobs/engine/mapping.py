@@ -17,7 +17,9 @@ plain Python, several times faster; jinja renders only what that evaluator gives
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, Undefined, meta, nodes
@@ -197,16 +199,25 @@ def _single(path: str, template: nodes.Template) -> NativeTemplate:
     return _dict_template([(path, expression)])
 
 
+@dataclass(frozen=True)
+class _Templates:
+    attributes: list[tuple[str, NativeTemplate]]  # one per attribute, to name the one that fails
+    combined: NativeTemplate | None  # all of them in one (None: a template has statements)
+    globals: dict[str, Any]
+
+
 class CompiledMapping:
     """One entity type's mapping and the job's scope filter, ready to apply to many records."""
 
     def __init__(self, mapping: dict[str, str], scope: str | None = None, required: tuple[str, ...] = ()) -> None:
         parsed = {path: _parse(path, source) for path, source in mapping.items()}
-        self._attributes = [(path, _single(path, template)) for path, template in parsed.items()]
-        self._combined = _combined(parsed)
-        # from a parse of its own: compiling a template optimizes its tree in place (folds constants)
-        self._plain = _plain({path: _parse(path, source) for path, source in mapping.items()})
-        self._globals = dict(self._combined.globals) if self._combined is not None else {}
+        # before jinja compiles the trees: its compiler optimizes a tree in place (folds constants)
+        self._plain = _plain(parsed)
+        self._parsed = parsed
+        self._templates: _Templates | None = None
+        self._lock = threading.Lock()
+        if self._plain is None:  # jinja renders every entity: compile now (and fail now, if it must)
+            self._jinja()
         self._paths = {path: split_path(path) for path in mapping}
         self._scope = _single("scope", _parse("scope", scope)) if scope else None
         self._scope_plain = _plain_scope(scope)
@@ -256,14 +267,26 @@ class CompiledMapping:
             _set_path(out, self._paths[path], value)
         return out
 
+    def _jinja(self) -> _Templates:
+        """The jinja templates, compiled when first needed: a mapping the plain evaluator runs needs
+        them only for an entity it gives up on (compiling them costs milliseconds, per shard)."""
+        with self._lock:
+            if self._templates is None:
+                parsed = self._parsed
+                attributes = [(path, _single(path, template)) for path, template in parsed.items()]
+                combined = _combined(parsed)
+                self._templates = _Templates(attributes, combined, dict(combined.globals) if combined else {})
+            return self._templates
+
     def _render_combined(self, attributes: dict[str, Any]) -> dict[str, Any] | None:
-        template = self._combined
+        templates = self._templates or self._jinja()
+        template = templates.combined
         if template is None:
             return None
         try:
             # What template.render does, minus its per-call copy of the (ChainMap) globals and its
             # traceback rewriting: a third of the time of an 8-attribute mapping.
-            context = Context(_env, {**self._globals, **attributes}, template.name, template.blocks)
+            context = Context(_env, {**templates.globals, **attributes}, template.name, template.blocks)
             values = native_concat(template.root_render_func(context))
         except Exception:  # the slow path names the failing attribute
             return None
@@ -276,7 +299,7 @@ class CompiledMapping:
 
     def _render_each(self, attributes: dict[str, Any]) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for path, template in self._attributes:
+        for path, template in (self._templates or self._jinja()).attributes:
             try:
                 value = template.render(attributes)
                 if isinstance(value, dict) and path in value:
