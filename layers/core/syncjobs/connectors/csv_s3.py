@@ -430,10 +430,14 @@ class CsvS3SourceConnector:
         if b'"' in record and not (single_line and _plain_line(self.config.delimiter.encode()).fullmatch(record)):
             quotes = _Quotes(self.config.delimiter)
             quotes.record(record)
-        try:  # not strict: the quoting faults strict mode raises on are the misquotes, named below
-            rows = list(csv.reader(io.StringIO(text), delimiter=self.config.delimiter))
-        except csv.Error as err:
-            return SourceRowError(row, f"row {row}", f"{where}: row is not valid CSV ({err})")
+        unquoted = _unquoted_fields(text, self.config.delimiter) if quotes is None and single_line else None
+        if unquoted is not None:
+            rows = [unquoted]
+        else:
+            try:  # not strict: the quoting faults strict mode raises on are the misquotes, named below
+                rows = list(csv.reader(io.StringIO(text), delimiter=self.config.delimiter))
+            except csv.Error as err:
+                return SourceRowError(row, f"row {row}", f"{where}: row is not valid CSV ({err})")
         if quotes is not None and quotes.spans:
             cells = rows[0] if rows else []
             swallowed = self._swallowed(quotes.spans, text.split("\n"), line, header, cells)
@@ -501,6 +505,23 @@ class CsvS3SourceConnector:
             return next(csv.reader([text.rstrip("\r\n")], delimiter=self.config.delimiter), [])
         except csv.Error:
             return []
+
+
+def _unquoted_fields(text: str, delimiter: str) -> list[str] | None:
+    """The fields csv.reader reads in a one-line record, without making a reader for it (most of a
+    row's time): when the record has no quote, no CR but its line end's, no NUL and is shorter than
+    csv's field size limit, csv reads exactly its text split at the delimiter. None otherwise: csv
+    reads it (and says what is wrong with it)."""
+    if '"' in text or "\x00" in text or delimiter in _NOT_SPLIT or len(text) > csv.field_size_limit():
+        return None
+    body = text[:-1] if text.endswith("\n") else text
+    body = body[:-1] if body.endswith("\r") else body
+    if "\r" in body or "\n" in body:
+        return None
+    return body.split(delimiter)
+
+
+_NOT_SPLIT = frozenset({'"', "\r", "\n", "\x00", " "})  # delimiters csv gives a meaning of its own (or may)
 
 
 def _shape(value: str) -> str:

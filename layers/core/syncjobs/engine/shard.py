@@ -209,6 +209,7 @@ def process_shard(
     return result
 
 
+_ALWAYS_WRITE = frozenset({RunType.RESYNC, RunType.SIMULATE})
 _Decided = tuple[Outcome, str, str, dict[str, Any] | None, bool, EntityState | None]
 
 
@@ -243,7 +244,7 @@ def _apply(ctx: _Context, record: SourceRecord, stored: EntityState | None, reso
         # counted): count what that attempt did, without writing again.
         return Outcome(stored.outcome), "", known_id, resource, True, None
     # simulate shows what a resync would do, so it writes (in its logs) everything a resync writes
-    always_write = ctx.run_type in {RunType.RESYNC, RunType.SIMULATE}
+    always_write = ctx.run_type in _ALWAYS_WRITE
     action = decide(stored.hash if stored else None, new_hash, always_write=always_write)
     if action is Action.SKIP and ctx.run_type is not RunType.VALIDATE:
         return Outcome.SKIPPED, "unchanged", known_id, resource, True, None

@@ -1,0 +1,247 @@
+"""The plain-Python evaluator of mapping expressions: the same values and the same errors as jinja,
+for every expression and input, and nothing the sandbox refuses."""
+
+import math
+import random
+from typing import Any
+
+import pytest
+from jinja2 import TemplateAssertionError
+
+from syncjobs.engine import plain_expressions
+from syncjobs.engine.mapping import CompiledMapping, MappingError, _as_expression, _env
+
+# In the plain subset: each must compile to plain Python (else the comparisons below prove nothing).
+SUBSET = [
+    "{{ a }}",
+    "text only",
+    "{{ a }} {{ b }}",
+    "x{{ a }}y",
+    "{{ a ~ b ~ 1 }}",
+    "{{ a | lower }}",
+    "{{ a | upper }}",
+    "{{ a | trim }}",
+    "{{ a | trim | lower }}",
+    "{{ a | title }}",
+    "{{ a | capitalize }}",
+    "{{ a | string }}",
+    "{{ a | default('x') }}",
+    "{{ a | default('x', true) }}",
+    "{{ a | d('y', boolean=true) }}",
+    "{{ a | replace('X', 'z') }}",
+    "{{ a | replace('X', 'z', 1) }}",
+    "{{ a | length }}",
+    "{{ a | count }}",
+    "{{ a | int }}",
+    "{{ a | int(7) }}",
+    "{{ a | int(base=16) }}",
+    "{{ a | float }}",
+    "{{ n | float | round(1) }}",
+    "{{ n | int | abs }}",
+    "{{ n | int + 1 }}",
+    "{{ a + b }}",
+    "{{ n | int - 1 }}",
+    "{{ l | join(',') }}",
+    "{{ l | join }}",
+    "{{ l | list }}",
+    "{{ a == 'X' }}",
+    "{{ a != b }}",
+    "{{ a in b }}",
+    "{{ a not in ['X', 'y'] }}",
+    "{{ a < b }}",
+    "{{ a >= b }}",
+    "{{ 1 < n | int <= 5 }}",
+    "{{ a == b == 'y' }}",
+    "{{ a and b }}",
+    "{{ a or b }}",
+    "{{ not a }}",
+    "{{ a if b else 'no' }}",
+    "{{ [a, b] }}",
+    "{{ [{'value': a | lower, 'type': 'work', 'primary': true}] }}",
+    "{{ {'k': a, b: 1} }}",
+    "{{ {'k': 1, 'k': 2} }}",
+    "{{ d.k }}",
+    "{{ d.k.j }}",
+    "{{ d['k'] }}",
+    "{{ l[0] }}",
+    "{{ missing }}",
+    "{{ missing | default('m') }}",
+    "{{ b if a else missing }}",
+    "{{ range }}",
+    "{{ dict }}",
+    "{{ true }}",
+    "{{ none }}",
+    "{{ 1.5 }}",
+    "{{ '0123' }}",
+    "{{ 7 }}",
+    "{{ '' }}",
+]
+# Outside it: jinja renders these as before (calls, attributes, tests, statements, context filters...).
+OUTSIDE = [
+    "{{ a.upper() }}",
+    "{{ a.__class__ }}",
+    "{{ a.__class__.__mro__[1].__subclasses__() }}",
+    "{{ d.items }}",
+    "{{ d.get('k') }}",
+    "{{ a is defined }}",
+    "{{ a if b }}",
+    "{{ l | first }}",
+    "{{ l | map('lower') | list }}",
+    "{{ l[-1] }}",
+    "{{ a * 3 }}",
+    "{{ l[1:] }}",
+    "{{ (a, b) }}",
+    "{{ -n }}",
+    "{{ self }}",
+    "{{ range(3) | list }}",
+    "{{ a | default(*l) }}",
+    "{% if a %}yes{% endif %}",
+    "{{ a | truncate(3) }}",
+]
+INPUTS: list[dict[str, Any]] = [
+    {"a": "X", "b": "y", "n": "3", "d": {"k": "v"}, "l": ["p", "q"]},
+    {"a": "", "b": "", "n": "", "d": {}, "l": []},
+    {"a": "0123", "b": "0123", "n": "x", "d": {"k": None}, "l": [1]},
+    {"a": None, "b": 1, "n": 3, "d": "text", "l": "text"},
+    {"a": ["X"], "b": {"X": 1}, "n": 1.5, "d": {"items": 1, "k": {"j": 2}}, "l": {"0": 1}},
+    {"a": " Mixed Case ", "b": "Mixed", "n": "-2", "d": [1], "l": [None, "z"]},
+    {"a": 1, "b": 0, "n": True, "d": {"k": ""}, "l": [[1], {"x": 1}]},
+    {"a": "ff", "b": "Ω ü", "n": "1e3", "d": None, "l": ("t", "u")},
+    {"a": math.nan, "b": math.nan, "n": "nan", "d": {1: 2}, "l": [math.inf]},
+    {"a": "X", "range": "a column named range", "self": "x", "missing": "here"},
+    {},
+]
+
+
+def jinja_only(mapping: dict[str, str], scope: str | None = None, required: tuple[str, ...] = ()) -> CompiledMapping:
+    """The mapping as it was before the plain evaluator: everything rendered by jinja."""
+    compiled = CompiledMapping(mapping, scope, required)
+    compiled._plain = None
+    compiled._scope_plain = None
+    return compiled
+
+
+def outcome(function: Any, attributes: dict[str, Any]) -> str:
+    """What a call gives, to compare exactly: the repr of the value (types, order, nested), or the error."""
+    try:
+        return "value " + repr(function(attributes))
+    except Exception as err:
+        return f"error {type(err).__name__}: {err}"
+
+
+def compiles_plain(source: str) -> bool:
+    expression = _as_expression(_env.parse(source))
+    return expression is not None and plain_expressions.compile_expression(_env, expression) is not None
+
+
+@pytest.mark.parametrize("source", SUBSET)
+def test_given_an_expression_in_the_subset_then_it_compiles_to_plain_python(source):
+    assert compiles_plain(source)
+    assert CompiledMapping({"x": source})._plain is not None
+
+
+@pytest.mark.parametrize("source", OUTSIDE)
+def test_given_an_expression_outside_the_subset_then_jinja_keeps_rendering_it(source):
+    assert not compiles_plain(source)
+    assert CompiledMapping({"x": source, "y": "{{ a }}"})._plain is None
+
+
+@pytest.mark.parametrize("source", SUBSET + OUTSIDE)
+def test_given_any_expression_and_input_when_applied_then_plain_and_jinja_agree(source):
+    for path in ("x", "name.givenName", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value"):
+        mapping = {path: source, "userName": "{{ b }}"}
+        plain, reference = CompiledMapping(mapping, required=("userName",)), jinja_only(mapping, required=("userName",))
+        for attributes in INPUTS:
+            assert outcome(plain.apply, attributes) == outcome(reference.apply, attributes), (path, attributes)
+
+
+@pytest.mark.parametrize("source", SUBSET + OUTSIDE)
+def test_given_any_scope_and_input_when_checked_then_plain_and_jinja_agree(source):
+    plain, reference = CompiledMapping({"x": "{{ a }}"}, scope=source), jinja_only({"x": "{{ a }}"}, scope=source)
+    for attributes in INPUTS:
+        assert outcome(plain.in_scope, attributes) == outcome(reference.in_scope, attributes), attributes
+
+
+def test_given_a_whole_mapping_when_applied_then_the_resource_and_its_key_order_are_jinja_s():
+    mapping = {
+        "userName": "{{ a | lower }}",
+        "name.givenName": "{{ b }}",
+        "displayName": "{{ a }} {{ b }}",
+        "name.familyName": "{{ n }}",
+        "active": "{{ a == 'X' }}",
+        "emails": "{{ [{'value': a, 'type': 'work', 'primary': true}] }}",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "{{ d.k }}",
+    }
+    plain = CompiledMapping(mapping)
+    assert plain._plain is not None
+    for attributes in INPUTS:
+        assert outcome(plain.apply, attributes) == outcome(jinja_only(mapping).apply, attributes), attributes
+
+
+def test_given_a_missing_column_when_applied_then_the_error_names_the_attribute_as_before():
+    mapping = {"userName": "{{ a }}", "title": "{{ job_title }}"}
+    assert outcome(CompiledMapping(mapping).apply, {"a": "x"}).startswith("error MappingError: title: UndefinedError")
+
+
+def test_given_a_sandbox_escape_when_applied_then_jinja_refuses_it_as_before():
+    source = "{{ a.__class__.__mro__[1].__subclasses__() }}"
+    assert outcome(CompiledMapping({"x": source}).apply, {"a": "x"}).startswith("error MappingError: x: SecurityError")
+
+
+# Random expressions from the subset's grammar, each part in parentheses so precedence is jinja's.
+_NAMES = ["a", "b", "n", "d", "l", "missing"]
+_CONSTANTS = ["'X'", "'0123'", "''", "1", "0", "true", "false", "none", "2.5", "'y'"]
+_FILTERS = ["lower", "upper", "trim", "string", "length", "int", "float", "title", "default('z')", "d('w', true)"]
+
+
+def _random_expression(rng: random.Random, depth: int = 0) -> str:
+    kind = rng.randrange(12 if depth < 3 else 2)
+    if kind == 0:
+        return rng.choice(_NAMES)
+    if kind == 1:
+        return rng.choice(_CONSTANTS)
+    sub = [_random_expression(rng, depth + 1) for _ in range(3)]
+    return [
+        f"({sub[0]} ~ {sub[1]})",
+        f"({sub[0]} | {rng.choice(_FILTERS)})",
+        f"({sub[0]} {rng.choice(['==', '!=', 'in', 'not in', '<'])} {sub[1]})",
+        f"({sub[0]} {rng.choice(['and', 'or'])} {sub[1]})",
+        f"(not {sub[0]})",
+        f"[{sub[0]}, {sub[1]}]",
+        f"{{'k': {sub[0]}, {sub[1]}: {sub[2]}}}",
+        f"({sub[0]} if {sub[1]} else {sub[2]})",
+        f"({sub[0]} + {sub[1]})",
+        f"{rng.choice(['d', 'l'])}[{sub[0]}]",
+    ][kind - 2]
+
+
+def test_given_random_expressions_and_inputs_when_applied_then_plain_and_jinja_agree():
+    rng = random.Random(13)
+    plain_values = 0
+    for _ in range(150):
+        source = "{{ " + _random_expression(rng) + " }}"
+        if rng.random() < 0.3:
+            source = "pre " + source + " {{ " + _random_expression(rng) + " }}"
+        mapping = {"x": source, "name.givenName": "{{ " + _random_expression(rng) + " }}"}
+        plain, reference = CompiledMapping(mapping), jinja_only(mapping)
+        assert plain._plain is not None, source
+        for attributes in INPUTS:
+            got = outcome(plain.apply, attributes)
+            assert got == outcome(reference.apply, attributes), (mapping, attributes)
+            plain_values += plain._apply_plain(attributes) is not None
+    assert plain_values > 150  # the plain evaluator gave values, not only gave up
+
+
+def test_given_a_plain_mapping_then_jinja_compiles_it_only_for_an_entity_the_evaluator_gives_up_on():
+    mapping = CompiledMapping({"x": "{{ a | lower }}"})
+    assert mapping._templates is None
+    assert mapping.apply({"a": "X"}) == {"x": "x"}
+    assert mapping._templates is None
+    with pytest.raises(MappingError, match=r"^x: UndefinedError"):
+        mapping.apply({})
+    assert mapping._templates is not None
+
+
+def test_given_an_unknown_filter_when_compiled_then_it_fails_at_once_as_before():
+    with pytest.raises(TemplateAssertionError, match="No filter named 'nosuch'"):
+        CompiledMapping({"x": "{{ a | nosuch }}", "y": "{{ a }}"})
