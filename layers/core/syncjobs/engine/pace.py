@@ -88,7 +88,9 @@ def recovered(state: PaceState, limit: float, successes: int) -> PaceState:
     return replace(state, rate=None if rate >= limit else rate)
 
 
-def claim_slots(state: PaceState, now: float, holder: str, want: int, most: int, lease_s: float) -> tuple[int, PaceState]:
+def claim_slots(
+    state: PaceState, now: float, holder: str, want: int, most: int, lease_s: float
+) -> tuple[int, PaceState]:
     """Lease up to `want` of the `most` slots to `holder` until now + lease_s (expired leases are
     dropped; a holder claiming again replaces its own lease). Returns the slots granted (0: none free)."""
     live = {h: lease for h, lease in state.leases.items() if lease[1] > now and h != holder}
