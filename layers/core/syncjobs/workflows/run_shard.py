@@ -37,9 +37,11 @@ from syncjobs.store.entity_state import EntityStateStore
 from syncjobs.store.errors import Conflict, StoreError
 from syncjobs.store.functions import Functions
 from syncjobs.store.objects import LogObjects, error_key, part_key
+from syncjobs.store.pace import PaceStore
 from syncjobs.store.queue import MAX_DELAY_S, ShardQueue
 from syncjobs.store.runs import RunRecord, RunStore
 from syncjobs.workflows.finalize import MANIFEST, OUT_OF_SCOPE, SEEN
+from syncjobs.workflows.pacing import DEFAULT_WRITERS, MAX_PAUSE_S, JobPace, WriteSlots
 from syncjobs.workflows.phases import advance
 
 MAX_ERROR_CHARS = 500
@@ -88,9 +90,13 @@ def _run_shard(message: ShardMessage, budget: Budget | None) -> str:
     continuation: ShardMessage | None = None
     recording_started = time.monotonic()
     if run.status is not RunStatus.STOPPING:
+        slots = _write_slots(run, job)
+        writers = DEFAULT_WRITERS if slots is None else slots.claim(min(DEFAULT_WRITERS, slots.most), budget)
+        if writers == 0:  # the job's writers are all busy in other shards: this part waits its turn
+            return _wait(message, 0.0)
         source = source_for(job, shard.entity_type, budget)
         try:
-            result = _process(run, job, message, source, delta, budget)
+            result = _process(run, job, message, source, delta, budget, writers)
             if result.cut and not result.stopped and result.last_row is None:
                 return _wait(message, result.resume_after_s)
             recording_started = time.monotonic()  # the work is over: what follows is the reserve's
@@ -99,6 +105,8 @@ def _run_shard(message: ShardMessage, budget: Budget | None) -> str:
                 continuation = _continuation(message, source, result)
         finally:
             source.close()
+            if slots is not None:
+                slots.release()
 
     attempt = uuid.uuid4().hex[:12]
     logs = LogObjects()
@@ -162,15 +170,35 @@ def _run_shard(message: ShardMessage, budget: Budget | None) -> str:
     return "counted" if continuation is None else "continued"
 
 
+def _write_slots(run: Run, job: JobDefinition) -> WriteSlots | None:
+    """The job's write slots, when it limits them and this run writes (None: no limit to share)."""
+    if job.target.max_concurrency is None or run.run_type not in {RunType.READ, RunType.RESYNC}:
+        return None
+    return WriteSlots(PaceStore(), job.job_id, job.target.max_concurrency)
+
+
 def _process(
-    run: Run, job: JobDefinition, message: ShardMessage, source: Source, delta: DeltaFilter, budget: Budget
+    run: Run,
+    job: JobDefinition,
+    message: ShardMessage,
+    source: Source,
+    delta: DeltaFilter,
+    budget: Budget,
+    writers: int = DEFAULT_WRITERS,
 ) -> ShardResult:
-    """Read, scope, map, diff and write the shard's entities; entity state for what changed."""
+    """Read, scope, map, diff and write the shard's entities (up to `writers` at once); entity state
+    for what changed."""
     shard = message.shard
     entity_type = shard.entity_type.value
     states = EntityStateStore()
     writes = run.run_type in {RunType.READ, RunType.RESYNC}
-    target = target_for(job, budget) if writes or run.run_type is RunType.VALIDATE else None
+    limit = job.target.max_writes_per_second
+    pace = JobPace(PaceStore(), job.job_id, limit, budget) if writes and limit is not None else None
+    target = (
+        target_for(job, budget, pace=pace, max_pause_s=MAX_PAUSE_S)
+        if writes or run.run_type is RunType.VALIDATE
+        else None
+    )
     schema_problems = None
     lookup_members = None
     try:
@@ -199,6 +227,7 @@ def _process(
             lookup_members=lookup_members,
             budget=budget,
             lookup_owners=lambda target_id: states.owner_of(job.job_id, entity_type, target_id),
+            concurrency=writers,
         )
     finally:
         if target is not None:
