@@ -24,8 +24,9 @@ LIMIT = 100.0
     [
         (PaceState(), 10.0, 500, 25, 0.0, 75.0),  # a new bucket starts full; a batch is 0.25 s of writes
         (PaceState(), 10.0, 3, 3, 0.0, 97.0),  # never more than wanted
-        (PaceState(tokens=0.0, at=10.0), 10.0, 5, 0, 0.01, 0.0),  # empty: one token in 1/100 s
-        (PaceState(tokens=0.0, at=10.0), 10.1, 50, 10, 0.0, 0.0),  # 0.1 s later: 10 tokens accrued
+        (PaceState(tokens=0.0, at=10.0), 10.0, 5, 0, 0.05, 0.0),  # empty: 5 tokens in 5/100 s
+        (PaceState(tokens=0.0, at=10.0), 10.1, 50, 0, 0.15, 0.0),  # 10 accrued: the batch of 25 waits
+        (PaceState(tokens=0.0, at=10.0), 10.1, 10, 10, 0.0, 0.0),  # 0.1 s later: 10 tokens accrued
         (PaceState(tokens=90.0, at=10.0), 20.0, 500, 25, 0.0, 75.0),  # accrual stops at one second's worth
         (PaceState(tokens=0.5, at=10.0), 10.0, 1, 0, 0.005, 0.5),  # half a token: half the wait
         (PaceState(tokens=50, at=10.0, paused_until=12.0), 11.0, 5, 0, 1.0, 50.0),  # a Retry-After pause

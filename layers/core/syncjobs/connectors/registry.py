@@ -5,7 +5,6 @@ from __future__ import annotations
 from syncjobs.connectors.base import Source
 from syncjobs.connectors.csv_s3 import CsvS3SourceConnector
 from syncjobs.connectors.scim import ScimTargetConnector
-from syncjobs.connectors.scim_http import WritePace
 from syncjobs.connectors.scim_source import ScimSourceConnector
 from syncjobs.deadline import Budget
 from syncjobs.models.job import CsvS3Source, JobDefinition
@@ -22,9 +21,6 @@ def source_for(job: JobDefinition, entity_type: EntityType = EntityType.USERS, b
     return ScimSourceConnector(job.source, entity_type, token, job.retry, budget=budget)
 
 
-def target_for(
-    job: JobDefinition, budget: Budget | None = None, pace: WritePace | None = None, max_pause_s: float | None = None
-) -> ScimTargetConnector:
-    """`pace`, `max_pause_s`: the job's write pace and the longest Retry-After slept (see ScimClient)."""
+def target_for(job: JobDefinition, budget: Budget | None = None) -> ScimTargetConnector:
     token = get_secret(job.target.token_secret) if job.target.token_secret else None
-    return ScimTargetConnector(job.target, token, job.retry, budget=budget, pace=pace, max_pause_s=max_pause_s)
+    return ScimTargetConnector(job.target, token, job.retry, budget=budget)

@@ -60,6 +60,11 @@ class ScimTargetConnector:
     def close(self) -> None:
         self._client.close()
 
+    def pace_writes(self, pace: WritePace | None, max_pause_s: float | None) -> None:
+        """From now on, write at the job's pace and hand a Retry-After longer than `max_pause_s` to the
+        queue (see ScimClient)."""
+        self._client.pace_writes(pace, max_pause_s)
+
     def probe(self) -> Probe:
         """Whether the service takes the credentials (see ScimClient.probe)."""
         return self._client.probe()

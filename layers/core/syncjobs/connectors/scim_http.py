@@ -105,6 +105,9 @@ class ScimClient:
     def close(self) -> None:
         self._http.close()
 
+    def pace_writes(self, pace: WritePace | None, max_pause_s: float | None) -> None:
+        self._pace, self._max_pause_s = pace, max_pause_s
+
     def checked(self, response: httpx.Response, action: str) -> httpx.Response:
         if response.status_code >= 400:
             raise self.error(response, action)

@@ -61,16 +61,17 @@ def refilled(state: PaceState, now: float, limit: float) -> PaceState:
 
 
 def take(state: PaceState, now: float, limit: float, want: int) -> Taken:
-    """Take up to `want` whole tokens (at most a batch); none granted: how long to wait for one."""
+    """Take a batch of tokens (`want`, at most BATCH_S of writes), or none and how long until the batch
+    has accrued. Whole batches only: a drained bucket handing out one token at a time would cost a
+    store write per target write. A refusal leaves the state as it was (nothing to write)."""
     if now < state.paused_until:
         return Taken(0, state.paused_until - now, state)
-    state = refilled(state, now, limit)
-    rate = effective_rate(state, limit)
+    full = refilled(state, now, limit)
+    rate = effective_rate(full, limit)
     batch = max(1, min(want, int(rate * BATCH_S)))
-    granted = min(batch, int(state.tokens + _EPSILON))
-    if granted <= 0:
-        return Taken(0, (1.0 - state.tokens) / rate, state)
-    return Taken(granted, 0.0, replace(state, tokens=state.tokens - granted))
+    if full.tokens + _EPSILON < batch:
+        return Taken(0, (batch - full.tokens) / rate, state)
+    return Taken(batch, 0.0, replace(full, tokens=max(0.0, full.tokens - batch)))
 
 
 def throttled(state: PaceState, now: float, limit: float, retry_after_s: float) -> PaceState:

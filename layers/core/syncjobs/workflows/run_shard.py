@@ -194,11 +194,9 @@ def _process(
     writes = run.run_type in {RunType.READ, RunType.RESYNC}
     limit = job.target.max_writes_per_second
     pace = JobPace(PaceStore(), job.job_id, limit, budget) if writes and limit is not None else None
-    target = (
-        target_for(job, budget, pace=pace, max_pause_s=MAX_PAUSE_S)
-        if writes or run.run_type is RunType.VALIDATE
-        else None
-    )
+    target = target_for(job, budget) if writes or run.run_type is RunType.VALIDATE else None
+    if target is not None:
+        target.pace_writes(pace, MAX_PAUSE_S)
     schema_problems = None
     lookup_members = None
     try:
