@@ -7,6 +7,7 @@ that dies half-way leaves no partial accounting behind (see workflows.run_shard)
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections import deque
@@ -243,7 +244,9 @@ def _decide(
     try:
         decided = _process(ctx, record, states.get(record.entity_id))
         if callable(decided) and pool is not None:
-            return _Entry(record, future=pool.submit(decided))
+            # in the invocation's context (a writer thread starts with none): what it logs and calls
+            # is the invocation's (the local stand-in's IAM check knows the caller by it)
+            return _Entry(record, future=pool.submit(contextvars.copy_context().run, decided))
         future.set_result(decided() if callable(decided) else decided)
     except OutOfTime as err:
         future.set_exception(err)
