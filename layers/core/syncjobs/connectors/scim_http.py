@@ -167,6 +167,8 @@ class ScimClient:
                 assert self._pace is not None
                 self._pace.before_write()
             timeout = min(self._timeout, self._budget.left())
+            if timeout <= 0:  # the check passed, but the time ran out since (a pace's pause, a busy CPU)
+                raise OutOfTime(f"no time left in this invocation for {method} {path}")
             try:
                 response = self._http.request(method, path, json=body, params=params, timeout=timeout)
             except httpx.TimeoutException as err:
