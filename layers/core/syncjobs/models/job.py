@@ -126,8 +126,8 @@ class ScimTarget(_ScimService):
         default=None,
         ge=1,
         le=100,
-        description="the most target writes in flight at once, across all the job's shards; null: each shard "
-        "writes up to 4 entities at once",
+        description="the most entities written to the target at once, across all the job's shards (each shard "
+        "writes up to 4 at once, slots leased job-wide); null: each shard writes one entity at a time",
     )
 
 

@@ -22,7 +22,8 @@ from syncjobs.observability import logger
 from syncjobs.store.pace import PaceStore
 
 MAX_PAUSE_S = 1.0  # the longest wait slept inside Lambda; longer ones are a delayed continuation
-DEFAULT_WRITERS = 4  # entities a shard writes at once when the job sets no max_concurrency
+DEFAULT_WRITERS = 1  # entities a shard writes at once when the job sets no max_concurrency (as before)
+SHARD_WRITERS = 4  # the most a shard writes at once, its share of the job's max_concurrency
 LEASE_MARGIN_S = 30.0  # a lease outlives its invocation's Timeout by this much
 UNBOUNDED_LEASE_S = 900.0  # a lease of an invocation without a budget (Lambda's longest Timeout)
 

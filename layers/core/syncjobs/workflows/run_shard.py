@@ -41,7 +41,7 @@ from syncjobs.store.pace import PaceStore
 from syncjobs.store.queue import MAX_DELAY_S, ShardQueue
 from syncjobs.store.runs import RunRecord, RunStore
 from syncjobs.workflows.finalize import MANIFEST, OUT_OF_SCOPE, SEEN
-from syncjobs.workflows.pacing import DEFAULT_WRITERS, MAX_PAUSE_S, JobPace, WriteSlots
+from syncjobs.workflows.pacing import DEFAULT_WRITERS, MAX_PAUSE_S, SHARD_WRITERS, JobPace, WriteSlots
 from syncjobs.workflows.phases import advance
 
 MAX_ERROR_CHARS = 500
@@ -91,7 +91,7 @@ def _run_shard(message: ShardMessage, budget: Budget | None) -> str:
     recording_started = time.monotonic()
     if run.status is not RunStatus.STOPPING:
         slots = _write_slots(run, job)
-        writers = DEFAULT_WRITERS if slots is None else slots.claim(min(DEFAULT_WRITERS, slots.most), budget)
+        writers = DEFAULT_WRITERS if slots is None else slots.claim(min(SHARD_WRITERS, slots.most), budget)
         if writers == 0:  # the job's writers are all busy in other shards: this part waits its turn
             return _wait(message, 0.0)
         source = source_for(job, shard.entity_type, budget)
