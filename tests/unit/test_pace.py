@@ -4,6 +4,7 @@ back after successes, and leased write slots that free themselves when a worker 
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from syncjobs.engine.pace import (
     MIN_RATE_SHARE,
@@ -15,6 +16,7 @@ from syncjobs.engine.pace import (
     take,
     throttled,
 )
+from syncjobs.models.job import ScimTarget
 
 LIMIT = 100.0
 
@@ -111,3 +113,24 @@ def test_write_slots_are_leased_up_to_the_job_s_concurrency(leases, want, grante
     if granted:
         assert state.leases["me"] == (granted, 70.0)
     assert "me" not in released(state, "me").leases
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"max_writes_per_second": 0}, "max_writes_per_second"),
+        ({"max_writes_per_second": 10001}, "max_writes_per_second"),
+        ({"max_concurrency": 0}, "max_concurrency"),
+        ({"max_concurrency": 101}, "max_concurrency"),
+    ],
+)
+def test_pace_settings_out_of_range_are_refused_naming_the_field(settings, field):
+    with pytest.raises(ValidationError) as raised:
+        ScimTarget(type="scim", base_url="https://scim.example/v2", **settings)
+    assert raised.value.errors()[0]["loc"] == (field,)
+
+
+def test_pace_settings_are_optional():
+    target = ScimTarget(type="scim", base_url="https://scim.example/v2", max_writes_per_second=2.5, max_concurrency=8)
+    assert (target.max_writes_per_second, target.max_concurrency) == (2.5, 8)
+    assert ScimTarget(type="scim", base_url="https://scim.example/v2").max_writes_per_second is None
