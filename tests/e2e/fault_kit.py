@@ -33,9 +33,8 @@ from syncjobs.store.objects import LogObjects
 from syncjobs.store.queue import ShardQueue
 from syncjobs.store.runs import RunStore
 from syncjobs.store.secrets import get_secret
-from syncjobs.workflows import delete_batch as delete_batch_module
 from syncjobs.workflows import finalize as finalize_module
-from syncjobs.workflows import run_shard as run_shard_module
+from syncjobs.workflows import pacing as pacing_module
 from syncjobs_local.invocations import InvocationTimedOut
 from syncjobs_local.lambda_events import sqs_event
 from syncjobs_local.stack import LocalStack
@@ -206,9 +205,8 @@ def injected(monkeypatch: pytest.MonkeyPatch, faults: Faults) -> Iterator[None]:
         send(self, bodies)
 
     with monkeypatch.context() as m:
-        m.setattr(run_shard_module, "target_for", faults.target_for)
+        m.setattr(pacing_module, "target_for", faults.target_for)
         m.setattr(finalize_module, "target_for", faults.target_for)
-        m.setattr(delete_batch_module, "target_for", faults.target_for)
         m.setattr(EntityStateStore, "put_many", after(EntityStateStore.put_many, lambda *a: "after_state_write"))
         m.setattr(RunStore, "complete_shard", after(RunStore.complete_shard, lambda *a, **k: "after_counted"))
         m.setattr(LogObjects, "put", after(LogObjects.put, put_point))

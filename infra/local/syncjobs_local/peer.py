@@ -14,6 +14,9 @@ ignored, a short `totalResults`, a wrong `itemsPerPage`, case-exact `userName eq
 /ServiceProviderConfig that declares filter and sort, neither, or is missing. Accounts an admin
 made by hand are put straight into the SCIM server with `create_directly`.
 
+A rate-limited service (`max_writes_per_second`): write requests past N a second are refused with 429
+and a Retry-After, counted in `writes` and `writes_refused` (and in `calls` and `throttled`).
+
 Group behaviours: a service that takes members only through PATCH (RFC 7644 allows it: `members` in
 POST/PUT bodies of /Groups are dropped before they reach the server), and one that silently drops
 every n-th member of PATCH add operations while answering success.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
 import re
 import threading
@@ -60,6 +64,9 @@ class Behaviour:
     # group behaviours
     members_only_via_patch: bool = False  # `members` in POST/PUT bodies of /Groups never reach the server
     drops_members: int = 0  # every n-th member value of PATCH add operations on /Groups is dropped (0: none)
+    # a rate-limited service: write requests (POST, PUT, PATCH, DELETE) past this many a second (a token
+    # bucket holding one second's worth) are answered 429 with a Retry-After (whole seconds); None: no limit
+    max_writes_per_second: float | None = None
 
 
 _GROUPS = re.compile(r"/Groups(/[^/?]+)?(\?.*)?$")
@@ -118,6 +125,9 @@ class PeerProxy:
         self.throttled = 0
         self.members_added = 0  # member values of PATCH adds seen (drops_members counts them)
         self.members_dropped: list[str] = []
+        self.writes = 0  # write requests received (POST, PUT, PATCH, DELETE)
+        self.writes_refused = 0  # of which refused 429 by `max_writes_per_second`
+        self._bucket: tuple[float, float] | None = None  # (tokens, at) of the write limiter
         self._server = LocalHttpServer("scim-peer", self._serve)
 
     @property
@@ -152,10 +162,35 @@ class PeerProxy:
             self.throttled += 1
             return self._rng.randint(*b.retry_after_s)
 
+    def _limit_writes(self, method: str) -> int | None:
+        """The Retry-After to refuse a write with when it is past `max_writes_per_second`, else None."""
+        limit = self.behaviour.max_writes_per_second
+        if method not in ("POST", "PUT", "PATCH", "DELETE"):
+            return None
+        with self._lock:
+            self.writes += 1
+            if limit is None:
+                return None
+            now = time.monotonic()
+            tokens, at = self._bucket if self._bucket is not None else (max(1.0, limit), now)
+            tokens = min(max(1.0, limit), tokens + (now - at) * limit)
+            if tokens >= 1.0:
+                self._bucket = (tokens - 1.0, now)
+                return None
+            self._bucket = (tokens, now)
+            self.calls += 1
+            self.throttled += 1
+            self.writes_refused += 1
+            return max(1, math.ceil((1.0 - tokens) / limit))
+
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
         length = int(request.headers.get("Content-Length") or 0)
         body = request.rfile.read(length) if length else b""
         time.sleep(self.behaviour.latency_s)
+        retry_after = self._limit_writes(request.command)
+        if retry_after is not None:
+            self._answer(request, 429, b'{"detail": "too many requests"}', {"Retry-After": str(retry_after)})
+            return
         retry_after = self._refuse(f"{request.command} {request.path} {body!r}")
         if retry_after is not None:
             self._answer(request, 429, b'{"detail": "too many requests"}', {"Retry-After": str(retry_after)})

@@ -25,7 +25,7 @@ import httpx
 
 from syncjobs.connectors.base import Claim, TargetEntityGone, TargetError, Written
 from syncjobs.connectors.scim_group_members import GroupMembers
-from syncjobs.connectors.scim_http import ENDPOINTS, Probe, ScimClient, quoted, scim_detail
+from syncjobs.connectors.scim_http import ENDPOINTS, Probe, ScimClient, WritePace, quoted, scim_detail
 from syncjobs.connectors.scim_members import member_ids, patch_body
 from syncjobs.deadline import Budget
 from syncjobs.engine.adoption import Adopt, Candidate, decide_adoption
@@ -45,14 +45,25 @@ class ScimTargetConnector:
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
         budget: Budget | None = None,
+        pace: WritePace | None = None,
+        max_pause_s: float | None = None,
     ) -> None:
+        """Thread-safe: a shard writes several entities at once through one connector. `pace` and
+        `max_pause_s`: see ScimClient."""
         self.name = config.name
         self._adopt_unmarked = config.adopt_unmarked
-        self._client = ScimClient(config.base_url, token, config.timeout_seconds, retry, sleep, transport, budget)
+        self._client = ScimClient(
+            config.base_url, token, config.timeout_seconds, retry, sleep, transport, budget, pace, max_pause_s
+        )
         self._members = GroupMembers(self._client, config.member_chunk_size)
 
     def close(self) -> None:
         self._client.close()
+
+    def pace_writes(self, pace: WritePace | None, max_pause_s: float | None) -> None:
+        """From now on, write at the job's pace and hand a Retry-After longer than `max_pause_s` to the
+        queue (see ScimClient)."""
+        self._client.pace_writes(pace, max_pause_s)
 
     def probe(self) -> Probe:
         """Whether the service takes the credentials (see ScimClient.probe)."""

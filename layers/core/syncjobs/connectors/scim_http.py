@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -47,6 +47,20 @@ def _retry_after(response: httpx.Response, default: float) -> float:
         return default
 
 
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class WritePace(Protocol):
+    """The job's pace of writes (workflows.pacing.JobPace): asked before every write request, told of
+    every answer to one."""
+
+    def before_write(self) -> None: ...
+
+    def succeeded(self) -> None: ...
+
+    def throttled(self, retry_after_s: float) -> None: ...
+
+
 @dataclass(frozen=True)
 class Probe:
     """What a SCIM service answered to GET /Users?count=0: its HTTP status (None: no answer) and detail."""
@@ -65,8 +79,15 @@ class ScimClient:
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
         budget: Budget | None = None,
+        pace: WritePace | None = None,
+        max_pause_s: float | None = None,
     ) -> None:
+        """`pace`: the job's write pace (None: none). `max_pause_s`: the longest Retry-After slept
+        here; a longer one raises OutOfTime carrying it, so the work waits on the queue (None: any
+        the budget covers)."""
         self._retry = retry
+        self._pace = pace
+        self._max_pause_s = max_pause_s
         self._sleep = sleep
         self._timeout = timeout_seconds
         self._budget = budget or Budget.unlimited()
@@ -83,6 +104,9 @@ class ScimClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def pace_writes(self, pace: WritePace | None, max_pause_s: float | None) -> None:
+        self._pace, self._max_pause_s = pace, max_pause_s
 
     def checked(self, response: httpx.Response, action: str) -> httpx.Response:
         if response.status_code >= 400:
@@ -120,6 +144,8 @@ class ScimClient:
         delay = self._retry.delay_seconds
         if response is not None and response.status_code == 429:
             delay = _retry_after(response, delay)
+            if self._max_pause_s is not None and delay > self._max_pause_s:
+                raise OutOfTime("the target asked to wait (429 Retry-After)", resume_after_s=delay)
         self._budget.check("waiting before a retry", needs_s=delay, resume_after_s=delay)
         self._sleep(delay)
 
@@ -136,7 +162,13 @@ class ScimClient:
         attempts = self.attempts if retry else 1
         for attempt in range(1, attempts + 1):
             self._budget.check(f"{method} {path}")
+            paced = self._pace is not None and method in _WRITES
+            if paced:
+                assert self._pace is not None
+                self._pace.before_write()
             timeout = min(self._timeout, self._budget.left())
+            if timeout <= 0:  # the check passed, but the time ran out since (a pace's pause, a busy CPU)
+                raise OutOfTime(f"no time left in this invocation for {method} {path}")
             try:
                 response = self._http.request(method, path, json=body, params=params, timeout=timeout)
             except httpx.TimeoutException as err:
@@ -151,11 +183,20 @@ class ScimClient:
                     raise TargetError(f"{method} {path}: {type(err).__name__}: {err}", retryable=True) from err
                 self.pause(None)
                 continue
+            if paced:
+                self._tell_pace(response)
             if (response.status_code == 429 or response.status_code >= 500) and attempt < attempts:
                 self.pause(response)
                 continue
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _tell_pace(self, response: httpx.Response) -> None:
+        assert self._pace is not None
+        if response.status_code == 429:
+            self._pace.throttled(_retry_after(response, self._retry.delay_seconds))
+        elif response.status_code < 500:
+            self._pace.succeeded()
 
 
 @cache

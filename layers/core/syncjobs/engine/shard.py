@@ -7,8 +7,12 @@ that dies half-way leaves no partial accounting behind (see workflows.run_shard)
 
 from __future__ import annotations
 
+import contextvars
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +27,7 @@ from syncjobs.models.run import FailureSample, RunType
 from syncjobs.models.state import EntityState
 
 MAX_FAILURE_SAMPLES = 10
+WINDOW_PER_WRITER = 2  # entities decided ahead of the oldest one not yet accounted, per concurrent writer
 OUT_OF_SCOPE = "out of scope"
 REQUIRED_ATTRIBUTES = {"users": ("userName",), "groups": ("displayName",)}
 
@@ -84,14 +89,22 @@ class _Owners:
     def __init__(self, lookup: Callable[[str], str | None] | None) -> None:
         self._lookup = lookup
         self._stored: dict[str, str | None] = {}
+        self._lock = threading.Lock()  # concurrent writes of one shard adopt and record through it
         self.written: dict[str, str] = {}  # target id -> entity id, by this shard
 
     def __call__(self, target_id: str) -> str | None:
-        if target_id in self.written:
-            return self.written[target_id]
-        if target_id not in self._stored:
-            self._stored[target_id] = self._lookup(target_id) if self._lookup is not None else None
-        return self._stored[target_id]
+        with self._lock:
+            if target_id in self.written:
+                return self.written[target_id]
+            if target_id not in self._stored:
+                self._stored[target_id] = self._lookup(target_id) if self._lookup is not None else None
+            return self._stored[target_id]
+
+    def record(self, target_id: str, entity_id: str) -> None:
+        """A write of this shard gave `entity_id` the target id (recorded when the write ends, not when
+        it is counted: a concurrent write meeting that target id must know whose it is)."""
+        with self._lock:
+            self.written[target_id] = entity_id
 
 
 def marked(resource: dict[str, Any], entity_id: str) -> dict[str, Any]:
@@ -139,6 +152,7 @@ def process_shard(
     lookup_members: Callable[[list[str]], dict[str, str]] | None = None,
     budget: Budget | None = None,
     lookup_owners: Callable[[str], str | None] | None = None,
+    concurrency: int = 1,
 ) -> ShardResult:
     """`should_stop` is asked at most every `stop_check_seconds`; once it says yes, the records not
     yet processed are left alone (not counted, not logged): the shard ends with what it did.
@@ -147,7 +161,11 @@ def process_shard(
     OutOfTime), the shard is `cut` after the last entity it finished; that entity's outcome and
     everything before it are in the result, nothing after it.
     `lookup_owners`: the entity of this job whose entity state holds a target id (None: no entity), asked
-    only when the target finds an existing entity to adopt."""
+    only when the target finds an existing entity to adopt.
+    `concurrency`: target writes of up to this many entities at once (the target must be thread-safe).
+    Entities are still decided and accounted in row order; a cut keeps the contiguous prefix of finished
+    entities: a write that finished after the first unfinished one is not counted (the continuation
+    writes it again, adopting what it had created)."""
     result = ShardResult(entity_type)
     budget = budget or Budget.unlimited()
     next_check = time.monotonic() + stop_check_seconds
@@ -165,56 +183,125 @@ def process_shard(
     owners = _Owners(lookup_owners)
     context = _Context(run_id, entity_type, run_type, mapping, target_or_none, schema_problems, member_targets, owners)
     first_row: dict[str, int] = {}
-
-    for record in batch:
-        if should_stop is not None and time.monotonic() >= next_check:
-            next_check = time.monotonic() + stop_check_seconds
-            if should_stop():
-                result.stopped = True
+    writers = max(1, concurrency) if target_or_none is not None else 1
+    pending: deque[_Entry] = deque()
+    pool = ThreadPoolExecutor(writers, thread_name_prefix="shard-write") if writers > 1 else None
+    try:
+        for record in batch:
+            if should_stop is not None and time.monotonic() >= next_check:
+                next_check = time.monotonic() + stop_check_seconds
+                if should_stop():
+                    result.stopped = True
+                    break
+            if budget.left() <= 0:
+                result.cut = True
                 break
-        if budget.left() <= 0:
-            result.cut = True
-            break
-        if not isinstance(record, SourceRowError) and record.entity_id not in first_row:
-            try:
-                decided = _process(context, record, states.get(record.entity_id))
-            except OutOfTime as err:  # nothing of this entity is counted: the continuation does it again
-                result.cut, result.resume_after_s = True, err.resume_after_s
-                break
-        result.last_row = record.row
-        if isinstance(record, SourceRowError):
-            result.add(Outcome.FAILED, LogLine(entity_type, record.entity_id, "", record.row, record.reason))
-            if record.id_known:
-                result.seen.append(record.entity_id)
-            else:
-                result.unreadable += 1
-                if len(result.unreadable_reasons) < MAX_UNREADABLE_REASONS:
-                    result.unreadable_reasons.append(record.reason)
-            continue
-        if record.entity_id in first_row:
-            reason = f"duplicate id: row {first_row[record.entity_id]} has the same id"
-            result.add(Outcome.FAILED, LogLine(entity_type, record.entity_id, "", record.row, reason))
-            continue
-        first_row[record.entity_id] = record.row
-        result.last_id = record.entity_id
-        outcome, reason, target_id, resource, seen, change = decided
-        result.add(outcome, LogLine(entity_type, record.entity_id, target_id, record.row, reason, resource))
-        if seen:
-            result.seen.append(record.entity_id)
-        elif outcome is Outcome.SKIPPED and reason == OUT_OF_SCOPE:
-            result.out_of_scope.append(record.entity_id)
-        if change is not None:
-            result.state_changes.append(change)
-            owners.written[change.target_id] = change.entity_id
+            pending.append(_decide(context, record, states, first_row, pool))
+            # account in row order what is finished; keep at most a window of entities ahead
+            while pending and (pending[0].done() or len(pending) > WINDOW_PER_WRITER * writers):
+                if not _account(result, pending.popleft()):
+                    return result
+        while pending:  # what is under way when the records end (or a stop, or the budget) is awaited
+            if not _account(result, pending.popleft()):
+                return result
+    finally:
+        for entry in pending:  # after a cut: not started is not done; what runs ends, uncounted
+            if entry.future is not None:
+                entry.future.cancel()
+        if pool is not None:
+            pool.shutdown(wait=True)
     return result
 
 
 _ALWAYS_WRITE = frozenset({RunType.RESYNC, RunType.SIMULATE})
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One record on its way to its outcome: a row error, a duplicate (the row of the first), or the
+    decision, known at once or when its target write ends (`future`)."""
+
+    record: SourceRecord | SourceRowError
+    duplicate_of: int | None = None
+    future: Future[_Decided] | None = None
+
+    def done(self) -> bool:
+        return self.future is None or self.future.done()
+
+
+def _decide(
+    ctx: _Context,
+    record: SourceRecord | SourceRowError,
+    states: dict[str, EntityState],
+    first_row: dict[str, int],
+    pool: ThreadPoolExecutor | None,
+) -> _Entry:
+    """Scope, map and diff one record here, in row order; its target write, if any, goes to the pool
+    (none: it is written here, before the next record)."""
+    if isinstance(record, SourceRowError):
+        return _Entry(record)
+    if record.entity_id in first_row:
+        return _Entry(record, duplicate_of=first_row[record.entity_id])
+    first_row[record.entity_id] = record.row
+    future: Future[_Decided] = Future()
+    try:
+        decided = _process(ctx, record, states.get(record.entity_id))
+        if callable(decided) and pool is not None:
+            # in the invocation's context (a writer thread starts with none): what it logs and calls
+            # is the invocation's (the local stand-in's IAM check knows the caller by it)
+            return _Entry(record, future=pool.submit(contextvars.copy_context().run, decided))
+        future.set_result(decided() if callable(decided) else decided)
+    except OutOfTime as err:
+        future.set_exception(err)
+    return _Entry(record, future=future)
+
+
+def _account(result: ShardResult, entry: _Entry) -> bool:
+    """Add one finished entry's outcome to the result (in row order). False: it did not finish in
+    time, the result is cut before it (nothing of it, nor of anything after it, is counted)."""
+    record = entry.record
+    entity_type = result.entity_type
+    decided: _Decided | None = None
+    if entry.future is not None:
+        try:
+            decided = entry.future.result()
+        except OutOfTime as err:  # nothing of this entity is counted: the continuation does it again
+            result.cut, result.resume_after_s = True, err.resume_after_s
+            return False
+    result.last_row = record.row
+    if isinstance(record, SourceRowError):
+        result.add(Outcome.FAILED, LogLine(entity_type, record.entity_id, "", record.row, record.reason))
+        if record.id_known:
+            result.seen.append(record.entity_id)
+        else:
+            result.unreadable += 1
+            if len(result.unreadable_reasons) < MAX_UNREADABLE_REASONS:
+                result.unreadable_reasons.append(record.reason)
+        return True
+    if entry.duplicate_of is not None:
+        reason = f"duplicate id: row {entry.duplicate_of} has the same id"
+        result.add(Outcome.FAILED, LogLine(entity_type, record.entity_id, "", record.row, reason))
+        return True
+    assert decided is not None
+    result.last_id = record.entity_id
+    outcome, reason, target_id, resource, seen, change = decided
+    result.add(outcome, LogLine(entity_type, record.entity_id, target_id, record.row, reason, resource))
+    if seen:
+        result.seen.append(record.entity_id)
+    elif outcome is Outcome.SKIPPED and reason == OUT_OF_SCOPE:
+        result.out_of_scope.append(record.entity_id)
+    if change is not None:
+        result.state_changes.append(change)
+    return True
+
+
 _Decided = tuple[Outcome, str, str, dict[str, Any] | None, bool, EntityState | None]
+_Write = Callable[[], _Decided]  # a decision that needs the target: its write, which returns the outcome
 
 
-def _process(ctx: _Context, record: SourceRecord, stored: EntityState | None) -> _Decided:
-    """One entity: (outcome, reason, target id, mapped content, seen, entity-state change)."""
+def _process(ctx: _Context, record: SourceRecord, stored: EntityState | None) -> _Decided | _Write:
+    """One entity: (outcome, reason, target id, mapped content, seen, entity-state change), or the
+    write that will tell it."""
     known_id = stored.target_id if stored else ""
     try:
         in_scope = ctx.mapping.in_scope(record.attributes)
@@ -231,12 +318,24 @@ def _process(ctx: _Context, record: SourceRecord, stored: EntityState | None) ->
     if ctx.member_targets is None:
         return _apply(ctx, record, stored, resource)
     resource, note = with_members(resource, record, ctx.member_targets)
-    outcome, reason, target_id, content, seen, change = _apply(ctx, record, stored, resource)
+    applied = _apply(ctx, record, stored, resource)
+    if not note:
+        return applied
+    if callable(applied):
+        write = applied
+        return lambda: _noted(write(), note)
+    return _noted(applied, note)
+
+
+def _noted(decided: _Decided, note: str) -> _Decided:
+    outcome, reason, target_id, content, seen, change = decided
     return outcome, "; ".join(x for x in (reason, note) if x), target_id, content, seen, change
 
 
-def _apply(ctx: _Context, record: SourceRecord, stored: EntityState | None, resource: dict[str, Any]) -> _Decided:
-    """Diff a mapped entity with its state and write it as the run type says."""
+def _apply(
+    ctx: _Context, record: SourceRecord, stored: EntityState | None, resource: dict[str, Any]
+) -> _Decided | _Write:
+    """Diff a mapped entity with its state: the outcome, or the write the run type asks for."""
     known_id = stored.target_id if stored else ""
     new_hash = entity_hash(resource)
     if stored is not None and stored.run_id == ctx.run_id and stored.hash == new_hash and stored.outcome:
@@ -256,6 +355,20 @@ def _apply(ctx: _Context, record: SourceRecord, stored: EntityState | None, reso
     if ctx.target is None:  # simulate: what a resync would do
         outcome = Outcome.CREATED if action is Action.CREATE else Outcome.UPDATED
         return outcome, f"simulated {action.value}", known_id, resource, True, None
+    return lambda: _write(ctx, record, stored, resource, action, new_hash)
+
+
+def _write(
+    ctx: _Context,
+    record: SourceRecord,
+    stored: EntityState | None,
+    resource: dict[str, Any],
+    action: Action,
+    new_hash: str,
+) -> _Decided:
+    """Write one entity to the target (in a writer thread when the shard writes concurrently)."""
+    assert ctx.target is not None
+    known_id = stored.target_id if stored else ""
     claim = Claim(record.entity_id, ctx.owners)
     try:
         if action is Action.UPDATE and stored is not None:
@@ -272,4 +385,5 @@ def _apply(ctx: _Context, record: SourceRecord, stored: EntityState | None, reso
         return Outcome.FAILED, err.reason, known_id, resource, True, None
     reason = (written.reason or "matched existing target entity") if written.adopted else ""
     change = EntityState(record.entity_id, written.target_id, new_hash, ctx.run_id, outcome.value)
+    ctx.owners.record(written.target_id, record.entity_id)
     return outcome, reason, written.target_id, resource, True, change

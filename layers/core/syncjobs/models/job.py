@@ -114,6 +114,21 @@ class ScimTarget(_ScimService):
         description="group members added or removed in one PATCH request (several targets, among them AWS "
         "IAM Identity Center, take at most 100); members are never sent in POST/PUT",
     )
+    max_writes_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        le=10000,
+        description="the most write requests (POST, PUT, PATCH, DELETE) a second the job sends the target, "
+        "across all its shards (a shared token bucket; lowered while the target answers 429, raised again "
+        "after successes); null: no limit",
+    )
+    max_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="the most entities written to the target at once, across all the job's shards (each shard "
+        "writes up to 4 at once, slots leased job-wide); null: each shard writes one entity at a time",
+    )
 
 
 class RetryPolicy(_Strict):

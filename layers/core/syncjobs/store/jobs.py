@@ -5,6 +5,7 @@ Layout (single table):
                 gsi1pk=JOBS gsi1sk=<job_id>         (every job, by id)
   subscription  pk=JOB#<job_id>  sk=SUB#<email>
   run request   pk=JOB#<job_id>  sk=REQ#<idempotency key>  run_id, expires_at (TTL, a day)
+  pace          pk=JOB#<job_id>  sk=PACE            the job's write pace (store/pace.py)
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from syncjobs.connectors.registry import target_for
 from syncjobs.deadline import Budget
 from syncjobs.engine.deletes import disables
 from syncjobs.engine.outcome_log import LogLine
@@ -24,6 +23,7 @@ from syncjobs.observability import logger
 from syncjobs.store.objects import LogObjects
 from syncjobs.store.runs import RunRecord
 from syncjobs.workflows.finalize import DeletesMade, apply_deletes, delete_outcome, load_delete_plans
+from syncjobs.workflows.pacing import paced_target
 from syncjobs.workflows.parts import (
     advance_after,
     count_part,
@@ -47,7 +47,7 @@ def run_delete_batch(message: DeleteBatchMessage, record: RunRecord, budget: Bud
     if run.status is RunStatus.STOPPING:  # a stop leaves the rest of the deletes unmade, each one failed
         made = DeletesMade([LogLine(entity_type, e, t, None, STOPPED) for e, t in pending])
     else:
-        target = target_for(job, budget)
+        target = paced_target(job, budget)
         try:
             made = apply_deletes(job.job_id, entity_type, pending, target, disables(job.deletes.mode, entity_type))
         finally:

@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime
 
 from syncjobs.connectors.base import Source
-from syncjobs.connectors.registry import source_for, target_for
+from syncjobs.connectors.registry import source_for
 from syncjobs.deadline import Budget, recording_times
 from syncjobs.engine import schema_check
 from syncjobs.engine.delta import DeltaFilter
@@ -29,8 +29,10 @@ from syncjobs.models.outcome import EntityType
 from syncjobs.models.run import Run, RunStatus, RunType, ShardMessage
 from syncjobs.observability import logger
 from syncjobs.store.entity_state import EntityStateStore
+from syncjobs.store.pace import PaceStore
 from syncjobs.store.runs import RunRecord, RunStore
 from syncjobs.workflows.finalize import OUT_OF_SCOPE, SEEN
+from syncjobs.workflows.pacing import DEFAULT_WRITERS, SHARD_WRITERS, WriteSlots, paced_target
 from syncjobs.workflows.parts import (
     advance_after,
     count_part,
@@ -54,9 +56,13 @@ def run_shard(message: ShardMessage, record: RunRecord, budget: Budget) -> str:
     continuation: ShardMessage | None = None
     recording_started = time.monotonic()
     if run.status is not RunStatus.STOPPING:
+        slots = _write_slots(run, job)
+        writers = DEFAULT_WRITERS if slots is None else slots.claim(min(SHARD_WRITERS, slots.most), budget)
+        if writers == 0:  # the job's writers are all busy in other shards: this part waits its turn
+            return requeue_undone(message, 0.0)
         source = source_for(job, shard.entity_type, budget)
         try:
-            result = _process(run, job, message, source, delta, budget)
+            result = _process(run, job, message, source, delta, budget, writers)
             if result.cut and not result.stopped and result.last_row is None:
                 return requeue_undone(message, result.resume_after_s)
             recording_started = time.monotonic()  # the work is over: what follows is the reserve's
@@ -65,6 +71,8 @@ def run_shard(message: ShardMessage, record: RunRecord, budget: Budget) -> str:
                 continuation = _continuation(message, source, result)
         finally:
             source.close()
+            if slots is not None:
+                slots.release()
 
     manifest = {
         "entity_type": entity_type,
@@ -108,15 +116,29 @@ def run_shard(message: ShardMessage, record: RunRecord, budget: Budget) -> str:
     return "counted" if continuation is None else "continued"
 
 
+def _write_slots(run: Run, job: JobDefinition) -> WriteSlots | None:
+    """The job's write slots, when it limits them and this run writes (None: no limit to share)."""
+    if job.target.max_concurrency is None or run.run_type not in {RunType.READ, RunType.RESYNC}:
+        return None
+    return WriteSlots(PaceStore(), job.job_id, job.target.max_concurrency)
+
+
 def _process(
-    run: Run, job: JobDefinition, message: ShardMessage, source: Source, delta: DeltaFilter, budget: Budget
+    run: Run,
+    job: JobDefinition,
+    message: ShardMessage,
+    source: Source,
+    delta: DeltaFilter,
+    budget: Budget,
+    writers: int = DEFAULT_WRITERS,
 ) -> ShardResult:
-    """Read, scope, map, diff and write the shard's entities; entity state for what changed."""
+    """Read, scope, map, diff and write the shard's entities (up to `writers` at once); entity state
+    for what changed."""
     shard = message.shard
     entity_type = shard.entity_type.value
     states = EntityStateStore()
     writes = run.run_type in {RunType.READ, RunType.RESYNC}
-    target = target_for(job, budget) if writes or run.run_type is RunType.VALIDATE else None
+    target = paced_target(job, budget, writes) if writes or run.run_type is RunType.VALIDATE else None
     schema_problems = None
     lookup_members = None
     try:
@@ -145,6 +167,7 @@ def _process(
             lookup_members=lookup_members,
             budget=budget,
             lookup_owners=lambda target_id: states.owner_of(job.job_id, entity_type, target_id),
+            concurrency=writers,
         )
     finally:
         if target is not None:
