@@ -113,7 +113,7 @@ class LogObjects:
         self._s3 = client("s3")
         self._bucket = get_settings().log_bucket
 
-    def put(self, key: str, data: bytes, download_name: str | None = None) -> None:
+    def put(self, key: str, data: bytes | bytearray, download_name: str | None = None) -> None:
         try:
             self._s3.put_object(Bucket=self._bucket, Key=key, Body=data, **_object_headers(key, download_name))
         except ClientError as err:
@@ -133,7 +133,7 @@ class LogObjects:
             raise translate(err, f"starting an upload of s3://{self._bucket}/{key}") from err
         return str(answer["UploadId"])
 
-    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray) -> str:
         """Upload part `number` (from 1) of an upload; returns its ETag. Uploading the same number again
         replaces the part. UploadGone if the upload was completed or aborted meanwhile."""
         try:

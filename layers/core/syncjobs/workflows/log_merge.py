@@ -34,27 +34,28 @@ from syncjobs.store.runs import RunRecord
 
 UPLOAD_PART_BYTES = 8 * 1024 * 1024  # gathered before a part goes up (S3 wants >= 5 MiB but the last)
 BATCH = 16  # counted parts read at once (LogObjects.get_many reads them concurrently)
-STEP_S = 5.0  # what one batch of reads and one part's upload may take, at most, on a slow day
+STEP_S = 2.0  # what one batch of reads and one part's upload may take, at most, on a slow day
 LOGS, SWEPT = "logs", "swept"  # the merge of finalize, and of the sweep that ends a stalled run
 
 Manifests = list[tuple[str, str, dict[str, Any]]]  # (part, attempt, manifest), in reading order
 
 
 class _Gathered:
-    """The bytes gathered for the next uploaded part."""
+    """The bytes gathered for the next uploaded part: one buffer, grown in place and handed to the
+    upload as it is (joining chunks would hold the part twice)."""
 
     def __init__(self) -> None:
-        self.chunks: list[bytes] = []
-        self.size = 0
+        self.data = bytearray()
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
 
     def add(self, data: bytes) -> None:
-        if data:
-            self.chunks.append(data)
-            self.size += len(data)
+        self.data += data
 
-    def take(self) -> bytes:
-        data = b"".join(self.chunks)
-        self.chunks, self.size = [], 0
+    def take(self) -> bytearray:
+        data, self.data = self.data, bytearray()
         return data
 
 
@@ -144,7 +145,7 @@ class _Merger:
             replace(self.state, outcome=self.state.outcome + 1, next_part=0, upload_id=None, etags=(), log_keys=done)
         )
 
-    def _upload(self, key: str, data: bytes, next_part: int) -> None:
+    def _upload(self, key: str, data: bytearray, next_part: int) -> None:
         """Upload the next part of the log and save how far the merge got."""
         if self.state.upload_id is None:
             download = log_download_name(self.run.job_id, self.run.run_id, key)
