@@ -1,7 +1,8 @@
 """advance: DynamoDB stream of the jobs table (filtered) -> a collection's next step, an approval's
 preview ready, an approved run started; and every 15 minutes, a sweep: approval requests past their
 time expire, and collection runs whose next step was lost move on. And a run's finalize, handed on by a
-run_shard invocation too short for it ({"finalize": run_id}, invoked asynchronously)."""
+run_shard invocation too short for it ({"finalize": run_id}, invoked asynchronously), and handed on to
+a fresh invocation of itself while the run's logs are merged."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from syncjobs.batches import process_batch
+from syncjobs.deadline import Budget, OutOfTime
 from syncjobs.observability import logger, metrics, tracer
 from syncjobs.store.codec import load_item
+from syncjobs.store.functions import Functions
 from syncjobs.workflows.advance import on_change, sweep
 from syncjobs.workflows.finalize import finalize_run
 
@@ -35,14 +38,25 @@ def _record_handler(record: DynamoDBRecord) -> int:
     return 1 if done else 0
 
 
+def _finalize(run_id: str, context: LambdaContext) -> dict[str, Any]:
+    """Finalize the run; a log merge too long for this invocation goes on in another one (its progress
+    is saved: workflows/log_merge.py)."""
+    try:
+        status = finalize_run(run_id, Budget.of_invocation(context.get_remaining_time_in_millis))
+    except OutOfTime as out:
+        Functions().finalize_async(run_id, function=context.invoked_function_arn)
+        logger.info("finalize handed on", extra={"run_id": run_id, "why": out.reason})
+        return {"finalized": run_id, "status": None, "handed_on": True}
+    logger.info("run finalized", extra={"run_id": run_id, "status": status})
+    return {"finalized": run_id, "status": status}
+
+
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "sweep" in event:  # the Sweep schedule (every 15 minutes)
         return sweep(datetime.now(UTC))
-    if "finalize" in event:  # handed on by run_shard; finalize is idempotent, a retry is harmless
-        status = finalize_run(str(event["finalize"]))
-        logger.info("run finalized", extra={"run_id": event["finalize"], "status": status})
-        return {"finalized": event["finalize"], "status": status}
+    if "finalize" in event:  # handed on by run_shard or by itself; finalize is idempotent, a retry is harmless
+        return _finalize(str(event["finalize"]), context)
     return process_batch(event, context, EventType.DynamoDBStreams, _record_handler, metric="Advanced")

@@ -28,6 +28,9 @@ _TRANSACT = {
 # S3 operations whose IAM action is not s3:<Operation>, and whether they act on an object or the bucket
 _S3_OBJECT = {"GetObject": "GetObject", "HeadObject": "GetObject", "PutObject": "PutObject"}
 _S3_OBJECT |= {"DeleteObject": "DeleteObject", "GetObjectTagging": "GetObjectTagging"}
+# a multipart upload is authorised as a PutObject of its key, except its abort
+_S3_OBJECT |= {"CreateMultipartUpload": "PutObject", "UploadPart": "PutObject", "CompleteMultipartUpload": "PutObject"}
+_S3_OBJECT |= {"AbortMultipartUpload": "AbortMultipartUpload"}
 _S3_BUCKET = {"ListObjectsV2": "ListBucket", "ListObjects": "ListBucket", "HeadBucket": "ListBucket"}
 
 # SQS operations whose action differs from the operation (batch forms share the single form's action)

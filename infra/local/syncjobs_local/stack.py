@@ -226,8 +226,9 @@ class LocalStack:
         assert self.resources is not None
         spec = self.resources.functions[logical_id]
         timeout = self.timeout_of(logical_id)
+        name = self.resources.attr(logical_id, "Arn").rsplit(":", 1)[1]  # the function's name, as on Lambda
         context = LambdaContext(
-            logical_id, REGION, self.resources.resolver.account, spec.memory_mb, timeout, clock=self.clock
+            name, REGION, self.resources.resolver.account, spec.memory_mb, timeout, clock=self.clock
         )
         handler = self._handlers[logical_id]
         return run_with_timeout(

@@ -21,11 +21,13 @@ class Functions:
         """Queue an invocation of start_run (Lambda retries it twice if it fails)."""
         self._invoke_async(get_settings().start_run_function, "START_RUN_FUNCTION", payload, "starting a run")
 
-    def finalize_async(self, run_id: str) -> None:
+    def finalize_async(self, run_id: str, function: str | None = None) -> None:
         """Queue a finalize of the run in the advance function (its own, longer Timeout; Lambda retries
-        it twice, and a finalize that never happens is ended by the stall sweep)."""
+        it twice, and a finalize that never happens is ended by the stall sweep). `function`: the
+        advance function's own ARN, when it hands a finalize it could not end on to itself."""
         payload = {"finalize": run_id}
-        self._invoke_async(get_settings().finalize_function, "FINALIZE_FUNCTION", payload, f"finalizing run {run_id}")
+        name = function or get_settings().finalize_function
+        self._invoke_async(name, "FINALIZE_FUNCTION", payload, f"finalizing run {run_id}")
 
     def _invoke_async(self, name: str, setting: str, payload: dict[str, Any], what: str) -> None:
         if not name:

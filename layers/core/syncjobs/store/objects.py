@@ -18,8 +18,9 @@ from botocore.exceptions import ClientError
 
 from syncjobs.settings import get_settings
 from syncjobs.store.clients import client
-from syncjobs.store.errors import NotFound, translate
+from syncjobs.store.errors import NotFound, StoreError, translate
 
+MIN_UPLOAD_PART = 5 * 1024 * 1024  # S3's least size of a multipart upload's part (all but the last)
 _READERS = 16  # concurrent GETs in get_many (the shared client pools 32 connections)
 
 _CONTENT_TYPES = {
@@ -55,6 +56,25 @@ def log_key(run_id: str, outcome: str, ext: str, swept: bool = False) -> str:
 def log_download_name(job_id: str, run_id: str, log: str) -> str:
     """What a downloaded log is called: `<job>-<run>-<outcome>.<ext>`, from its key or its file name."""
     return f"{job_id}-{run_id}-{log.rsplit('/', 1)[-1]}"
+
+
+class UploadGone(StoreError):
+    """A multipart upload no longer exists: completed or aborted (by another writer, or the bucket's
+    lifecycle rule)."""
+
+
+def _upload_error(err: ClientError, what: str) -> StoreError:
+    if err.response["Error"]["Code"] == "NoSuchUpload":
+        return UploadGone(f"{what}: the upload is gone")
+    return translate(err, what)
+
+
+def _object_headers(key: str, download_name: str | None) -> dict[str, str]:
+    """The object's Content-Type (from its extension) and, for a download, its file name."""
+    headers = {"ContentType": _CONTENT_TYPES.get(key.rsplit(".", 1)[-1], "application/octet-stream")}
+    if download_name:
+        headers["ContentDisposition"] = f'attachment; filename="{download_name}"'
+    return headers
 
 
 class SourceObjects:
@@ -93,19 +113,55 @@ class LogObjects:
         self._s3 = client("s3")
         self._bucket = get_settings().log_bucket
 
-    def put(self, key: str, data: bytes, download_name: str | None = None) -> None:
-        ext = key.rsplit(".", 1)[-1]
-        extra = {"ContentDisposition": f'attachment; filename="{download_name}"'} if download_name else {}
+    def put(self, key: str, data: bytes | bytearray, download_name: str | None = None) -> None:
         try:
-            self._s3.put_object(
-                Bucket=self._bucket,
-                Key=key,
-                Body=data,
-                ContentType=_CONTENT_TYPES.get(ext, "application/octet-stream"),
-                **extra,
-            )
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=data, **_object_headers(key, download_name))
         except ClientError as err:
             raise translate(err, f"writing s3://{self._bucket}/{key}") from err
+
+    # ------------------------------------------------------------------ multipart uploads
+    # A merged log too big for one PUT is uploaded in parts (each but the last at least
+    # MIN_UPLOAD_PART bytes, as S3 requires), so that its writer never holds the whole file.
+
+    def start_upload(self, key: str, download_name: str | None = None) -> str:
+        """Begin a multipart upload of `key`; returns its upload id."""
+        try:
+            answer = self._s3.create_multipart_upload(
+                Bucket=self._bucket, Key=key, **_object_headers(key, download_name)
+            )
+        except ClientError as err:
+            raise translate(err, f"starting an upload of s3://{self._bucket}/{key}") from err
+        return str(answer["UploadId"])
+
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray) -> str:
+        """Upload part `number` (from 1) of an upload; returns its ETag. Uploading the same number again
+        replaces the part. UploadGone if the upload was completed or aborted meanwhile."""
+        try:
+            answer = self._s3.upload_part(
+                Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+            )
+        except ClientError as err:
+            raise _upload_error(err, f"uploading part {number} of s3://{self._bucket}/{key}") from err
+        return str(answer["ETag"])
+
+    def complete_upload(self, key: str, upload_id: str, etags: Sequence[str]) -> None:
+        """Make the object of the parts numbered 1.. with these ETags, in that order. UploadGone if the
+        upload was completed or aborted meanwhile."""
+        parts = [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(etags, start=1)]
+        try:
+            self._s3.complete_multipart_upload(
+                Bucket=self._bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except ClientError as err:
+            raise _upload_error(err, f"completing the upload of s3://{self._bucket}/{key}") from err
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        """Drop an upload and its parts; one already gone is fine."""
+        try:
+            self._s3.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "NoSuchUpload":
+                raise translate(err, f"aborting the upload of s3://{self._bucket}/{key}") from err
 
     def get(self, key: str) -> bytes:
         try:

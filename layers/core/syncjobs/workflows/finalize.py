@@ -30,7 +30,7 @@ from syncjobs.engine.deletes import (
 )
 from syncjobs.engine.delta import newer
 from syncjobs.engine.finalize import dead_reason, final_status, first_failures
-from syncjobs.engine.outcome_log import LogLine, encode, header
+from syncjobs.engine.outcome_log import LogLine, encode
 from syncjobs.engine.quarantine import AfterRun, after_run, failed_outright, outright_reason
 from syncjobs.engine.run_metrics import run_metrics
 from syncjobs.models.outcome import OUTCOMES, EntityType, Outcome
@@ -46,9 +46,11 @@ from syncjobs.models.run import (
 from syncjobs.observability import emit, logger
 from syncjobs.store.entity_state import EntityStateStore
 from syncjobs.store.jobs import JobRecord, JobStore
-from syncjobs.store.objects import LogObjects, log_download_name, log_key, part_key, run_key_prefix
+from syncjobs.store.log_merges import LogMerges
+from syncjobs.store.objects import LogObjects, part_key, run_key_prefix
 from syncjobs.store.queue import ShardQueue
 from syncjobs.store.runs import Closing, RunRecord, RunStore
+from syncjobs.workflows.log_merge import LOGS, SWEPT, Manifests, merge_logs
 
 MANIFEST = "manifest.json"
 SEEN = "seen.txt"
@@ -84,10 +86,9 @@ class _Extra:
         self.notes.append(text if only_type else f"{entity_type}: {text}")
 
 
-Manifests = list[tuple[str, str, dict[str, Any]]]  # (shard id, attempt, manifest)
-
-
-def finalize_run(run_id: str) -> RunStatus | None:
+def finalize_run(run_id: str, budget: Budget | None = None) -> RunStatus | None:
+    """End the run. OutOfTime when `budget` ran out while merging the logs: the merge's progress is
+    saved (store/log_merges.py) and calling this again goes on from there, the deletes not made again."""
     runs, logs = RunStore(), LogObjects()
     record = runs.get(run_id)
     run = record.run
@@ -97,15 +98,10 @@ def finalize_run(run_id: str) -> RunStatus | None:
     if record.delete_plan is not None and not _batches_made(record, record.delete_plan):
         return None  # fanned-out deletes under way: the last batch counted finalizes the run
     manifests = _manifests(record, logs)
-    extra = _deletes(record, manifests, logs)
-    if extra.fanned_out is not None and not _batches_made(record, *extra.fanned_out):
-        return None
-    if extra.held and run.run_type is not RunType.SIMULATE:
-        from syncjobs.workflows.held_deletes import hold_for_allow  # it builds on this module
-
-        request = hold_for_allow(run, extra.held, datetime.now(UTC))
-        extra.notes.append(f"allow them with the link in the mail or: syncjobs approvals approve {request}")
-    log_keys = _merge_logs(record, manifests, extra, logs)
+    extra = _begun_merge(record, manifests, logs)
+    if extra is None:
+        return None  # the deletes went to delete batches: the last one counted finalizes the run
+    log_keys = merge_logs(record, manifests, _tails(record, extra), logs, budget or Budget.unlimited())
     failures = _failures(manifests, extra)
     dead = [str(m["dead"]) for _, _, m in manifests if m.get("dead")]
     status = final_status(run, added_failed=len(extra.lines[Outcome.FAILED]), dead_parts=len(dead))
@@ -139,29 +135,48 @@ def _manifests(record: RunRecord, logs: LogObjects) -> Manifests:
     return [(part, attempt, json.loads(body)) for (part, attempt), body in zip(counted, bodies, strict=True)]
 
 
-def _merge_logs(
-    record: RunRecord, manifests: Manifests, extra: _Extra, logs: LogObjects, swept: bool = False
-) -> dict[str, str]:
-    """One downloadable log per outcome from the counted parts (and finalize's own lines)."""
-    run, job = record.run, record.job
-    fmt = job.log_format
-    log_keys: dict[str, str] = {}
-    for outcome in OUTCOMES:
-        parts = logs.get_many(
-            [
-                part_key(run.run_id, shard_id, attempt, f"{outcome.value}.{fmt}")
-                for shard_id, attempt, manifest in manifests
-                if outcome.value in manifest["outcomes"]
-            ]
-        )
-        parts.append(encode(extra.lines[outcome], getattr(job.trace, outcome.value), fmt))
-        data = b"".join(parts)
-        if not data:
-            continue
-        key = log_key(run.run_id, outcome.value, fmt, swept)
-        logs.put(key, header(fmt) + data, log_download_name(run.job_id, run.run_id, key))
-        log_keys[outcome.value] = key
-    return log_keys
+def _begun_merge(record: RunRecord, manifests: Manifests, logs: LogObjects) -> _Extra | None:
+    """Finalize's own lines (deletes made or held), made once: the first finalize of the run makes the
+    deletes, saves the lines and begins the log merge with them; a later call (the merge handed on,
+    or a retry) reads them back instead, so that every part of every log agrees on them. None while the
+    plan's deletes are being made by delete batches (they are queued when due)."""
+    run = record.run
+    merges = LogMerges()
+    begun = merges.get(run.run_id, LOGS)
+    if begun is not None:
+        return _load_extra(logs, begun.extras)
+    extra = _deletes(record, manifests, logs)
+    if extra.fanned_out is not None and not _batches_made(record, *extra.fanned_out):
+        return None
+    if extra.held and run.run_type is not RunType.SIMULATE:
+        from syncjobs.workflows.held_deletes import hold_for_allow  # it builds on this module
+
+        request = hold_for_allow(run, extra.held, datetime.now(UTC))
+        extra.notes.append(f"allow them with the link in the mail or: syncjobs approvals approve {request}")
+    key = f"{run_key_prefix(run.run_id)}finalize-{uuid.uuid4().hex[:12]}.json"
+    logs.put(key, _dump_extra(extra))
+    winner = merges.begin(run.run_id, LOGS, key)
+    return extra if winner.extras == key else _load_extra(logs, winner.extras)
+
+
+def _dump_extra(extra: _Extra) -> bytes:
+    lines = {
+        outcome.value: [[x.entity_type, x.entity_id, x.target_id, x.row, x.reason, x.content] for x in lines]
+        for outcome, lines in extra.lines.items()
+    }
+    return json.dumps({"lines": lines, "held": extra.held, "notes": extra.notes}, default=str).encode()
+
+
+def _load_extra(logs: LogObjects, key: str) -> _Extra:
+    saved = json.loads(logs.get(key))
+    lines = {o: [LogLine(*x) for x in saved["lines"].get(o.value, [])] for o in OUTCOMES}
+    return _Extra(lines=lines, held=int(saved["held"]), notes=list(saved["notes"]))
+
+
+def _tails(record: RunRecord, extra: _Extra) -> dict[Outcome, bytes]:
+    """What each merged log ends with: finalize's own lines of that outcome."""
+    job = record.job
+    return {o: encode(extra.lines[o], getattr(job.trace, o.value), job.log_format) for o in OUTCOMES}
 
 
 def _failures(manifests: Manifests, extra: _Extra) -> list[FailureSample]:
@@ -178,9 +193,12 @@ def end_stalled(record: RunRecord, status: RunStatus, reason: str, now: datetime
     extra = _Extra()
     extra.notes.append("no deletes: the run did not read everything")
     job_record = JobStore().get(record.run.job_id)
+    # a merge of its own per look at the run: a run that moved since an earlier sweep has more parts
+    name = f"{SWEPT}@{record.progress_at or ''}"
+    LogMerges().begin(record.run.run_id, name, "")
     closing = Closing(
         status=status,
-        log_keys=_merge_logs(record, manifests, extra, logs, swept=True),
+        log_keys=merge_logs(record, manifests, _tails(record, extra), logs, Budget.unlimited(), name),
         failures=_failures(manifests, extra),
         ended_at=now,
         streak_before=job_record.failure_streak,

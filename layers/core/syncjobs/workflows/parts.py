@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, Self, TypeVar
 
-from syncjobs.deadline import Budget
+from syncjobs.deadline import Budget, OutOfTime
 from syncjobs.engine.outcome_log import LogLine, encode
 from syncjobs.models.job import JobDefinition
 from syncjobs.models.outcome import Outcome
@@ -101,7 +101,11 @@ def send_part(message: QueuedPart, resume_after_s: float) -> None:
 def advance_after(record: RunRecord, message: QueuedPart, budget: Budget) -> None:
     """Move the run on after a part; a finalize that may not fit in what is left of this invocation is
     handed to the advance function (see `may_finalize_in`)."""
-    if advance(record, may_finalize=may_finalize_in(budget)):
+    try:
+        handed_on = advance(record, may_finalize=may_finalize_in(budget), budget=budget)
+    except OutOfTime:  # the log merge goes on in the advance function, from its saved progress
+        handed_on = True
+    if handed_on:
         logger.info("finalize handed on", extra={"run_id": record.run.run_id, "shard": message.part_id})
         Functions().finalize_async(record.run.run_id)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
+from syncjobs.deadline import Budget
 from syncjobs.engine.phases import due_phases
 from syncjobs.models.run import ShardMessage, ShardSpec
 from syncjobs.observability import logger
@@ -40,7 +41,7 @@ def queue_due_phases(record: RunRecord) -> None:
         logger.info("phase queued", extra={"run_id": run.run_id, "entity_type": entity_type, "shards": phase.count})
 
 
-def advance(record: RunRecord, may_finalize: bool = True) -> bool:
+def advance(record: RunRecord, may_finalize: bool = True, budget: Budget | None = None) -> bool:
     """Move a run on from what is counted: queue the phases now due, and finalize once every shard
     is counted. Called after each counted shard, and also by an attempt that found its shard already
     counted or its start already planned: the worker that counted last may have died before moving
@@ -48,7 +49,8 @@ def advance(record: RunRecord, may_finalize: bool = True) -> bool:
     steps are idempotent, so two workers advancing at once is harmless.
 
     Returns True when every shard is counted but `may_finalize` said not to finalize here (the caller
-    hands finalize to a fresh invocation)."""
+    hands finalize to a fresh invocation). `budget`: finalize's time here (OutOfTime: the rest of its
+    log merge is for another invocation, its progress saved)."""
     run = record.run
     if not run.status.is_active or run.shards_total is None:
         return False
@@ -57,5 +59,5 @@ def advance(record: RunRecord, may_finalize: bool = True) -> bool:
         return False
     if not may_finalize:
         return True
-    finalize_run(run.run_id)
+    finalize_run(run.run_id, budget)
     return False
