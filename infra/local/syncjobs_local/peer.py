@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
 import re
 import threading
@@ -60,6 +61,9 @@ class Behaviour:
     # group behaviours
     members_only_via_patch: bool = False  # `members` in POST/PUT bodies of /Groups never reach the server
     drops_members: int = 0  # every n-th member value of PATCH add operations on /Groups is dropped (0: none)
+    # a rate-limited service: writes (POST, PUT, PATCH, DELETE) beyond this many per second are answered
+    # 429 with a Retry-After (a token bucket holding one second of writes); None: no limit
+    max_writes_per_second: float | None = None
 
 
 _GROUPS = re.compile(r"/Groups(/[^/?]+)?(\?.*)?$")
@@ -116,6 +120,9 @@ class PeerProxy:
         self._lock = threading.Lock()
         self.calls = 0
         self.throttled = 0
+        self.writes = 0  # writes let through
+        self._tokens = 0.0
+        self._filled_at = time.monotonic()
         self.members_added = 0  # member values of PATCH adds seen (drops_members counts them)
         self.members_dropped: list[str] = []
         self._server = LocalHttpServer("scim-peer", self._serve)
@@ -152,11 +159,33 @@ class PeerProxy:
             self.throttled += 1
             return self._rng.randint(*b.retry_after_s)
 
+    def _over_rate(self, method: str) -> int | None:
+        """The Retry-After of a write beyond `max_writes_per_second`, or None to let it through."""
+        rate = self.behaviour.max_writes_per_second
+        if method == "GET":
+            return None
+        with self._lock:
+            if rate is None:
+                self.writes += 1
+                return None
+            now = time.monotonic()
+            self._tokens = min(rate, self._tokens + (now - self._filled_at) * rate)
+            self._filled_at = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                self.writes += 1
+                return None
+            self.calls += 1
+            self.throttled += 1
+            return max(1, math.ceil((1 - self._tokens) / rate))
+
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
         length = int(request.headers.get("Content-Length") or 0)
         body = request.rfile.read(length) if length else b""
         time.sleep(self.behaviour.latency_s)
-        retry_after = self._refuse(f"{request.command} {request.path} {body!r}")
+        retry_after = self._over_rate(request.command)
+        if retry_after is None:
+            retry_after = self._refuse(f"{request.command} {request.path} {body!r}")
         if retry_after is not None:
             self._answer(request, 429, b'{"detail": "too many requests"}', {"Retry-After": str(retry_after)})
             return
