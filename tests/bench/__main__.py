@@ -17,6 +17,7 @@ It ends with `summary NAME VALUE` lines for scripts. `--users 5000` is a quick m
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -34,6 +35,8 @@ from tests.bench.runs import Measured, measured_run, one_percent_changed, rewrit
 from tests.bench.stages import MIB, Stage
 from tests.bench.throughput import rate_limited, raw_create_rates, run_rate
 from tests.bench.workload import parsed_rows
+
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the handlers' logs are not the bench's output
 
 # DeleteLimits off: the 10%-removed run deletes what it should instead of holding it for approval
 NO_DELETE_LIMITS = {"enabled": True, "mode": "delete", "max_count": None, "max_percent": None}
@@ -124,7 +127,7 @@ def throughput(stack: LocalStack, args: argparse.Namespace, summary: dict[str, f
 
 def measured_runs(stack: LocalStack, args: argparse.Namespace, meter: Meter, summary: dict[str, float]) -> None:
     n = args.users
-    stack.reset(shard_workers=2)
+    stack.reset(shard_workers=args.workers)
     assert stack.resources is not None
     specs = stack.resources.functions
     timeouts = {f: spec.timeout_s * args.time_scale for f, spec in specs.items()}
@@ -186,12 +189,13 @@ def measured_runs(stack: LocalStack, args: argparse.Namespace, meter: Meter, sum
 
 
 def show_stages(found: list[Stage]) -> None:
+    traced = " (every invocation traced: an upper bound)"
     show(
         "stages      per function over the four runs: largest invocation time (of those not traced) / "
         "Timeout; peak memory = resident baseline (VmHWM of a child process importing the handler) + the "
         "largest Python heap peak of a measured invocation (tracemalloc, run alone; includes the in-process "
-        "moto server's allocations for its requests: an upper bound) / MemorySize; measured: every "
-        "invocation, run_shard one in 20"
+        "moto server's allocations for its requests: an upper bound) / MemorySize; measured: run_shard "
+        "one invocation in 20, the others one in 2"
     )
     for s in found:
         memory = (
@@ -202,7 +206,7 @@ def show_stages(found: list[Stage]) -> None:
         )
         show(
             f"  {s.function:24} {s.invocations:6,} invocations, {s.timed_out} timed out; time {s.max_seconds:7.2f}s "
-            f"of {s.timeout_s:g}s = {s.time_share:.3f}; memory {memory}"
+            f"of {s.timeout_s:g}s = {s.time_share:.3f}{traced if s.time_traced else ''}; memory {memory}"
         )
 
 

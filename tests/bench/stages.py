@@ -38,12 +38,13 @@ for line in open("/proc/self/status", encoding="ascii"):
 
 @dataclass
 class Sample:
-    """Which invocations get their memory measured: every invocation of the functions invoked a few
-    times a run, and one in `every` of the many alike (run_shard: one per shard, the same work each),
-    the first included."""
+    """Which invocations get their memory measured: one in `every` of the many alike (run_shard: one per
+    shard, the same work each) and one in `every_other` of the others, the first included; the rest
+    give the times (tracemalloc slows a traced invocation down)."""
 
     many: frozenset[str] = frozenset({"RunShardFunction"})
     every: int = 20
+    every_other: int = 2
     _seen: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -51,7 +52,7 @@ class Sample:
         with self._lock:
             n = self._seen[function]
             self._seen[function] += 1
-        return function not in self.many or n % self.every == 0
+        return n % (self.every if function in self.many else self.every_other) == 0
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Stage:
     max_peak_bytes: int | None
     memory_mb: int
     measured: int = 0  # invocations whose memory was measured
+    time_traced: bool = False  # every invocation was traced: its time is inflated (an upper bound)
 
     @property
     def time_share(self) -> float:
@@ -110,6 +112,7 @@ def stages(
                 max_peak_bytes=max(peaks) if peaks else None,
                 memory_mb=specs[function].memory_mb,
                 measured=len(peaks),
+                time_traced=len(peaks) == len(seen),
             )
         )
     return found
