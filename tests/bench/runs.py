@@ -26,11 +26,11 @@ from tests.bench.stages import lambda_usage
 
 
 def wait_final(stack: LocalStack, run_id: str, deadline_s: float) -> Run:
-    """The run once final, or as it is at the deadline; raises if a handler failed past its retries."""
+    """The run once final, or as it is at the deadline. A failed or timed-out invocation does not end
+    the wait: on Lambda it is retried (SQS redelivers, streams retry), and the run's outcome says the rest;
+    the failures are in stack.poller_errors() and the invocation log."""
     deadline = time.monotonic() + deadline_s
     while True:
-        if errors := stack.poller_errors():
-            raise RuntimeError(f"run {run_id}: a handler failed: {errors[0]}")
         run = operations.get_run(run_id)
         if run.status.is_final or time.monotonic() > deadline:
             return run
