@@ -59,7 +59,7 @@ openapi: $(VENV)/.installed
 	$(PY) infra/tools/openapi.py
 
 bench: $(VENV)/.installed $(TOOLS)/.installed
-	$(PY) -m tests.bench
+	POWERTOOLS_LOG_LEVEL=WARNING $(PY) -m tests.bench $(BENCH_ARGS)
 
 build: $(TOOLS)/.installed
 	$(TOOLS)/bin/sam build

@@ -1,4 +1,4 @@
-"""The engine workload of the bench, light to import (a child process measures its memory)."""
+"""The engine workload of the bench: a shard of generated users through process_shard."""
 
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ class NullTarget:
     def update(self, entity_type: str, target_id: str, resource: dict[str, Any]) -> Written:
         return Written(target_id)
 
+    def delete(self, entity_type: str, target_id: str) -> None:
+        return None
+
 
 def parsed_rows(n: int) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(generate(n, bad=False).data.decode())))
@@ -43,21 +46,3 @@ def run_engine(rows: list[dict[str, str]]) -> ShardResult:
     records = [SourceRecord(i + 2, r["employee_id"], r) for i, r in enumerate(rows)]
     mapping = compile_mapping(MAPPING, None, "users")
     return process_shard("bench", "users", RunType.READ, mapping, records, lambda ids: {}, NullTarget())
-
-
-def peak_rss_kib() -> int:
-    """Peak RSS of this address space (VmHWM); ru_maxrss would include the parent's peak from before exec."""
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
-if __name__ == "__main__":  # python -m tests.bench.workload N work|baseline -> peak RSS in KiB
-    import sys
-
-    rows = parsed_rows(int(sys.argv[1]))
-    if sys.argv[2] == "work":
-        run_engine(rows)
-    print(peak_rss_kib())
