@@ -23,31 +23,28 @@ from syncjobs_local.stack import LocalStack
 from tests.bench.costs import Usage
 from tests.bench.metering import Meter
 from tests.bench.stages import lambda_usage
+from tests.e2e.helpers import holds_within
 
 
 def wait_final(stack: LocalStack, run_id: str, deadline_s: float) -> Run:
     """The run once final, or as it is at the deadline. A failed or timed-out invocation does not end
     the wait: on Lambda it is retried (SQS redelivers, streams retry), and the run's outcome says the rest;
     the failures are in stack.poller_errors() and the invocation log."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        run = operations.get_run(run_id)
-        if run.status.is_final or time.monotonic() > deadline:
-            return run
-        time.sleep(0.5)
+    holds_within(lambda: operations.get_run(run_id).status.is_final, deadline_s, every_s=0.5)
+    return operations.get_run(run_id)
 
 
 def wait_quiet(stack: LocalStack, quiet_s: float = 3.0, deadline_s: float = 120.0) -> None:
     """Until no invocation has ended for `quiet_s` (the run's stream consumers, its mail, are done)."""
-    deadline = time.monotonic() + deadline_s
-    seen, since = len(stack.invocations.done), time.monotonic()
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        now = len(stack.invocations.done)
-        if now != seen:
-            seen, since = now, time.monotonic()
-        elif time.monotonic() - since >= quiet_s:
-            return
+    last = {"ended": len(stack.invocations.done), "since": time.monotonic()}
+
+    def quiet() -> bool:
+        ended = len(stack.invocations.done)
+        if ended != last["ended"]:
+            last.update(ended=ended, since=time.monotonic())
+        return time.monotonic() - last["since"] >= quiet_s
+
+    holds_within(quiet, deadline_s, every_s=0.5)
 
 
 @dataclass

@@ -69,13 +69,20 @@ def apply_with_groups(prepared: Prepared, groups_csv: bytes, key: str = "exports
     operations.apply_job(operations.parse_job(document))
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
-    """Poll `condition` until it holds; fail naming `what` once `timeout_s` has passed."""
+def holds_within(condition: Callable[[], bool], timeout_s: float, every_s: float = 0.1) -> bool:
+    """Poll `condition` until it holds (True) or `timeout_s` has passed (False)."""
     deadline = time.monotonic() + timeout_s
     pause = threading.Event()
     while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        pause.wait(0.1)
+        if time.monotonic() >= deadline:
+            return False
+        pause.wait(every_s)
+    return True
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
+    """Poll `condition` until it holds; fail naming `what` once `timeout_s` has passed."""
+    assert holds_within(condition, timeout_s), f"timed out waiting until {what}"
 
 
 def outbox_settled(stack: LocalStack) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib
 import json
 import math
-import time
 import tracemalloc
 from dataclasses import replace
 from itertools import count
@@ -27,6 +26,7 @@ from syncjobs_local.demo import prepare
 from syncjobs_local.iam import ledger
 from syncjobs_local.lambda_events import LambdaContext, sqs_event
 from syncjobs_local.stack import REGION
+from tests.e2e.helpers import wait_until
 
 PART_BYTES = 100 * 1024  # a synthetic counted part's log of one outcome
 TAIL = b"users,u-gone,t-gone,,,\r\n"  # finalize's own line (a delete) at the end of the log
@@ -278,10 +278,7 @@ def test_given_a_finalize_cut_while_merging_then_the_advance_function_hands_it_o
         first = advance_handler._finalize(run_id, context)
     # Then it handed the rest on to itself, and that invocation ended the run
     assert first == {"finalized": run_id, "status": None, "handed_on": True}
-    deadline = time.monotonic() + 120
-    while not RunStore().status(run_id).is_final:
-        assert time.monotonic() < deadline, "the handed-on finalize did not end the run"
-        time.sleep(0.2)
+    wait_until(lambda: RunStore().status(run_id).is_final, "the handed-on finalize ends the run", timeout_s=120)
     # And the created log is every shard's log in order, byte for byte
     ended = RunStore().get(run_id)
     assert LogObjects().get(ended.run.log_keys["created"]) == header("csv") + b"".join(bodies)
