@@ -117,11 +117,12 @@ def may_finalize_in(budget: Budget) -> bool:
     return budget.total_s >= FINALIZE_HERE_MIN_S and budget.fresh()
 
 
-def resend_continuation(record: RunRecord, message: QueuedPart) -> None:
+def resend_continuation(record: RunRecord, message: QueuedPart, attempt: str | None = None) -> None:
     """A copy of a counted part: send its continuation again unless that is counted too (the worker that
-    counted the part may have died before sending it; a second copy is dropped when it is counted)."""
+    counted the part may have died before sending it; a second copy is dropped when it is counted).
+    `attempt`: the counted attempt, when the caller has read it already."""
     runs = RunStore()
-    attempt = runs.attempt_of(record, message.part_id)
+    attempt = attempt or runs.attempt_of(record, message.part_id)
     if attempt is None:
         return
     manifest = json.loads(LogObjects().get(part_key(record.run.run_id, message.part_id, attempt, MANIFEST)))
@@ -159,10 +160,12 @@ def already_done(record: RunRecord, message: QueuedPart, budget: Budget) -> str 
     its continuation is sent again and the run moved on, in case the worker that counted it died first)."""
     if not record.run.status.is_active:
         return "run_over"
-    if not RunStore().is_counted(record, message.part_id):
+    attempt = RunStore().attempt_of(record, message.part_id)  # one read: counted, and whose manifest
+    if attempt is None and message.part_id not in record.legacy_done:
         return None
     logger.info("part already counted", extra={"run_id": record.run.run_id, "shard": message.part_id})
-    resend_continuation(record, message)
+    if attempt is not None:
+        resend_continuation(record, message, attempt)
     advance_after(record, message, budget)
     return "duplicate"
 
