@@ -1,9 +1,15 @@
-"""Check a SAM template offline: run the SAM transform, then cfn-lint on what it produced.
+"""Check a SAM template offline: run the SAM transform, then cfn-lint on what it produced, then checkov.
 
 cfn-lint alone no longer runs the SAM transform and misses SAM mistakes (a bad runtime, a stream
 event pointing at a table that does not exist, ...). aws-sam-translator catches those; cfn-lint then
 checks the CloudFormation it expands to. Runs in the tools virtualenv (.venv-tools), kept apart from
 the runtime set because aws-sam-translator pins pydantic.
+
+cfn-lint runs with its informational rules too: a stateful resource without an explicit DeletionPolicy
+and UpdateReplacePolicy (I3011) fails the check, since a replacement or `sam delete` would lose its data
+silently. checkov (the template as written: it reads SAM) must report no failed check; a check that does
+not apply is skipped in the template, in the resource's Metadata, with a comment saying why (a skip
+without one fails too).
 
 Usage: check_template.py TEMPLATE  -> exit 0 when clean, 1 with the problems on stderr.
 """
@@ -69,7 +75,15 @@ def lint(cfn: dict[str, Any]) -> tuple[int, str]:
         json.dump(cfn, out)
     try:
         proc = subprocess.run(  # noqa: S603 - fixed argv
-            [str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", out.name],
+            [
+                str(Path(sys.executable).parent / "cfn-lint"),
+                "--format",
+                "parseable",
+                "--include-checks",
+                "I",
+                "--",
+                out.name,
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -77,6 +91,51 @@ def lint(cfn: dict[str, Any]) -> tuple[int, str]:
     finally:
         os.unlink(out.name)
     return proc.returncode, (proc.stdout + proc.stderr).strip()
+
+
+# informational cfn-lint rules that fail the check (the others are printed)
+FAILING_INFORMATIONAL = ("I3011",)
+
+
+def informational_failures(report: str) -> list[str]:
+    return [line for line in report.splitlines() if any(f":{rule}:" in line for rule in FAILING_INFORMATIONAL)]
+
+
+NO_REASON = "No comment provided"  # what checkov records for a skip without a comment
+
+
+def checkov(template_path: Path) -> list[str]:
+    """checkov's failed checks, and its skips that give no reason, as lines to print."""
+    proc = subprocess.run(  # noqa: S603 - fixed argv
+        [
+            str(Path(sys.executable).parent / "checkov"),
+            "--file",
+            str(template_path),
+            "--framework",
+            "cloudformation",
+            "--skip-download",  # offline: no policy downloads, no telemetry
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        found = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        return [f"checkov did not run (exit {proc.returncode}): {(proc.stdout + proc.stderr).strip()[-2000:]}"]
+    reports = found if isinstance(found, list) else [found]
+    problems = []
+    for report in reports:
+        results = report.get("results", {})
+        for failed in results.get("failed_checks", []):
+            problems.append(f"checkov {failed['check_id']} {failed['resource']}: {failed['check_name']}")
+        for skipped in results.get("skipped_checks", []):
+            reason = (skipped.get("check_result", {}).get("suppress_comment") or "").strip()
+            if reason in ("", NO_REASON):
+                problems.append(f"checkov {skipped['check_id']} {skipped['resource']}: skipped without a reason")
+    return problems
 
 
 def main(argv: list[str]) -> int:
@@ -90,9 +149,17 @@ def main(argv: list[str]) -> int:
     if code & 2 or code == 1:
         print(f"{path}: cfn-lint errors on the transformed template:\n{report}", file=sys.stderr)
         return 1
+    failing = informational_failures(report)
+    if failing:
+        print(f"{path}: cfn-lint findings on stateful resources:\n" + "\n".join(failing), file=sys.stderr)
+        return 1
     if report:
         print(report)
-    print(f"{path}: SAM transform and cfn-lint passed")
+    problems = checkov(path)
+    if problems:
+        print(f"{path}: checkov:\n" + "\n".join(problems), file=sys.stderr)
+        return 1
+    print(f"{path}: SAM transform, cfn-lint and checkov passed")
     return 0
 
 

@@ -22,7 +22,7 @@ def without_statement(tmp_path: Path, function: str, action: str) -> Path:
     removed = 0
     for policy in policies:
         if isinstance(policy, dict) and "Statement" in policy:
-            kept = [s for s in policy["Statement"] if action not in s["Action"]]
+            kept = [s for s in policy["Statement"] if action not in s.get("Action", [])]
             removed += len(policy["Statement"]) - len(kept)
             policy["Statement"] = kept
     assert removed == 1, f"{function} has {removed} statements granting {action}"

@@ -1,5 +1,6 @@
-"""The template check (SAM transform offline, then cfn-lint) passes on template.yaml and catches the
-SAM mistakes cfn-lint alone misses."""
+"""The template check (SAM transform offline, then cfn-lint with its informational rules, then checkov)
+passes on template.yaml and catches the SAM mistakes cfn-lint alone misses, a stateful resource left to
+be deleted with the stack, and a security check failed or skipped without a reason."""
 
 import subprocess
 from pathlib import Path
@@ -29,7 +30,7 @@ def broken_copy(tmp_path: Path, old: str, new: str) -> Path:
 def test_template_yaml_passes():
     result = check(ROOT / "template.yaml")
     assert result.returncode == 0, result.stderr
-    assert "SAM transform and cfn-lint passed" in result.stdout
+    assert "SAM transform, cfn-lint and checkov passed" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -42,6 +43,35 @@ def test_template_yaml_passes():
     ids=["broken-runtime", "stream-of-missing-table", "bad-starting-position"],
 )
 def test_a_broken_copy_fails(tmp_path, old, new, finding):
+    result = check(broken_copy(tmp_path, old, new))
+    assert result.returncode == 1, result.stdout
+    assert finding in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "finding"),
+    [
+        (
+            "  EntityStateTable:\n    Type: AWS::DynamoDB::Table\n    DeletionPolicy: Retain",
+            "  EntityStateTable:\n    Type: AWS::DynamoDB::Table\n    Metadata: {}",
+            ":I3011:'DeletionPolicy' is a required property",
+        ),
+        (
+            "      ReservedConcurrentExecutions: !If [ReservesLinks, !Ref LinksReservedConcurrency, "
+            "!Ref AWS::NoValue]\n",
+            "",
+            "checkov CKV_AWS_115 AWS::Serverless::Function.LinksFunction",
+        ),
+        (
+            "          - id: CKV_AWS_21\n            comment:",
+            "          - id: CKV_AWS_21\n            comment_was:",
+            "checkov CKV_AWS_21 AWS::S3::Bucket.LogBucket: skipped without a reason",
+        ),
+    ],
+    ids=["state-table-deleted-with-the-stack", "links-function-uncapped", "skip-without-reason"],
+)
+def test_a_hardening_lost_fails(tmp_path, old, new, finding):
+    # Given a copy of the template with one hardening undone; When it is checked; Then the check names it
     result = check(broken_copy(tmp_path, old, new))
     assert result.returncode == 1, result.stdout
     assert finding in result.stderr

@@ -67,13 +67,27 @@ def test_link_lifetime_is_bounded_by_the_longest_log_retention():
     assert T["Parameters"]["LinkLifetimeSeconds"]["MaxValue"] <= longest * 86400
 
 
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def statements_of(function: str) -> list[dict]:
+    """The inline statements of a function's policies, both branches of a conditional one."""
+    found = []
+    for policy in FUNCTIONS[function]["Properties"].get("Policies", []):
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            if "Fn::If" in statement:
+                found += [branch for branch in statement["Fn::If"][1:] if branch != NO_VALUE]
+            else:
+                found.append(statement)
+    return found
+
+
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_no_function_is_granted_wildcard_actions(name):
-    for policy in FUNCTIONS[name]["Properties"].get("Policies", []):
-        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            assert all("*" not in action for action in actions), (name, actions)
-            assert statement.get("Resource") not in ("*", ["*"]), name
+    for statement in statements_of(name):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert all("*" not in action for action in actions), (name, actions)
+        assert statement.get("Resource") not in ("*", ["*"]), name
 
 
 def test_the_shard_queue_redrives_to_a_dead_letter_queue_and_reports_item_failures():
@@ -117,7 +131,7 @@ def test_the_sender_is_a_parameter():
 def test_mail_links_are_signed_tokens_served_by_a_public_function_that_reads_and_records_decisions():
     links = FUNCTIONS["LinksFunction"]["Properties"]
     assert links["FunctionUrlConfig"]["AuthType"] == "NONE"  # the signed token is the authorisation
-    statements = [s for p in links["Policies"] for s in p["Statement"]]
+    statements = [s for s in statements_of("LinksFunction") if s["Resource"] != {"Ref": "DataKmsKeyArn"}]
     assert sorted(a for s in statements for a in s["Action"]) == [
         "dynamodb:GetItem",
         "dynamodb:Query",
@@ -203,3 +217,53 @@ def test_kept_mail_is_retried_on_a_schedule_and_stalled_runs_are_swept_after_sta
     advance = FUNCTIONS["AdvanceFunction"]["Properties"]
     assert advance["Environment"]["Variables"]["STALL_MINUTES"] == {"Ref": "StallMinutes"}
     assert T["Parameters"]["StallMinutes"]["Default"] == 30
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_each_function_may_use_the_data_key_only_when_one_is_given(name):
+    # Given DataKmsKeyArn (the tables, logs and link key under the admin's key), each function that
+    # reads or writes them is granted that key's use, on that key only; without it, no KMS grant at all
+    conditional = [
+        s["Fn::If"]
+        for p in FUNCTIONS[name]["Properties"]["Policies"]
+        if isinstance(p, dict)
+        for s in p.get("Statement", [])
+        if "Fn::If" in s
+    ]
+    assert [(c[0], c[2]) for c in conditional] == [("HasDataKey", NO_VALUE)]
+    granted = conditional[0][1]
+    assert granted["Resource"] == {"Ref": "DataKmsKeyArn"}
+    assert set(granted["Action"]) == {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"}
+
+
+def test_the_data_key_encrypts_the_state_the_logs_and_the_link_key_when_given():
+    key = {"Fn::If": ["HasDataKey", {"Ref": "DataKmsKeyArn"}, NO_VALUE]}
+    for table in ("JobsTable", "EntityStateTable"):
+        assert R[table]["Properties"]["SSESpecification"]["KMSMasterKeyId"] == key
+    default = R["LogBucket"]["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert default["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] == key
+    assert R["LinkSigningKey"]["Properties"]["KmsKeyId"] == key
+
+
+@pytest.mark.parametrize("name", ["JobsTable", "EntityStateTable", "LogBucket"])
+def test_the_data_outlives_a_replacement_or_a_stack_delete(name):
+    assert R[name]["DeletionPolicy"] == "Retain"
+    assert R[name]["UpdateReplacePolicy"] == "Retain"
+
+
+def test_the_admin_api_is_throttled_and_access_logged_without_bodies():
+    api = R["AdminApi"]["Properties"]
+    (setting,) = api["MethodSettings"]
+    assert setting["ThrottlingRateLimit"] == {"Ref": "AdminApiRateLimit"}
+    assert setting["ThrottlingBurstLimit"] == {"Ref": "AdminApiRateLimit"}
+    log = api["AccessLogSetting"]
+    assert log["DestinationArn"] == {"Fn::GetAtt": ["AdminApiAccessLogGroup", "Arn"]}
+    assert "$context.requestId" in log["Format"]
+    assert "body" not in log["Format"].lower()
+    assert "querystring" not in log["Format"].lower()
+
+
+def test_the_public_links_function_is_capped():
+    capped = FUNCTIONS["LinksFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    assert capped == {"Fn::If": ["ReservesLinks", {"Ref": "LinksReservedConcurrency"}, NO_VALUE]}
+    assert T["Parameters"]["LinksReservedConcurrency"]["Default"] > 0

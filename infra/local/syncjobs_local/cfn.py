@@ -40,6 +40,9 @@ class UnsupportedIntrinsic(ValueError):
     pass
 
 
+_NO_VALUE = object()  # what {"Ref": "AWS::NoValue"} resolves to inside a property
+
+
 @dataclass
 class Resolver:
     """Resolves Ref/GetAtt/Sub/If/... against parameters and the physical names the local stack chose."""
@@ -75,13 +78,24 @@ class Resolver:
         return bool(self.resolve(self.template.get("Conditions", {})[name]))
 
     def resolve(self, value: Any) -> Any:
+        """`value` with its intrinsics resolved; a property or list item that resolves to AWS::NoValue
+        is left out, as CloudFormation leaves it out (a whole value of AWS::NoValue resolves to "")."""
+        resolved = self._resolve(value)
+        return "" if resolved is _NO_VALUE else resolved
+
+    def _resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            return [r for r in (self._resolve(v) for v in value) if r is not _NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) != 1 or not next(iter(value)).startswith(("Ref", "Fn::")):
-            return {k: self.resolve(v) for k, v in value.items()}
+            return {k: r for k, r in ((k, self._resolve(v)) for k, v in value.items()) if r is not _NO_VALUE}
         ((fn, arg),) = value.items()
+        if fn == "Ref" and arg == "AWS::NoValue":
+            return _NO_VALUE
+        if fn == "Fn::If":
+            name, yes, no = arg
+            return self._resolve(yes if self.condition(name) else no)
         if fn == "Ref":
             return self.ref(arg)
         if fn == "Fn::GetAtt":
@@ -93,9 +107,6 @@ class Resolver:
         if fn == "Fn::Sub":
             text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
             return re.sub(r"\$\{([^}]+)\}", lambda m: self._sub_var(m.group(1), variables), text)
-        if fn == "Fn::If":
-            name, yes, no = arg
-            return self.resolve(yes if self.condition(name) else no)
         if fn == "Fn::Not":
             return not self.resolve(arg[0])
         if fn == "Fn::Equals":
