@@ -1,0 +1,79 @@
+"""The billed duration a deployed function would have for an invocation measured on the local stack: pure
+arithmetic over what the invocation did (its own CPU time, its AWS requests, its waits for the target).
+
+Local wall time is no estimate of it: moto serves every AWS request in this process, on the cores the
+handlers use, and takes far longer per request than AWS does. So the estimate is the sum of
+  - the invocation's own CPU time (every thread of it, none of moto's; the bench's metering and the local
+    IAM check taken out), divided by the share of a vCPU the function's memory buys (Lambda allocates
+    CPU in proportion to memory, one full vCPU at 1,769 MB: https://docs.aws.amazon.com/lambda/latest/dg/
+    configuration-memory.html). This machine's core and a Graviton core are taken as equally fast;
+  - each AWS request at a typical in-region latency (latencies.py), added up: requests made in parallel
+    (a reader pool's S3 GETs) are counted one after the other, an upper bound;
+  - the wall time spent waiting for the target's answers, measured (real HTTP to the local SCIM server),
+    with waits that overlap (concurrent writers) counted once: the union of their intervals.
+The three are added, not overlapped (CPU in a writer thread while another waits is counted twice): the
+estimate errs towards a larger bill. An invocation that timed out locally is billed at most its Timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from tests.bench import latencies
+
+ONE_VCPU_MB = 1769  # Lambda: the memory at which a function has the equivalent of one vCPU
+
+
+def union_seconds(intervals: Iterable[tuple[float, float]]) -> float:
+    """Total length of the union of [start, end) intervals: overlapping waits counted once."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end <= start:
+            continue
+        if start >= reach:
+            total += end - start
+            reach = end
+        elif end > reach:
+            total += end - reach
+            reach = end
+    return total
+
+
+def cpu_share(memory_mb: int) -> float:
+    """The share of a vCPU a function of `memory_mb` gets (at most one: the handlers here use one core)."""
+    if memory_mb <= 0:
+        raise ValueError("memory_mb must be positive")
+    return min(1.0, memory_mb / ONE_VCPU_MB)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    cpu_s: float  # the CPU part, already divided by the function's vCPU share
+    aws_s: float
+    target_s: float
+    capped: bool = False  # the sum was over the Timeout
+
+    @property
+    def seconds(self) -> float:
+        return self.cpu_s + self.aws_s + self.target_s
+
+
+def estimate(
+    cpu_s: float,
+    requests: Mapping[str, int],
+    target_waits: Iterable[tuple[float, float]],
+    memory_mb: int,
+    timeout_s: float | None = None,
+) -> Estimate:
+    """The estimated billed duration of one invocation (see the module's docstring)."""
+    if cpu_s < 0:
+        raise ValueError("cpu_s must not be negative")
+    cpu = cpu_s / cpu_share(memory_mb)
+    aws = sum(n * latencies.latency_s(op) for op, n in requests.items())
+    target = union_seconds(target_waits)
+    total = cpu + aws + target
+    if timeout_s is not None and total > timeout_s:
+        scale = timeout_s / total
+        return Estimate(cpu * scale, aws * scale, target * scale, capped=True)
+    return Estimate(cpu, aws, target)
