@@ -166,8 +166,9 @@ def measured_runs(stack: LocalStack, args: argparse.Namespace, meter: Meter, sum
         show(
             f"            billed: DynamoDB {u.dynamodb_rru:,.1f} RRU {u.dynamodb_wru:,.0f} WRU + "
             f"{u.dynamodb_index_wru:,.0f} index WRU; Lambda {u.lambda_requests:,} requests "
-            f"{u.lambda_gb_seconds:,.2f} GB-s estimated (duration.py; {u.lambda_wall_gb_seconds:,.1f} GB-s at "
-            f"local wall time); S3 {u.s3_put_class:,} PUT-class "
+            f"{u.lambda_gb_seconds:,.2f} GB-s estimated (duration.py: CPU {u.lambda_cpu_s:,.1f}s + AWS requests "
+            f"{u.lambda_aws_s:,.1f}s + target waits {u.lambda_target_s:,.1f}s; {u.lambda_wall_gb_seconds:,.1f} GB-s "
+            f"at local wall time); S3 {u.s3_put_class:,} PUT-class "
             f"{u.s3_get_class:,} GET-class; SQS {u.sqs_requests:,} requests (of which mappings' polling estimated); "
             f"SES {u.ses_mails} mails; Secrets Manager {u.secrets_manager_calls} calls"
         )

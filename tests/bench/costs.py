@@ -86,6 +86,9 @@ class Usage:
     lambda_requests: int = 0
     lambda_gb_seconds: float = 0.0  # the estimate of what a deployed function is billed (duration.py)
     lambda_wall_gb_seconds: float = 0.0  # local wall time, for comparison only: not priced
+    lambda_cpu_s: float = 0.0  # the estimate's parts, in seconds (at each function's vCPU share): not priced
+    lambda_aws_s: float = 0.0
+    lambda_target_s: float = 0.0
     s3_put_class: int = 0
     s3_get_class: int = 0
     sqs_requests: int = 0

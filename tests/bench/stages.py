@@ -146,4 +146,7 @@ def lambda_usage(done: Iterable[Invocation], specs: dict[str, FunctionSpec]) -> 
         cpu = trace.cpu_s if invocation.peak_bytes is None or not peers else sum(peers) / len(peers)
         estimate = duration.estimate(cpu, trace.requests, trace.waits, spec.memory_mb, spec.timeout_s)
         usage.lambda_gb_seconds += lambda_gb_seconds(estimate.seconds, spec.memory_mb)
+        usage.lambda_cpu_s += estimate.cpu_s
+        usage.lambda_aws_s += estimate.aws_s
+        usage.lambda_target_s += estimate.target_s
     return usage
