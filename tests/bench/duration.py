@@ -7,8 +7,10 @@ handlers use, and takes far longer per request than AWS does. So the estimate is
     IAM check taken out), divided by the share of a vCPU the function's memory buys (Lambda allocates
     CPU in proportion to memory, one full vCPU at 1,769 MB: https://docs.aws.amazon.com/lambda/latest/dg/
     configuration-memory.html). This machine's core and a Graviton core are taken as equally fast;
-  - each AWS request at a typical in-region latency (latencies.py), added up: requests made in parallel
-    (a reader pool's S3 GETs) are counted one after the other, an upper bound;
+  - each AWS request at a typical in-region latency (latencies.py), shared with the requests in flight
+    beside it: a request's latency is weighted by the share of its local interval it had to itself
+    (`alone_shares`), so eight GETs of a reader pool in flight together count as one GET, and requests
+    one after the other count in full;
   - the wall time spent waiting for the target's answers, measured (real HTTP to the local SCIM server),
     with waits that overlap (concurrent writers) counted once: the union of their intervals.
 The three are added, not overlapped (CPU in a writer thread while another waits is counted twice): the
@@ -17,7 +19,8 @@ estimate errs towards a larger bill. An invocation that timed out locally is bil
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import itertools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from tests.bench import latencies
@@ -38,6 +41,18 @@ def union_seconds(intervals: Iterable[tuple[float, float]]) -> float:
             total += end - reach
             reach = end
     return total
+
+
+def alone_shares(intervals: Sequence[tuple[float, float]]) -> list[float]:
+    """Per interval, the share of it each moment is worth when k intervals are open then: the integral of
+    1/k over it, divided by its length (1.0 alone, 0.5 beside one other all along; 1.0 if empty)."""
+    shares = [0.0] * len(intervals)
+    events = sorted({t for interval in intervals for t in interval})
+    for start, end in itertools.pairwise(events):
+        open_now = [i for i, (s, e) in enumerate(intervals) if s <= start and e >= end]
+        for i in open_now:
+            shares[i] += (end - start) / len(open_now)
+    return [share / (e - s) if e > s else 1.0 for share, (s, e) in zip(shares, intervals, strict=True)]
 
 
 def cpu_share(memory_mb: int) -> float:
@@ -61,16 +76,18 @@ class Estimate:
 
 def estimate(
     cpu_s: float,
-    requests: Mapping[str, int],
+    requests: Sequence[tuple[str, float, float]],
     target_waits: Iterable[tuple[float, float]],
     memory_mb: int,
     timeout_s: float | None = None,
 ) -> Estimate:
-    """The estimated billed duration of one invocation (see the module's docstring)."""
+    """The estimated billed duration of one invocation (see the module's docstring). `requests`: each
+    AWS request as ("service.Operation", local start, local end)."""
     if cpu_s < 0:
         raise ValueError("cpu_s must not be negative")
     cpu = cpu_s / cpu_share(memory_mb)
-    aws = sum(n * latencies.latency_s(op) for op, n in requests.items())
+    shares = alone_shares([(start, end) for _, start, end in requests])
+    aws = sum(latencies.latency_s(op) * share for (op, _, _), share in zip(requests, shares, strict=True))
     target = union_seconds(target_waits)
     total = cpu + aws + target
     if timeout_s is not None and total > timeout_s:

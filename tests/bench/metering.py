@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -83,7 +84,8 @@ class Meter:
             self.requests[f"{service}.{op}"] += 1
         trace = tracing.current.get()
         if trace is not None:
-            trace.add_request(f"{service}.{op}")
+            now = time.perf_counter()
+            trace.add_request(f"{service}.{op}", context.get("bench_sent", now), now)
         params = context.get("bench_params", {})
         handler: Callable[[str, dict[str, Any], dict[str, Any], dict[str, Any]], None] | None = {
             "dynamodb": self._dynamodb,

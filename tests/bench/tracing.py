@@ -37,7 +37,7 @@ class Trace:
         self._lock = threading.Lock()
         self._cpu_s = 0.0
         self._overhead_s = 0.0
-        self._requests: Counter[str] = Counter()
+        self._requests: list[tuple[str, float, float]] = []
         self._waits: list[tuple[float, float]] = []
         self._token: contextvars.Token[Trace | None] | None = None
         self._started_cpu = 0.0
@@ -62,9 +62,9 @@ class Trace:
         with self._lock:
             self._overhead_s += seconds
 
-    def add_request(self, operation: str) -> None:
+    def add_request(self, operation: str, start: float, end: float) -> None:
         with self._lock:
-            self._requests[operation] += 1
+            self._requests.append((operation, start, end))
 
     def add_wait(self, start: float, end: float) -> None:
         with self._lock:
@@ -77,9 +77,15 @@ class Trace:
             return max(0.0, self._cpu_s - self._overhead_s)
 
     @property
-    def requests(self) -> Counter[str]:
+    def requests(self) -> list[tuple[str, float, float]]:
+        """Each AWS request: ("service.Operation", local start, local end)."""
         with self._lock:
-            return Counter(self._requests)
+            return list(self._requests)
+
+    @property
+    def operations(self) -> Counter[str]:
+        with self._lock:
+            return Counter(op for op, _, _ in self._requests)
 
     @property
     def waits(self) -> list[tuple[float, float]]:
@@ -123,11 +129,17 @@ class _Stamp:
 _stamp = _Stamp()
 
 
+def _sent(request: Any, **_: Any) -> None:
+    request.context["bench_sent"] = time.perf_counter()
+
+
 def time_local_checks(client: Any) -> None:
     """A client hook: the CPU of every before-parameter-build handler (the local IAM check is one; the
-    few of botocore's own are trivial) is overhead."""
+    few of botocore's own are trivial) is overhead; and the moment each request is sent (its last
+    attempt's) is kept in its context as "bench_sent", for its interval."""
     client.meta.events.register_first("before-parameter-build", _stamp.start)
     client.meta.events.register_last("before-parameter-build", _stamp.stop)
+    client.meta.events.register("before-send", _sent)
 
 
 # ---------------------------------------------------------------------- process-wide wrappers

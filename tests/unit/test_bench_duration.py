@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.bench import latencies
-from tests.bench.duration import ONE_VCPU_MB, cpu_share, estimate, union_seconds
+from tests.bench.duration import ONE_VCPU_MB, alone_shares, cpu_share, estimate, union_seconds
 
 
 @pytest.mark.parametrize(
@@ -27,6 +27,24 @@ def test_concurrent_waits_are_counted_once(intervals: list[tuple[float, float]],
     assert union_seconds(intervals) == pytest.approx(total)
 
 
+@pytest.mark.parametrize(
+    ("intervals", "shares"),
+    [
+        ([], []),
+        ([(0.0, 1.0)], [1.0]),
+        ([(0.0, 1.0), (1.0, 2.0)], [1.0, 1.0]),  # one after the other: each in full
+        ([(0.0, 1.0), (0.0, 1.0)], [0.5, 0.5]),  # side by side all along: half each
+        ([(0.0, 1.0)] * 8, [0.125] * 8),  # a reader pool's eight GETs in flight together: one GET
+        ([(0.0, 2.0), (1.0, 2.0)], [0.75, 0.5]),  # alone for its first half, shared for its second
+        ([(1.0, 1.0)], [1.0]),  # no length (answered before it was sent): in full
+    ],
+)
+def test_a_request_s_latency_is_shared_with_the_requests_in_flight_beside_it(
+    intervals: list[tuple[float, float]], shares: list[float]
+) -> None:
+    assert alone_shares(intervals) == pytest.approx(shares)
+
+
 @pytest.mark.parametrize(("memory_mb", "share"), [(ONE_VCPU_MB, 1.0), (3538, 1.0), (512, 512 / ONE_VCPU_MB)])
 def test_a_function_gets_a_vcpu_share_in_proportion_to_its_memory_up_to_one(memory_mb: int, share: float) -> None:
     assert cpu_share(memory_mb) == pytest.approx(share)
@@ -38,8 +56,9 @@ def test_no_memory_is_an_error_naming_it() -> None:
 
 
 def test_the_duration_is_cpu_at_the_vcpu_share_plus_request_latencies_plus_target_waits() -> None:
-    # Given 5 ms of CPU at 512 MB, two GetItems, one S3 GET and two overlapping target waits
-    got = estimate(0.005, {"dynamodb.GetItem": 2, "s3.GetObject": 1}, [(0.0, 0.2), (0.1, 0.3)], 512)
+    # Given 5 ms of CPU at 512 MB, two GetItems and one S3 GET one after the other, two overlapping target waits
+    requests = [("dynamodb.GetItem", 0.0, 1.0), ("dynamodb.GetItem", 1.0, 2.0), ("s3.GetObject", 2.0, 3.0)]
+    got = estimate(0.005, requests, [(0.0, 0.2), (0.1, 0.3)], 512)
     # Then each part is as the model says, and the duration is their sum
     assert got.cpu_s == pytest.approx(0.005 * ONE_VCPU_MB / 512)
     assert got.aws_s == pytest.approx(2 * latencies.latency_s("dynamodb.GetItem") + latencies.latency_s("s3.GetObject"))
@@ -48,15 +67,22 @@ def test_the_duration_is_cpu_at_the_vcpu_share_plus_request_latencies_plus_targe
     assert not got.capped
 
 
+def test_requests_in_flight_together_count_once() -> None:
+    # Given eight S3 GETs of a reader pool, in flight together
+    got = estimate(0.0, [("s3.GetObject", 0.0, 1.0)] * 8, [], 1769)
+    # Then they cost one GET's latency, not eight
+    assert got.aws_s == pytest.approx(latencies.latency_s("s3.GetObject"))
+
+
 def test_the_duration_is_at_most_the_timeout() -> None:
-    got = estimate(10.0, {}, [(0.0, 50.0)], 1769, timeout_s=30.0)
+    got = estimate(10.0, [], [(0.0, 50.0)], 1769, timeout_s=30.0)
     assert got.seconds == pytest.approx(30.0)
     assert got.capped
 
 
 def test_negative_cpu_is_an_error_naming_it() -> None:
     with pytest.raises(ValueError, match="cpu_s"):
-        estimate(-1.0, {}, [], 512)
+        estimate(-1.0, [], [], 512)
 
 
 @pytest.mark.parametrize(

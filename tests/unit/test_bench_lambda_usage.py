@@ -21,9 +21,11 @@ SPECS = {"F": FunctionSpec("F", Path("."), "m", "h", {}, {}, timeout_s=60, memor
 def trace(cpu_s: float, requests: dict[str, int] | None = None) -> Trace:
     made = Trace("F")
     made.add_cpu(cpu_s)
+    at = 0.0
     for operation, n in (requests or {}).items():
         for _ in range(n):
-            made.add_request(operation)
+            made.add_request(operation, at, at + 1.0)  # one after the other
+            at += 1.0
     return made
 
 
