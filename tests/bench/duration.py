@@ -15,6 +15,11 @@ handlers use, and takes far longer per request than AWS does. So the estimate is
     with waits that overlap (concurrent writers) counted once: the union of their intervals.
 The three are added, not overlapped (CPU in a writer thread while another waits is counted twice): the
 estimate errs towards a larger bill. An invocation that timed out locally is billed at most its Timeout.
+
+Not in it: time a handler sleeps (backoff after throttling, the pace a rate-limited target sets; the
+sleeps are injected as defaults, out of reach of a wrapper), none in the bench's four runs against the
+unlimited target, but billed on Lambda; and the target's own speed is the local scim2-server's, which
+shares this machine's two cores (a real target answers at its own pace).
 """
 
 from __future__ import annotations
