@@ -21,6 +21,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from syncjobs.models.outcome import Outcome
@@ -163,14 +164,23 @@ def measured_runs(stack: LocalStack, args: argparse.Namespace, meter: Meter, sum
         show(f"            requests per service {m.requests}")
         u = m.usage
         show(
-            f"            billed: DynamoDB {u.dynamodb_rru:,.1f} RRU {u.dynamodb_wru:,.0f} WRU; Lambda "
-            f"{u.lambda_requests:,} requests {u.lambda_gb_seconds:,.1f} GB-s; S3 {u.s3_put_class:,} PUT-class "
+            f"            billed: DynamoDB {u.dynamodb_rru:,.1f} RRU {u.dynamodb_wru:,.0f} WRU + "
+            f"{u.dynamodb_index_wru:,.0f} index WRU; Lambda {u.lambda_requests:,} requests "
+            f"{u.lambda_gb_seconds:,.2f} GB-s estimated (duration.py: CPU {u.lambda_cpu_s:,.1f}s + AWS requests "
+            f"{u.lambda_aws_s:,.1f}s + target waits {u.lambda_target_s:,.1f}s; {u.lambda_wall_gb_seconds:,.1f} GB-s "
+            f"at local wall time); S3 {u.s3_put_class:,} PUT-class "
             f"{u.s3_get_class:,} GET-class; SQS {u.sqs_requests:,} requests (of which mappings' polling estimated); "
             f"SES {u.ses_mails} mails; Secrets Manager {u.secrets_manager_calls} calls"
         )
         show(
             f"            cost ${total:.4f}, per 1M entities ${per_million(total, n):.4f} "
             f"({', '.join(f'{k} ${per_million(v, n):.4f}' for k, v in costs.items() if v)})"
+        )
+        old = cost_usd(replace(u, dynamodb_index_wru=0.0, lambda_gb_seconds=u.lambda_wall_gb_seconds))
+        parts = ", ".join(f"{k} ${per_million(v, n):.4f}" for k, v in old.items() if v)
+        show(
+            f"            at local wall time and without index writes (the former figures): per 1M entities "
+            f"${per_million(sum(old.values()), n):.4f} ({parts})"
         )
         if name == "initial":
             summary["cost_initial_per_1m_usd"] = per_million(total, n)

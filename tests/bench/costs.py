@@ -4,7 +4,8 @@ DynamoDB on-demand bills request units by item size (https://docs.aws.amazon.com
 developerguide/read-write-operations.html): a read of an item is one 4 KB unit per started 4 KB (half a
 unit eventually consistent), also when the item does not exist; a Query or Scan is billed by the summed
 size of the items it read, rounded up to 4 KB; a write is one unit per started 1 KB of the larger of the
-item before and after; a transaction's reads and writes count twice. Item size: attribute names plus
+item before and after; a transaction's reads and writes count twice; a write also writes the table's
+global secondary indexes it changes (indexes.py), billed as write units too. Item size: attribute names plus
 values (a string its UTF-8 bytes, a number about one byte per two digits plus one, a map or list 3 bytes
 plus one per element plus its elements), as the developer guide's "Item sizes and formats" says.
 """
@@ -80,9 +81,14 @@ class Usage:
     """Billed quantities of some work (a run), per service."""
 
     dynamodb_rru: float = 0.0
-    dynamodb_wru: float = 0.0
+    dynamodb_wru: float = 0.0  # the tables' own
+    dynamodb_index_wru: float = 0.0  # the global secondary indexes' (same price)
     lambda_requests: int = 0
-    lambda_gb_seconds: float = 0.0
+    lambda_gb_seconds: float = 0.0  # the estimate of what a deployed function is billed (duration.py)
+    lambda_wall_gb_seconds: float = 0.0  # local wall time, for comparison only: not priced
+    lambda_cpu_s: float = 0.0  # the estimate's parts, in seconds (at each function's vCPU share): not priced
+    lambda_aws_s: float = 0.0
+    lambda_target_s: float = 0.0
     s3_put_class: int = 0
     s3_get_class: int = 0
     sqs_requests: int = 0
@@ -99,7 +105,8 @@ class Usage:
 def cost_usd(usage: Usage) -> dict[str, float]:
     """Cost per service, in USD."""
     return {
-        "dynamodb": usage.dynamodb_rru * prices.DYNAMODB_RRU_USD + usage.dynamodb_wru * prices.DYNAMODB_WRU_USD,
+        "dynamodb": usage.dynamodb_rru * prices.DYNAMODB_RRU_USD
+        + (usage.dynamodb_wru + usage.dynamodb_index_wru) * prices.DYNAMODB_WRU_USD,
         "lambda": usage.lambda_requests * prices.LAMBDA_REQUEST_USD
         + usage.lambda_gb_seconds * prices.LAMBDA_GB_SECOND_USD,
         "s3": usage.s3_put_class * prices.S3_PUT_CLASS_USD + usage.s3_get_class * prices.S3_GET_CLASS_USD,

@@ -20,6 +20,7 @@ from syncjobs.settings import get_settings
 from syncjobs_local.demo import start
 from syncjobs_local.sample_data import COLUMNS
 from syncjobs_local.stack import LocalStack
+from tests.bench import tracing
 from tests.bench.costs import Usage
 from tests.bench.metering import Meter
 from tests.bench.stages import lambda_usage
@@ -128,8 +129,11 @@ def measured_run(
     expected_target: int,
     deadline_s: float,
 ) -> Measured:
-    """One run, metered from its start to the end of its last invocation."""
+    """One run, metered from its start to the end of its last invocation; each invocation traced for its
+    duration estimate (tracing.py: installed from the first measured run on)."""
     assert stack.resources is not None
+    tracing.install()
+    stack.invocations.observe = tracing.observe
     wait_quiet(stack)
     requests_before = meter.requests_snapshot()
     before, sent_before = meter.snapshot(), meter.sqs_messages_sent

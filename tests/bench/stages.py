@@ -8,6 +8,11 @@ and nothing else; plus the peak of the Python heap allocations made during the i
 start, the invocation running alone). The in-process moto server's allocations for the invocation's
 requests are in the second part, so the figure is an upper bound. tracemalloc slows an invocation down
 several times, so memory is measured on a sample (`Sample`) and times are taken from the others.
+
+The Lambda bill (`lambda_usage`) is the estimate of duration.py, from each invocation's trace
+(tracing.py); the local wall time is kept beside it for comparison. A traced invocation's CPU time is
+inflated by tracemalloc as its wall time is: it is taken as the mean CPU time of the same function's
+untraced invocations when there are any (its own otherwise, an upper bound).
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from dataclasses import dataclass, field
 
 from syncjobs_local.invocations import Invocation
 from syncjobs_local.provision import FunctionSpec
+from tests.bench import duration
 from tests.bench.costs import Usage, lambda_gb_seconds
+from tests.bench.tracing import Trace
 
 MIB = 1024 * 1024
 
@@ -119,8 +126,27 @@ def stages(
 
 
 def lambda_usage(done: Iterable[Invocation], specs: dict[str, FunctionSpec]) -> Usage:
+    """Requests, estimated GB-seconds (duration.py) and local wall GB-seconds of the invocations. An
+    invocation without a trace (the stack's `observe` unset) is billed its local wall time."""
+    done = list(done)
+    untraced_cpu: dict[str, list[float]] = {}
+    for invocation in done:
+        if invocation.peak_bytes is None and isinstance(invocation.observed, Trace):
+            untraced_cpu.setdefault(invocation.function, []).append(invocation.observed.cpu_s)
     usage = Usage()
     for invocation in done:
+        spec = specs[invocation.function]
         usage.lambda_requests += 1
-        usage.lambda_gb_seconds += lambda_gb_seconds(invocation.seconds, specs[invocation.function].memory_mb)
+        usage.lambda_wall_gb_seconds += lambda_gb_seconds(invocation.seconds, spec.memory_mb)
+        trace = invocation.observed
+        if not isinstance(trace, Trace):
+            usage.lambda_gb_seconds += lambda_gb_seconds(invocation.seconds, spec.memory_mb)
+            continue
+        peers = untraced_cpu.get(invocation.function)
+        cpu = trace.cpu_s if invocation.peak_bytes is None or not peers else sum(peers) / len(peers)
+        estimate = duration.estimate(cpu, trace.requests, trace.waits, spec.memory_mb, spec.timeout_s)
+        usage.lambda_gb_seconds += lambda_gb_seconds(estimate.seconds, spec.memory_mb)
+        usage.lambda_cpu_s += estimate.cpu_s
+        usage.lambda_aws_s += estimate.aws_s
+        usage.lambda_target_s += estimate.target_s
     return usage

@@ -63,6 +63,7 @@ class Invocation:
     seconds: float
     timed_out: bool
     peak_bytes: int | None = None
+    observed: Any = None  # what InvocationLog.observe gave for it (entered and left in the handler's thread)
 
 
 class _Exclusive:
@@ -110,11 +111,15 @@ class InvocationLog:
     invocation waits until no other runs, runs alone (its clock starts then) with tracemalloc on, and
     records its heap peak. The in-process moto server's allocations for its requests are in that peak
     too: an upper bound of the handler's own.
+
+    `observe(function)`: a context manager to enter and leave around each handler call, in the handler's
+    own thread (None: none); it is kept on the invocation's record (`make bench` times invocations so).
     """
 
     killed: list[Killed] = field(default_factory=list)
     done: list[Invocation] = field(default_factory=list)
     measure_memory: Callable[[str], bool] | None = None
+    observe: Callable[[str], contextlib.AbstractContextManager[Any]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _exclusive: _Exclusive = field(default_factory=_Exclusive)
 
@@ -158,11 +163,12 @@ def _run(
     function: str, request_id: str, timeout_s: float, call: Callable[[], Any], log: InvocationLog, measure: bool
 ) -> Any:
     started = time.perf_counter()
+    observer = log.observe(function) if log.observe is not None else None
 
     def done(timed_out: bool) -> None:
         peak = tracemalloc.get_traced_memory()[1] if measure else None
         seconds = timeout_s if timed_out else time.perf_counter() - started
-        log.record_done(Invocation(function, request_id, seconds, timed_out, peak))
+        log.record_done(Invocation(function, request_id, seconds, timed_out, peak, observer))
 
     outcome: dict[str, Any] = {}
     # The handler's thread is stopped by its id; once it has ended, a new thread may get the same id.
@@ -172,7 +178,8 @@ def _run(
 
     def target() -> None:
         try:
-            outcome["result"] = call()
+            with observer if observer is not None else contextlib.nullcontext():
+                outcome["result"] = call()
         except InvocationKilled:
             pass
         except BaseException as err:  # handed to the caller, as Lambda reports a function error
