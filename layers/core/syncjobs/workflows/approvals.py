@@ -87,6 +87,8 @@ def gate(request: Request) -> dict[str, Any] | None:
     """None when the request may run now; else what happened instead (a preview, or a refusal)."""
     kind, subject_id = _subject(request)
     if request.approval_id is not None:
+        if isinstance(request, StartRequest):
+            return None  # start_run's write gate checks the claim and records a refused run with the reason
         reason = approval_refusal(
             _facts(request.approval_id),
             request.approval_id,
