@@ -25,6 +25,7 @@ from syncjobs.models.outcome import Outcome
 from syncjobs.notify.render import render_run_page
 from syncjobs.observability import logger, metrics, tracer
 from syncjobs.store.errors import Conflict, NotFound
+from syncjobs.workflows.approvals import ApprovalRefused
 
 app = APIGatewayRestResolver(enable_validation=True)
 
@@ -41,6 +42,12 @@ def _not_found(err: NotFound) -> Response[Any]:
 @app.exception_handler(Conflict)
 def _conflict(err: Conflict) -> Response[Any]:
     return _json(409, {"message": str(err)})
+
+
+@app.exception_handler(ApprovalRefused)
+def _approval_refused(err: ApprovalRefused) -> Response[Any]:
+    """A decision refused: 409 decided before, 410 expired, 403 the requester approving their own."""
+    return _json(err.status, {"message": str(err)})
 
 
 @app.exception_handler(operations.InvalidInput)

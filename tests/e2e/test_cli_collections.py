@@ -53,9 +53,9 @@ def test_an_admin_runs_a_collection_and_decides_an_approval_from_the_terminal(st
     assert "succeeded" in ran.stdout
     assert job_id in cli(stack, "collections", "runs", "nightly").stdout
 
-    # When the job needs approval and an admin asks for a run
+    # When the job needs approval (a one-admin team: the admin who asks may approve) and an admin asks for a run
     definition = operations.show_job(job_id)[1].to_document()
-    definition["approval"] = {"required": True, "approvers": ["approver@example.com"]}
+    definition["approval"] = {"required": True, "approvers": ["approver@example.com"], "allow_self_approval": True}
     operations.apply_job(operations.parse_job(definition))
     asked = cli(stack, "run", job_id)
     assert asked.returncode == 0

@@ -267,3 +267,20 @@ def test_the_public_links_function_is_capped():
     capped = FUNCTIONS["LinksFunction"]["Properties"]["ReservedConcurrentExecutions"]
     assert capped == {"Fn::If": ["ReservesLinks", {"Ref": "LinksReservedConcurrency"}, NO_VALUE]}
     assert T["Parameters"]["LinksReservedConcurrency"]["Default"] > 0
+
+
+def test_approvers_are_callers_holding_the_permission_the_template_names():
+    # the admin policy allows every route but denies the decisions; the approver policy allows exactly them
+    decisions = {
+        "${AdminApi}/prod/POST/approvals/*/approve",
+        "${AdminApi}/prod/POST/approvals/*/reject",
+    }
+
+    def routes(statement: dict) -> set[str]:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        return {r["Fn::Sub"].split(":")[-1] for r in resources}
+
+    admin = R["AdminCallerPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert [(s["Effect"], routes(s)) for s in admin] == [("Allow", {"${AdminApi}/prod/*"}), ("Deny", decisions)]
+    (approver,) = R["ApproverCallerPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert routes(approver) == decisions | {"${AdminApi}/prod/GET/approvals*"}

@@ -52,6 +52,8 @@ class Approval(BaseModel):
     decided_at: datetime | None = None
     decided_via: str | None = None  # mail link | admin API | expiry
     run_id: str | None = None  # the real run (or collection run) an approval started
+    # the definition versions the preview was made of ("job:<id>", "collection:<id>"): only they run
+    versions: dict[str, int] = Field(default_factory=dict)
     deletes_outcome: str | None = None  # held deletes: what the allowed deletes did ...
     deletes_applied: int = 0  # ... and how many of them were deleted (or disabled)
 

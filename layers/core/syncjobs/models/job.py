@@ -205,6 +205,10 @@ class ApprovalSettings(_Strict):
     required: bool = False
     approvers: list[EmailStr] = Field(default_factory=list, max_length=20)
     expires_after_hours: int = Field(default=72, ge=1, le=720, description="an undecided request expires then")
+    allow_self_approval: bool = Field(
+        default=False,
+        description="the admin who asked for the run may approve it too (for one-admin teams); otherwise refused",
+    )
 
     @model_validator(mode="after")
     def _approvers_when_required(self) -> ApprovalSettings:

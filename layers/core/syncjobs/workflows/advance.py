@@ -38,12 +38,12 @@ def on_change(old: dict[str, Any] | None, new: dict[str, Any]) -> str | None:
             step_ended(run)
             return "collection step ended"
         if run.preview_of is not None:
-            preview_ended(run.preview_of, run.status.value, run.totals_by_name(), datetime.now(UTC))
+            preview_ended(run.preview_of, run.run_id, run.status.value, run.totals_by_name(), datetime.now(UTC))
             return "preview ended"
     elif item_type == "collection_run" and _newly_final(old, new):
         crun = CollectionRun.model_validate(new)
         if crun.preview_of is not None:
-            preview_ended(crun.preview_of, crun.status.value, crun.totals(), datetime.now(UTC))
+            preview_ended(crun.preview_of, crun.collection_run_id, crun.status.value, crun.totals(), datetime.now(UTC))
             return "preview ended"
     elif item_type == "approval":
         approval = Approval.model_validate(new)

@@ -13,6 +13,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from syncjobs.engine.approval_gate import (
+    PREVIEW_TYPES,
+    ApprovalFacts,
+    StepFacts,
+    approval_refusal,
+    approved_request_id,
+    version_key,
+    write_refusal,
+)
 from syncjobs.models.approval import Approval, ApprovalStatus, approval_id_for
 from syncjobs.models.collection import CollectionStartRequest
 from syncjobs.models.events import StartEvent, run_id_of
@@ -21,12 +30,11 @@ from syncjobs.models.run import RunType, StartRequest
 from syncjobs.observability import logger
 from syncjobs.store.approvals import ApprovalStore
 from syncjobs.store.collections import CollectionStore
-from syncjobs.store.errors import Conflict
+from syncjobs.store.errors import Conflict, NotFound
 from syncjobs.store.functions import Functions
 from syncjobs.store.jobs import JobStore
 
 EXPIRED_BY = "syncjobs (nobody decided in time)"
-PREVIEW_TYPES = frozenset({RunType.SIMULATE, RunType.VALIDATE})  # they never write: no approval needed
 
 
 class ApprovalRefused(Conflict):
@@ -55,11 +63,13 @@ def _settings(kind: str, subject_id: str) -> tuple[ApprovalSettings, str]:
 
 
 def _needs_approval(request: Request) -> tuple[str, ApprovalSettings, str] | None:
-    """(approval request id, the subject's approval settings, its name) when this start needs approval."""
-    if request.approval_id is not None or request.preview_of is not None or request.run_type in PREVIEW_TYPES:
+    """(approval request id, the subject's approval settings, its name) when this start needs approval.
+    A step of a collection never asks on its own: start_run lets it write only when the collection run
+    it names carries an approval covering its job (`write_refused`)."""
+    if request.approval_id is not None or request.run_type in PREVIEW_TYPES:
         return None
     if isinstance(request, StartRequest) and request.collection_run_id is not None:
-        return None  # a step of a collection: the collection itself was approved
+        return None
     kind, subject_id = _subject(request)
     settings, name = _settings(kind, subject_id)
     if not settings.required:
@@ -77,19 +87,75 @@ def gate(request: Request) -> dict[str, Any] | None:
     """None when the request may run now; else what happened instead (a preview, or a refusal)."""
     kind, subject_id = _subject(request)
     if request.approval_id is not None:
-        approval = ApprovalStore().get(request.approval_id)
-        if approval.status is ApprovalStatus.APPROVED and (approval.subject_kind, approval.subject_id) == (
+        if isinstance(request, StartRequest):
+            return None  # start_run's write gate checks the claim and records a refused run with the reason
+        reason = approval_refusal(
+            _facts(request.approval_id),
+            request.approval_id,
             kind,
             subject_id,
-        ):
+            request.run_type,
+            request.request_id,
+            current_versions(kind, subject_id),
+        )
+        if reason is None:
             return None
-        logger.warning("start refused: not approved", extra={"approval_id": request.approval_id})
-        return {"approval_id": request.approval_id, "status": "refused", "reason": "the request is not approved"}
+        logger.warning("start refused: not approved", extra={"approval_id": request.approval_id, "why": reason})
+        return {"approval_id": request.approval_id, "status": "refused", "reason": reason}
     needed = _needs_approval(request)
     if needed is None:
         return None
     approval_id, settings, name = needed
     return _request_approval(request, approval_id, kind, subject_id, name, settings)
+
+
+def current_versions(kind: str, subject_id: str) -> dict[str, int]:
+    """The versions of the definitions a run of the subject executes: a job's, or a collection's and
+    each of its steps' jobs'."""
+    if kind == "collection":
+        record = CollectionStore().get(subject_id)
+        versions = {version_key("collection", subject_id): record.version}
+        for step in record.definition.steps:
+            versions[version_key("job", step.job_id)] = JobStore().get(step.job_id).version
+        return versions
+    return {version_key("job", subject_id): JobStore().get(subject_id).version}
+
+
+def _facts(approval_id: str) -> ApprovalFacts | None:
+    try:
+        a = ApprovalStore().get(approval_id)
+    except NotFound:
+        return None
+    return ApprovalFacts(a.approval_id, a.status, a.subject_kind, a.subject_id, a.run_type, a.versions)
+
+
+def _step(request: StartRequest) -> StepFacts | None:
+    """The collection run a step's start names, as stored."""
+    if request.collection_run_id is None:
+        return None
+    try:
+        crun = CollectionStore().get_run(request.collection_run_id).run
+    except NotFound:
+        return StepFacts(request.collection_run_id, None, None, None)
+    index = request.collection_step
+    job_id = crun.steps[index].job_id if index is not None and 0 <= index < len(crun.steps) else None
+    carried = _facts(crun.approval_id) if crun.approval_id is not None else None
+    return StepFacts(crun.collection_run_id, crun.collection_id, job_id, carried)
+
+
+def write_refused(request: StartRequest, job_version: int, settings: ApprovalSettings) -> str | None:
+    """Why this job run may not write (start_run records it failed with the reason), or None."""
+    return write_refusal(
+        job_id=request.job_id,
+        job_version=job_version,
+        job_requires_approval=settings.required,
+        run_type=request.run_type,
+        request_id=request.request_id,
+        approval_id=request.approval_id,
+        approval=_facts(request.approval_id) if request.approval_id is not None else None,
+        step=_step(request),
+        preview_of=request.preview_of,
+    )
 
 
 def _request_approval(
@@ -117,6 +183,7 @@ def _request_approval(
         status=ApprovalStatus.PREVIEWING,
         approvers=[str(a) for a in settings.approvers],
         preview_id=preview_id,
+        versions=current_versions(kind, subject_id),
     )
     ApprovalStore().create(approval)  # False for a redelivered fire: start the same preview again
     _start_preview(preview)
@@ -135,10 +202,23 @@ def _start_preview(preview: Request) -> None:
         start_run(preview)
 
 
-def preview_ended(approval_id: str, preview_status: str, totals: dict[str, int], now: datetime) -> bool:
-    """The preview is ready: the request waits for the approvers until it expires. False if done before."""
+def preview_ended(
+    approval_id: str, preview_run_id: str, preview_status: str, totals: dict[str, int], now: datetime
+) -> bool:
+    """The preview is ready: the request waits for the approvers until it expires. False if done before,
+    or if `preview_run_id` is not the request's own preview (a run that only says it previews it)."""
     store = ApprovalStore()
-    approval = store.get(approval_id)
+    try:
+        approval = store.get(approval_id)
+    except NotFound:
+        logger.warning("a run claims to preview an unknown approval request", extra={"approval_id": approval_id})
+        return False
+    if approval.preview_id != preview_run_id:
+        logger.warning(
+            "a run that is not the request's preview ended: ignored",
+            extra={"approval_id": approval_id, "run_id": preview_run_id, "preview_id": approval.preview_id},
+        )
+        return False
     hours = _settings(approval.subject_kind, approval.subject_id)[0].expires_after_hours
     fields = {
         "preview_status": preview_status,
@@ -153,6 +233,8 @@ def decide(approval_id: str, approve: bool, by: str, via: str, now: datetime | N
     """Approve or reject a pending request, once. ApprovalRefused if it was decided or has expired."""
     moment = now or datetime.now(UTC)
     store = ApprovalStore()
+    if approve:
+        _not_by_requester(store.get(approval_id), by)
     after = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
     fields = {"decided_by": by, "decided_at": moment.isoformat(), "decided_via": via}
     if store.transition(approval_id, ApprovalStatus.PENDING, after, fields, unexpired_at=moment):
@@ -160,6 +242,20 @@ def decide(approval_id: str, approve: bool, by: str, via: str, now: datetime | N
         return store.get(approval_id)
     approval = store.get(approval_id)  # NotFound for an unknown request
     raise refusal(approval, moment) or ApprovalRefused(f"approval request {approval_id} changed meanwhile", 409)
+
+
+def _not_by_requester(approval: Approval, by: str) -> None:
+    """ApprovalRefused (403) when the one who asked for the run approves it, unless the subject's
+    approval settings allow it (a one-admin team)."""
+    if by != approval.triggered_by or approval.subject_kind == "deletes":
+        return
+    if _settings(approval.subject_kind, approval.subject_id)[0].allow_self_approval:
+        return
+    raise ApprovalRefused(
+        f"approval request {approval.approval_id} was asked for by {by}, who cannot approve it too: another "
+        f"approver decides (or set approval.allow_self_approval on the {approval.subject_kind})",
+        403,
+    )
 
 
 def refusal(approval: Approval, now: datetime) -> ApprovalRefused | None:
@@ -206,7 +302,7 @@ def start_approved(approval: Approval) -> str:
         "run_type": approval.run_type,
         "trigger": approval.trigger,
         "triggered_by": f"{approval.triggered_by}; approved by {approval.decided_by}"[:256],
-        "request_id": f"{approval.approval_id}#approved",
+        "request_id": approved_request_id(approval.approval_id),
         "requested_at": approval.decided_at or approval.requested_at,
         "approval_id": approval.approval_id,
     }

@@ -24,6 +24,7 @@ from syncjobs.store.errors import NotFound, StoreError, TransientStoreError
 from syncjobs.store.jobs import JobRecord, JobStore
 from syncjobs.store.locks import CreateResult
 from syncjobs.store.runs import RunStore
+from syncjobs.workflows.approvals import write_refused
 from syncjobs.workflows.collections import step_not_started
 from syncjobs.workflows.finalize import fail_run
 from syncjobs.workflows.phases import advance, save_plans
@@ -84,6 +85,15 @@ def _skip(run: Run, job: JobDefinition, reason: str, why: str) -> Run:
     return skipped
 
 
+def _refuse(run: Run, job: JobDefinition, reason: str) -> Run:
+    """Record a start the approval gate refused as a failed run with the reason (it took no lock and
+    wrote nothing; a collection's step ends with it). A redelivered start records nothing new."""
+    refused = run.model_copy(update={"status": RunStatus.FAILED, "ended_at": datetime.now(UTC), "reason": reason})
+    RunStore().put_skipped(refused, job)
+    logger.warning("run refused by the approval gate", extra={"run_id": run.run_id, "job_id": run.job_id})
+    return refused
+
+
 def _plan(job: JobDefinition, entity_type: EntityType) -> list[ShardSpec]:
     source = source_for(job, entity_type)
     try:
@@ -103,6 +113,9 @@ def start_run(request: StartRequest) -> Run:
         raise
     definition = with_trace_once(job_record.definition, job_record.trace_once)
     run = new_run(request, definition)
+    refused = write_refused(request, job_record.version, job_record.definition.approval)
+    if refused is not None:
+        return _refuse(run, definition, refused)
     held = skip_reason(job_record.quarantine, request.requested_at)
     if held is not None and _scheduled(request):
         return _skip(run, definition, held, "quarantined")

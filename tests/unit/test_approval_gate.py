@@ -1,0 +1,132 @@
+"""The write gate (engine/approval_gate.py): which starts of a job's run may write, as a table."""
+
+from __future__ import annotations
+
+import pytest
+
+from syncjobs.engine.approval_gate import ApprovalFacts, StepFacts, approved_request_id, write_refusal
+from syncjobs.models.approval import ApprovalStatus
+from syncjobs.models.run import RunType
+
+JOB = "hr-sync"
+APPROVAL = "apr-20261203T080000Z-0123456789"
+
+
+def approval(status=ApprovalStatus.APPROVED, kind="job", subject=JOB, run_type=RunType.READ, version=3):
+    return ApprovalFacts(APPROVAL, status, kind, subject, run_type, {f"job:{JOB}": version})
+
+
+def step(job=JOB, carried=None, collection="nightly"):
+    return StepFacts("crun-1", collection, job, carried)
+
+
+def refusal(
+    *,
+    requires=True,
+    run_type=RunType.READ,
+    request_id="schedule:read:2026-12-03T08:00Z",
+    approval_id=None,
+    facts=None,
+    step_facts=None,
+    preview_of=None,
+    version=3,
+):
+    return write_refusal(
+        job_id=JOB,
+        job_version=version,
+        job_requires_approval=requires,
+        run_type=run_type,
+        request_id=request_id,
+        approval_id=approval_id,
+        approval=facts,
+        step=step_facts,
+        preview_of=preview_of,
+    )
+
+
+APPROVED_START = {"approval_id": APPROVAL, "request_id": approved_request_id(APPROVAL)}
+
+
+@pytest.mark.parametrize(
+    ("case", "kwargs", "expected"),
+    [
+        ("a job without approval runs", {"requires": False}, None),
+        ("a simulate never writes", {"run_type": RunType.SIMULATE}, None),
+        ("a validate never writes", {"run_type": RunType.VALIDATE}, None),
+        ("a plain read of an approval job", {}, "requires approval: a read starts only through an approved request"),
+        ("a resync too", {"run_type": RunType.RESYNC}, "requires approval: a resync starts only"),
+        ("the approved run", {**APPROVED_START, "facts": approval()}, None),
+        ("an approval that does not exist", {**APPROVED_START}, "does not exist"),
+        (
+            "a pending approval",
+            {**APPROVED_START, "facts": approval(ApprovalStatus.PENDING)},
+            "is pending, not approved",
+        ),
+        (
+            "another job's approval",
+            {**APPROVED_START, "facts": approval(subject="payroll")},
+            "approves job payroll, not job hr-sync",
+        ),
+        (
+            "a collection's approval named by a job run",
+            {**APPROVED_START, "facts": approval(kind="collection", subject="nightly")},
+            "approves collection nightly, not job hr-sync",
+        ),
+        (
+            "a simulate approved, a read asked",
+            {**APPROVED_START, "facts": approval(run_type=RunType.SIMULATE)},
+            "approves a simulate, not a read",
+        ),
+        (
+            "a second run on one approval",
+            {"approval_id": APPROVAL, "request_id": "api:another", "facts": approval()},
+            "starts one run only",
+        ),
+        (
+            "the job changed since the preview",
+            {**APPROVED_START, "facts": approval(version=2)},
+            "job hr-sync changed since approval request",
+        ),
+        (
+            "a read claiming to be a preview",
+            {"requires": False, "preview_of": APPROVAL},
+            "a preview (of approval request",
+        ),
+        (
+            "a step of a collection without approval",
+            {"step_facts": step()},
+            "collection nightly runs it without one",
+        ),
+        ("a step of a collection that is not there", {"step_facts": step(collection=None)}, "does not exist"),
+        ("a step naming another job", {"step_facts": step(job="payroll")}, "has no step running job hr-sync"),
+        (
+            "a step of an approved collection",
+            {"step_facts": step(carried=approval(kind="collection", subject="nightly"))},
+            None,
+        ),
+        (
+            "a step whose job changed since the collection's preview",
+            {"step_facts": step(carried=approval(kind="collection", subject="nightly", version=2))},
+            "changed since approval request",
+        ),
+        (
+            "a step carrying a job's approval, not the collection's",
+            {"step_facts": step(carried=approval())},
+            "does not approve collection run crun-1",
+        ),
+        (
+            "a step of a collection whose approval was rejected",
+            {"step_facts": step(carried=approval(ApprovalStatus.REJECTED, kind="collection", subject="nightly"))},
+            "does not approve collection run crun-1",
+        ),
+        ("a step of a job without approval", {"requires": False, "step_facts": step()}, None),
+    ],
+)
+def test_the_write_gate(case, kwargs, expected):
+    # Given the stored facts of one start; When the gate looks at it; Then it lets it write or says why not
+    found = refusal(**kwargs)
+    if expected is None:
+        assert found is None, case
+    else:
+        assert found is not None, case
+        assert expected in found, (case, found)
