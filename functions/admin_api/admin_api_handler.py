@@ -23,7 +23,7 @@ from syncjobs.admin import collections, operations
 from syncjobs.admin.api_models import RunRequest, ScheduleRequest, SubscribeRequest, TraceRequest, problems_of
 from syncjobs.models.outcome import Outcome
 from syncjobs.notify.render import render_run_page
-from syncjobs.observability import logger, metrics, tracer
+from syncjobs.observability import logger, metrics, traced_handler
 from syncjobs.store.errors import Conflict, NotFound
 
 app = APIGatewayRestResolver(enable_validation=True)
@@ -317,7 +317,7 @@ def _schedule(rule: Any, fires: list[Any], id_key: str = "job_id") -> dict[str, 
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced_handler
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

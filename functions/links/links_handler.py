@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Respo
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from syncjobs.links import LinkRefused
-from syncjobs.observability import logger, metrics, tracer, without_addresses
+from syncjobs.observability import logger, metrics, traced_handler, without_addresses
 from syncjobs.workflows.download_links import follow_link
 
 app = LambdaFunctionUrlResolver()
@@ -45,7 +45,7 @@ def _follow(token: str, method: str) -> Response[str]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
