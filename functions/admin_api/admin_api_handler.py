@@ -6,6 +6,7 @@ is generated from them); every refusal is a 4xx whose `problems` name the field.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
@@ -20,11 +21,19 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from syncjobs.admin import collections, operations
-from syncjobs.admin.api_models import RunRequest, ScheduleRequest, SubscribeRequest, TraceRequest, problems_of
+from syncjobs.admin.api_models import (
+    RunRequest,
+    ScheduleRequest,
+    SubscribeRequest,
+    TraceRequest,
+    problems_of,
+    too_large,
+)
 from syncjobs.models.outcome import Outcome
 from syncjobs.notify.render import render_run_page
 from syncjobs.observability import logger, metrics, traced_handler
 from syncjobs.store.errors import Conflict, NotFound
+from syncjobs.workflows.approvals import ApprovalRefused
 
 app = APIGatewayRestResolver(enable_validation=True)
 
@@ -41,6 +50,13 @@ def _not_found(err: NotFound) -> Response[Any]:
 @app.exception_handler(Conflict)
 def _conflict(err: Conflict) -> Response[Any]:
     return _json(409, {"message": str(err)})
+
+
+@app.exception_handler(ApprovalRefused)
+def _refused(err: ApprovalRefused) -> Response[Any]:
+    """A decision on a request decided before (409) or past its time (410), as the mail links answer.
+    Registered apart from Conflict, its base class: Powertools picks the handler of the nearest class."""
+    return _json(err.status, {"message": str(err)})
 
 
 @app.exception_handler(operations.InvalidInput)
@@ -320,4 +336,13 @@ def _schedule(rule: Any, fires: list[Any], id_key: str = "job_id") -> dict[str, 
 @traced_handler
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if (reason := too_large(event)) is not None:  # before Powertools parses it (a 5 MB body is 5 MB of JSON)
+        logger.info("request refused", extra={"status": 413, "reason": reason})
+        headers = {"Content-Type": content_types.APPLICATION_JSON}
+        return {
+            "statusCode": 413,
+            "headers": headers,
+            "body": json.dumps({"message": reason}),
+            "isBase64Encoded": False,
+        }
     return app.resolve(event, context)
