@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from syncjobs.observability import WITHHELD
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,9 +108,10 @@ def test_traces_hold_no_token_address_or_signature() -> None:
     assert answers["log_url"][0] == 302
     assert "X-Amz-Signature=" in answers["log_url"][1]
     assert answers["link_page"][0] == answers["api_page"][0] == answers["job"][0] == 200
-    assert any(address in answers["api_page"][1] for address in seen["addresses"])
+    assert "it-admins@example.com" in answers["api_page"][1]  # the mail's recipient
     assert any(address in answers["job"][1] for address in seen["addresses"])
     assert "alice.failing@example.com" in seen["failure"]
+    assert "bob.refused@example.com" in seen["aws_failure"]
     assert len(seen["secrets"]) >= 6
 
     # Then segments arrived: each handler's and the AWS calls'
@@ -125,10 +128,11 @@ def test_traces_hold_no_token_address_or_signature() -> None:
             assert not [s for s in seen["secrets"] if s in text], text
             assert not [a for a in seen["addresses"] if a in text], text
 
-    # And the failure is there as its type and stack, its message withheld
+    # And the failures are there as their types and stacks, their messages withheld
     failed = [e for e in handlers if e.get("fault")]
     assert len(failed) == 1, failed
     (cause,) = failed[0]["cause"]["exceptions"]
-    assert cause["type"] == "ValidationError"
-    assert "withheld" in cause["message"]
-    assert cause["stack"]
+    assert (cause["type"], cause["message"]) == ("ValidationError", WITHHELD)
+    assert "start_run_handler.py" in {frame["path"] for frame in cause["stack"]}
+    refused = [e for e in entities if e.get("aws", {}).get("operation") == "SendEmail" and e.get("cause")]
+    assert [e["cause"]["exceptions"][0]["message"] for e in refused] == [WITHHELD], refused

@@ -21,13 +21,16 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import httpx
 
+from syncjobs.admin import operations
 from syncjobs.links import DETAILS, sign
 from syncjobs_local.demo import SUBSCRIBER, prepare, start, wait_for_run
 from syncjobs_local.stack import LocalStack
+from tests.e2e.helpers import wait_until
 
 SCIM_TOKEN = "scim-bearer-" + uuid.uuid4().hex
 API_BEARER = "api-bearer-" + uuid.uuid4().hex
 FAILING_ADDRESS = "alice.failing@example.com"
+AWS_ERROR_ADDRESS = "bob.refused@example.com"
 
 
 def signature_of(url: str) -> str:
@@ -39,6 +42,8 @@ def main() -> int:
         assert stack.resources is not None
         prepared = prepare(stack, users=5, bad_rows=False)
         run = wait_for_run(start(stack, prepared.job_id), stack=stack, timeout_s=120)
+        # the run's page lists its notification decision, naming the subscriber
+        wait_until(lambda: bool(operations.run_notifications(run.run_id)), "the run's notification decision")
         key = boto3.client("secretsmanager").get_secret_value(SecretId=stack.resources.name("LinkSigningKey"))
         expires = datetime.now(UTC) + timedelta(hours=1)
         log_token = sign(key["SecretString"].encode(), run.run_id, "created", expires)
@@ -57,6 +62,15 @@ def main() -> int:
             failure = ""
         except Exception as err:
             failure = f"{type(err).__name__}: {err}"
+        try:  # an AWS error whose message names an address (the patched SDK records AWS errors)
+            boto3.client("sesv2").send_email(
+                FromEmailAddress=AWS_ERROR_ADDRESS,
+                Destination={"ToAddresses": [SUBSCRIBER]},
+                Content={"Simple": {"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "b"}}}},
+            )
+            aws_failure = ""
+        except Exception as err:
+            aws_failure = f"{type(err).__name__}: {err}"
         users = [str(row["email"]) for row in prepared.export.valid.values()]
         print(
             json.dumps(
@@ -70,6 +84,7 @@ def main() -> int:
                         "log_url": [log_url.status_code, log_url.headers.get("location", "")],
                     },
                     "failure": failure,
+                    "aws_failure": aws_failure,
                     "secrets": [
                         SCIM_TOKEN,
                         API_BEARER,
@@ -78,7 +93,7 @@ def main() -> int:
                         signature_of(log_url.headers["location"]),
                         *re.findall(r"[\w-]{20,}\.([\w-]{43})(?![\w-])", link_page.text),  # the page's signed links
                     ],
-                    "addresses": [FAILING_ADDRESS, SUBSCRIBER, *users],
+                    "addresses": [FAILING_ADDRESS, AWS_ERROR_ADDRESS, SUBSCRIBER, *users],
                 }
             )
         )

@@ -6,67 +6,63 @@ aws_xray_sdk/ext/resources/aws_para_whitelist.json names: table, queue and bucke
 keys, counts; never items, message bodies or secret values); httpx is not (a SCIM URL carries
 filters such as userName eq "alice@example.com", a link URL its token). A handler's subsegment holds
 neither its response (presigned URLs, run pages with recipients and signed links, job definitions)
-nor its error's message (messages name users and addresses): an error is recorded by its type and
-the places in the code it passed through.
+nor its error's message: every exception in a trace (a handler's, or an AWS error such as SES naming
+the addresses it refused) is sent with its type and stack but its message withheld.
 """
 
 from __future__ import annotations
 
-import functools
+import json
 import re
-import traceback
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_xray_sdk.core.emitters.udp_emitter import PROTOCOL_DELIMITER, PROTOCOL_HEADER, UDPEmitter
 
 from syncjobs.engine.run_metrics import RunMetric
 
 TRACED_MODULES = ("botocore",)
+WITHHELD = "message withheld from the trace (it may hold personal data); see the function's log"
 
 logger = Logger(service="syncjobs")
 tracer = Tracer(service="syncjobs", patch_modules=TRACED_MODULES)
 metrics = Metrics(namespace="syncjobs", service="syncjobs")
 
-Handler = TypeVar("Handler", bound=Callable[..., Any])
-_cold_start = True
+# capture_error=False leaves out Powertools' own copy of the error; the X-Ray SDK still records the
+# exception (message included) on the subsegment, which the emitter below withholds.
+traced_handler = tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 
 
-def traced_handler(handler: Handler) -> Handler:
-    """Trace an invocation as a `## <handler>` subsegment without content: no response, and an error
-    recorded as its type and stack (file, line, function) with its message withheld. Powertools'
-    capture_lambda_handler cannot do this: with capture_error=False it leaves out its own metadata,
-    but the X-Ray SDK's subsegment context still records the exception's message."""
-    name = f"## {handler.__name__}"
+def without_messages(document: Any) -> Any:
+    """A trace entity (as X-Ray's JSON) with the message of every exception it or its subsegments
+    record replaced by WITHHELD; types, stacks (file, line, function) and all else kept."""
+    if isinstance(document, list):
+        return [without_messages(item) for item in document]
+    if not isinstance(document, dict):
+        return document
+    out = {key: without_messages(value) for key, value in document.items()}
+    cause = out.get("cause")
+    if isinstance(cause, dict) and isinstance(cause.get("exceptions"), list):
+        cause["exceptions"] = [{**e, "message": WITHHELD} if "message" in e else e for e in cause["exceptions"]]
+    return out
 
-    @functools.wraps(handler)
-    def traced(event: Any, context: Any) -> Any:
-        global _cold_start
-        if tracer.disabled:
-            return handler(event, context)
-        recorder: Any = tracer.provider  # the X-Ray SDK's recorder (BaseProvider declares no begin/end)
-        subsegment = recorder.begin_subsegment(name)
+
+class WithholdingEmitter(UDPEmitter):  # type: ignore[misc]
+    """X-Ray's UDP emitter (to the daemon at AWS_XRAY_DAEMON_ADDRESS), sending each entity through
+    without_messages."""
+
+    def send_entity(self, entity: Any) -> None:
         try:
-            return handler(event, context)
-        except Exception as err:
-            if subsegment is not None:
-                subsegment.add_exception(withheld(err), traceback.extract_tb(err.__traceback__))
-            raise
-        finally:
-            if subsegment is not None:
-                subsegment.put_annotation("ColdStart", _cold_start)
-                subsegment.put_annotation("Service", tracer.service)
-                recorder.end_subsegment()
-            _cold_start = False
-
-    return traced  # type: ignore[return-value]
+            document = without_messages(json.loads(entity.serialize()))
+            self._send_data(f"{PROTOCOL_HEADER}{PROTOCOL_DELIMITER}{json.dumps(document)}")
+        except Exception:  # as UDPEmitter does: a trace is never worth failing an invocation for
+            logger.warning("a trace entity was not sent", exc_info=True)
 
 
-def withheld(err: BaseException) -> Exception:
-    """An exception of the same type name as `err` whose message says where to look instead."""
-    kind: type[Exception] = type(type(err).__name__, (Exception,), {})
-    return kind("message withheld from the trace (it may hold personal data); see the function's log")
+if not tracer.disabled:
+    tracer.provider.configure(emitter=WithholdingEmitter())  # type: ignore[attr-defined]
 
 
 _ADDRESS = re.compile(r"[^\s@<>()\"',;:]+@[^\s@<>()\"',;:]+")
