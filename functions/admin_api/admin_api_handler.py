@@ -6,6 +6,7 @@ is generated from them); every refusal is a 4xx whose `problems` name the field.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
@@ -20,10 +21,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from syncjobs.admin import collections, operations
-from syncjobs.admin.api_models import RunRequest, ScheduleRequest, SubscribeRequest, TraceRequest, problems_of
+from syncjobs.admin.api_models import (
+    RunRequest,
+    ScheduleRequest,
+    SubscribeRequest,
+    TraceRequest,
+    problems_of,
+    too_large,
+)
 from syncjobs.models.outcome import Outcome
 from syncjobs.notify.render import render_run_page
-from syncjobs.observability import logger, metrics, tracer
+from syncjobs.observability import logger, metrics, traced_handler
 from syncjobs.store.errors import Conflict, NotFound
 from syncjobs.workflows.approvals import ApprovalRefused
 
@@ -45,8 +53,10 @@ def _conflict(err: Conflict) -> Response[Any]:
 
 
 @app.exception_handler(ApprovalRefused)
-def _approval_refused(err: ApprovalRefused) -> Response[Any]:
-    """A decision refused: 409 decided before, 410 expired, 403 the requester approving their own."""
+def _refused(err: ApprovalRefused) -> Response[Any]:
+    """A decision on a request decided before (409), past its time (410) or approved by its own requester
+    (403), as the mail links answer. Registered apart from Conflict, its base class: Powertools picks the
+    handler of the nearest class."""
     return _json(err.status, {"message": str(err)})
 
 
@@ -324,7 +334,16 @@ def _schedule(rule: Any, fires: list[Any], id_key: str = "job_id") -> dict[str, 
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced_handler
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if (reason := too_large(event)) is not None:  # before Powertools parses it (a 5 MB body is 5 MB of JSON)
+        logger.info("request refused", extra={"status": 413, "reason": reason})
+        headers = {"Content-Type": content_types.APPLICATION_JSON}
+        return {
+            "statusCode": 413,
+            "headers": headers,
+            "body": json.dumps({"message": reason}),
+            "isBase64Encoded": False,
+        }
     return app.resolve(event, context)

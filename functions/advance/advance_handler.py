@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from syncjobs.batches import process_batch
 from syncjobs.deadline import Budget, OutOfTime
-from syncjobs.observability import logger, metrics, tracer
+from syncjobs.observability import logger, metrics, traced_handler
 from syncjobs.store.codec import load_item
 from syncjobs.store.functions import Functions
 from syncjobs.workflows.advance import on_change, sweep
@@ -52,7 +52,7 @@ def _finalize(run_id: str, context: LambdaContext) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced_handler
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "sweep" in event:  # the Sweep schedule (every 15 minutes)

@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Respo
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from syncjobs.links import LinkRefused
-from syncjobs.observability import logger, metrics, tracer, without_addresses
+from syncjobs.observability import logger, metrics, traced_handler, without_addresses
 from syncjobs.workflows.download_links import follow_link
 
 app = LambdaFunctionUrlResolver()
@@ -35,8 +35,7 @@ def _follow(token: str, method: str) -> Response[str]:
     try:
         followed = follow_link(token, method=method)
     except LinkRefused as err:
-        logger.info("link refused", extra={"status": err.status, "reason": without_addresses(err.reason)})
-        return Response(err.status, "text/plain; charset=utf-8", err.reason + "\n", headers=_NO_STORE)
+        return _refused(err)
     if followed.page is not None:
         csp = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
         headers = {**_NO_STORE, "Content-Security-Policy": csp}
@@ -44,8 +43,19 @@ def _follow(token: str, method: str) -> Response[str]:
     return Response(302, "text/plain; charset=utf-8", "", headers={**_NO_STORE, "Location": str(followed.redirect)})
 
 
+@app.not_found
+def not_a_link(_: Exception) -> Response[str]:
+    """A path that is no token (a raw byte, a slash, a part too many): the same 403 as a changed token."""
+    return _refused(LinkRefused("this link is not valid (malformed)", 403))
+
+
+def _refused(err: LinkRefused) -> Response[str]:
+    logger.info("link refused", extra={"status": err.status, "reason": without_addresses(err.reason)})
+    return Response(err.status, "text/plain; charset=utf-8", err.reason + "\n", headers=_NO_STORE)
+
+
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from syncjobs.batches import process_batch
-from syncjobs.observability import logger, metrics, tracer
+from syncjobs.observability import logger, metrics, traced_handler
 from syncjobs.store.codec import load_item
 from syncjobs.workflows.notify_others import notify_approval_change, notify_collection_change
 from syncjobs.workflows.notify_retry import retry_pending
@@ -34,7 +34,7 @@ def _record_handler(record: DynamoDBRecord) -> int:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("detail-type") == "Scheduled Event":  # the MailRetry schedule: now is the event's time

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from syncjobs.batches import process_batch
 from syncjobs.deadline import Budget
 from syncjobs.models.run import DeleteBatchMessage
-from syncjobs.observability import logger, metrics, tracer
+from syncjobs.observability import logger, metrics, traced_handler
 from syncjobs.settings import get_settings
 from syncjobs.workflows.dead_shard import count_dead_shard
 from syncjobs.workflows.delete_batch import run_delete_batch
@@ -35,7 +35,7 @@ def _record_handler(record: SQSRecord, budget: Budget) -> str:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     budget = Budget.of_invocation(context.get_remaining_time_in_millis)

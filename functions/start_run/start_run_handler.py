@@ -10,14 +10,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from syncjobs.models.collection import CollectionStartRequest
 from syncjobs.models.events import StartEvent
-from syncjobs.observability import logger, metrics, tracer
+from syncjobs.observability import logger, metrics, traced_handler
 from syncjobs.workflows.approvals import gate
 from syncjobs.workflows.collections import start_collection
 from syncjobs.workflows.start_run import start_run
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = StartEvent.model_validate(event).to_request()

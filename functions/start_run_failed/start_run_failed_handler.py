@@ -8,12 +8,12 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from syncjobs.observability import logger, metrics, tracer
+from syncjobs.observability import logger, metrics, traced_handler
 from syncjobs.workflows.start_failed import record_failed_start
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@traced_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     run = record_failed_start(event)

@@ -10,7 +10,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_boto3_is_imported_only_under_store():
     out = subprocess.run(
-        ["grep", "-rn", r"import boto3\|from boto3\|botocore", "layers/core/syncjobs", "functions"],
+        [
+            "grep",
+            "-rn",
+            r"import boto3\|from boto3\|import botocore\|from botocore",
+            "layers/core/syncjobs",
+            "functions",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

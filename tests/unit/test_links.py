@@ -34,6 +34,11 @@ def test_a_token_names_its_run_outcome_and_expiry():
         (TOKEN.split(".")[0], KEY, NOW, 403, "not valid"),  # no signature
         ("", KEY, NOW, 403, "not valid"),
         ("....", KEY, NOW, 403, "not valid"),
+        (TOKEN[:-1] + "\xff", KEY, NOW, 403, "not valid"),  # a raw byte in the MAC, as latin-1 decodes it
+        (TOKEN[:-1] + "é", KEY, NOW, 403, "not valid"),  # a letter beyond ASCII in the MAC
+        ("é" + TOKEN, KEY, NOW, 403, "not valid"),  # in the payload
+        (TOKEN + "\udc80", KEY, NOW, 403, "not valid"),  # a lone surrogate (surrogateescape'd byte)
+        (TOKEN + "\x00", KEY, NOW, 403, "not valid"),
     ],
 )
 def test_links_are_refused_with_the_reason(token, key, now, status, words):

@@ -75,6 +75,8 @@ def sign(key: bytes, run_id: str, target: str, expires_at: datetime, who: str | 
 
 def verify(key: bytes, token: str, now: datetime, allow_expired: bool = False) -> LinkClaim:
     """The token's claim; LinkRefused if it is not syncjobs' or (unless `allow_expired`) has expired."""
+    if not token.isascii():  # a token is base64url and a dot; compare_digest refuses non-ASCII text
+        raise LinkRefused("this link is not valid (malformed)", 403)
     payload, _, mac = token.partition(".")
     if not payload or not mac or not hmac.compare_digest(_mac(key, payload), mac):
         raise LinkRefused("this link is not valid (it was changed or not made by syncjobs)", 403)

@@ -43,3 +43,26 @@ def problems_of(errors: Sequence[Any]) -> list[str]:
         message = error.get("msg") or error.get("type", "is invalid")
         lines.append(f"{'.'.join(loc) or '(body)'}: {message}")
     return lines
+
+
+# A body larger than this is refused (413) before it is parsed. Why this size: a job or collection is
+# stored as one DynamoDB item, at most 400 KB, and a definition takes no more room there than in JSON
+# (strings count their UTF-8 bytes, map keys and values without quotes); 256 KiB leaves room for the
+# item's other attributes and the defaults the definition fills in. A real definition is a few KB.
+MAX_BODY_BYTES = 256 * 1024
+
+
+def body_bytes(event: dict[str, Any]) -> int:
+    """The size of an API Gateway proxy event's body as the client sent it (a base64 body decoded)."""
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return len(body) * 3 // 4
+    return len(body.encode("utf-8", "surrogatepass"))
+
+
+def too_large(event: dict[str, Any]) -> str | None:
+    """Why the request is refused for its size, or None."""
+    size = body_bytes(event)
+    if size <= MAX_BODY_BYTES:
+        return None
+    return f"the request body is {size:,} bytes; the admin API takes at most {MAX_BODY_BYTES:,} bytes (256 KiB)"
