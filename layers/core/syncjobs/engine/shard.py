@@ -8,11 +8,13 @@ that dies half-way leaves no partial accounting behind (see workflows.run_shard)
 from __future__ import annotations
 
 import contextvars
+import gc
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +66,45 @@ class ShardResult:
                 self.failures.append(
                     FailureSample(entity_type=line.entity_type, entity_id=line.entity_id, reason=line.reason)
                 )
+
+
+# While a shard runs, the cyclic garbage collector runs after this many new container objects instead of
+# CPython's 700. A shard makes about ten per entity (its record, mapped resource, log line, state) and keeps
+# most of them until the shard ends, so at 700 the collector runs every 70 entities, and its older
+# generations, full collections walking the whole heap, every few hundred: a third of the engine's time.
+# Garbage in cycles still goes, only later: at most this many objects' worth of it waits (a few MB).
+SHARD_GC_THRESHOLD = 50_000
+
+
+class _SpacedCollections:
+    """Raises the collector's first threshold to SHARD_GC_THRESHOLD while any shard of the process runs
+    and puts back what it was when the last one ends (shards of the local stack run in threads of one
+    process, and the threshold is the process's)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._saved: tuple[int, int, int] | None = None
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._running == 0:
+                self._saved = gc.get_threshold()
+                if 0 < self._saved[0] < SHARD_GC_THRESHOLD:  # 0: collection is off, leave it so
+                    gc.set_threshold(SHARD_GC_THRESHOLD, *self._saved[1:])
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                if self._running == 0 and self._saved is not None:
+                    gc.set_threshold(*self._saved)
+                    self._saved = None
+
+
+collections_spaced = _SpacedCollections()
 
 
 def compile_mapping(mapping: dict[str, str], scope: str | None, entity_type: str) -> CompiledMapping:
@@ -187,23 +228,29 @@ def process_shard(
     pending: deque[_Entry] = deque()
     pool = ThreadPoolExecutor(writers, thread_name_prefix="shard-write") if writers > 1 else None
     try:
-        for record in batch:
-            if should_stop is not None and time.monotonic() >= next_check:
-                next_check = time.monotonic() + stop_check_seconds
-                if should_stop():
-                    result.stopped = True
+        with collections_spaced():
+            for record in batch:
+                if should_stop is not None and time.monotonic() >= next_check:
+                    next_check = time.monotonic() + stop_check_seconds
+                    if should_stop():
+                        result.stopped = True
+                        break
+                if budget.left() <= 0:
+                    result.cut = True
                     break
-            if budget.left() <= 0:
-                result.cut = True
-                break
-            pending.append(_decide(context, record, states, first_row, pool))
-            # account in row order what is finished; keep at most a window of entities ahead
-            while pending and (pending[0].done() or len(pending) > WINDOW_PER_WRITER * writers):
+                entry = _decide(context, record, states, first_row, pool)
+                if pool is None:  # one writer: decided (and written) here, accounted at once
+                    if not _account(result, entry):
+                        return result
+                    continue
+                pending.append(entry)
+                # account in row order what is finished; keep at most a window of entities ahead
+                while pending and (pending[0].done() or len(pending) > WINDOW_PER_WRITER * writers):
+                    if not _account(result, pending.popleft()):
+                        return result
+            while pending:  # what is under way when the records end (or a stop, or the budget) is awaited
                 if not _account(result, pending.popleft()):
                     return result
-        while pending:  # what is under way when the records end (or a stop, or the budget) is awaited
-            if not _account(result, pending.popleft()):
-                return result
     finally:
         for entry in pending:  # after a cut: not started is not done; what runs ends, uncounted
             if entry.future is not None:
@@ -216,14 +263,27 @@ def process_shard(
 _ALWAYS_WRITE = frozenset({RunType.RESYNC, RunType.SIMULATE})
 
 
-@dataclass(frozen=True, slots=True)
 class _Entry:
     """One record on its way to its outcome: a row error, a duplicate (the row of the first), or the
-    decision, known at once or when its target write ends (`future`)."""
+    decision: known at once (`decided`, or `late`: it ran out of time), or when its target write in
+    the pool ends (`future`). A plain slotted class, not a Future per entity: with one writer every
+    decision is known at once, and a Future (its lock and condition) cost as much as the mapping."""
 
-    record: SourceRecord | SourceRowError
-    duplicate_of: int | None = None
-    future: Future[_Decided] | None = None
+    __slots__ = ("decided", "duplicate_of", "future", "late", "record")
+
+    def __init__(
+        self,
+        record: SourceRecord | SourceRowError,
+        duplicate_of: int | None = None,
+        future: Future[_Decided] | None = None,
+        decided: _Decided | None = None,
+        late: OutOfTime | None = None,
+    ) -> None:
+        self.record = record
+        self.duplicate_of = duplicate_of
+        self.future = future
+        self.decided = decided
+        self.late = late
 
     def done(self) -> bool:
         return self.future is None or self.future.done()
@@ -240,20 +300,21 @@ def _decide(
     (none: it is written here, before the next record)."""
     if isinstance(record, SourceRowError):
         return _Entry(record)
-    if record.entity_id in first_row:
-        return _Entry(record, duplicate_of=first_row[record.entity_id])
-    first_row[record.entity_id] = record.row
-    future: Future[_Decided] = Future()
+    entity_id = record.entity_id
+    if entity_id in first_row:
+        return _Entry(record, first_row[entity_id])
+    first_row[entity_id] = record.row
     try:
-        decided = _process(ctx, record, states.get(record.entity_id))
-        if callable(decided) and pool is not None:
-            # in the invocation's context (a writer thread starts with none): what it logs and calls
-            # is the invocation's (the local stand-in's IAM check knows the caller by it)
-            return _Entry(record, future=pool.submit(contextvars.copy_context().run, decided))
-        future.set_result(decided() if callable(decided) else decided)
+        decided = _process(ctx, record, states.get(entity_id))
+        if callable(decided):
+            if pool is not None:
+                # in the invocation's context (a writer thread starts with none): what it logs and calls
+                # is the invocation's (the local stand-in's IAM check knows the caller by it)
+                return _Entry(record, future=pool.submit(contextvars.copy_context().run, decided))
+            decided = decided()
     except OutOfTime as err:
-        future.set_exception(err)
-    return _Entry(record, future=future)
+        return _Entry(record, late=err)
+    return _Entry(record, decided=decided)
 
 
 def _account(result: ShardResult, entry: _Entry) -> bool:
@@ -261,13 +322,15 @@ def _account(result: ShardResult, entry: _Entry) -> bool:
     time, the result is cut before it (nothing of it, nor of anything after it, is counted)."""
     record = entry.record
     entity_type = result.entity_type
-    decided: _Decided | None = None
-    if entry.future is not None:
-        try:
+    decided = entry.decided
+    try:
+        if entry.late is not None:
+            raise entry.late
+        if entry.future is not None:
             decided = entry.future.result()
-        except OutOfTime as err:  # nothing of this entity is counted: the continuation does it again
-            result.cut, result.resume_after_s = True, err.resume_after_s
-            return False
+    except OutOfTime as err:  # nothing of this entity is counted: the continuation does it again
+        result.cut, result.resume_after_s = True, err.resume_after_s
+        return False
     result.last_row = record.row
     if isinstance(record, SourceRowError):
         result.add(Outcome.FAILED, LogLine(entity_type, record.entity_id, "", record.row, record.reason))
