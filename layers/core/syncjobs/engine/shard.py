@@ -127,10 +127,11 @@ class _Owners:
     """Which entity of this job owns a target id: what this shard has written so far (not yet in the
     entity state), else the entity state, asked per target id (only an adoption asks) and remembered."""
 
-    def __init__(self, lookup: Callable[[str], str | None] | None) -> None:
+    def __init__(self, lookup: Callable[[str], str | None] | None, concurrent: bool = True) -> None:
         self._lookup = lookup
         self._stored: dict[str, str | None] = {}
         self._lock = threading.Lock()  # concurrent writes of one shard adopt and record through it
+        self._concurrent = concurrent  # False: one writer, nothing to lock against
         self.written: dict[str, str] = {}  # target id -> entity id, by this shard
 
     def __call__(self, target_id: str) -> str | None:
@@ -144,6 +145,9 @@ class _Owners:
     def record(self, target_id: str, entity_id: str) -> None:
         """A write of this shard gave `entity_id` the target id (recorded when the write ends, not when
         it is counted: a concurrent write meeting that target id must know whose it is)."""
+        if not self._concurrent:
+            self.written[target_id] = entity_id
+            return
         with self._lock:
             self.written[target_id] = entity_id
 
@@ -221,12 +225,13 @@ def process_shard(
         member_targets = lookup_members([m for r in batch if isinstance(r, SourceRecord) for m in r.members or ()])
     writes = run_type in {RunType.READ, RunType.RESYNC}
     target_or_none = target if writes else None
-    owners = _Owners(lookup_owners)
+    writers = max(1, concurrency) if target_or_none is not None else 1
+    owners = _Owners(lookup_owners, concurrent=writers > 1)
     context = _Context(run_id, entity_type, run_type, mapping, target_or_none, schema_problems, member_targets, owners)
     first_row: dict[str, int] = {}
-    writers = max(1, concurrency) if target_or_none is not None else 1
     pending: deque[_Entry] = deque()
     pool = ThreadPoolExecutor(writers, thread_name_prefix="shard-write") if writers > 1 else None
+    left = budget.left
     try:
         with collections_spaced():
             for record in batch:
@@ -235,7 +240,7 @@ def process_shard(
                     if should_stop():
                         result.stopped = True
                         break
-                if budget.left() <= 0:
+                if left() <= 0:
                     result.cut = True
                     break
                 entry = _decide(context, record, states, first_row, pool)
@@ -320,18 +325,30 @@ def _decide(
 def _account(result: ShardResult, entry: _Entry) -> bool:
     """Add one finished entry's outcome to the result (in row order). False: it did not finish in
     time, the result is cut before it (nothing of it, nor of anything after it, is counted)."""
+    decided = entry.decided
+    if entry.late is not None or entry.future is not None:
+        try:
+            if entry.late is not None:
+                raise entry.late
+            decided = entry.future.result()  # type: ignore[union-attr]
+        except OutOfTime as err:  # nothing of this entity is counted: the continuation does it again
+            result.cut, result.resume_after_s = True, err.resume_after_s
+            return False
     record = entry.record
     entity_type = result.entity_type
-    decided = entry.decided
-    try:
-        if entry.late is not None:
-            raise entry.late
-        if entry.future is not None:
-            decided = entry.future.result()
-    except OutOfTime as err:  # nothing of this entity is counted: the continuation does it again
-        result.cut, result.resume_after_s = True, err.resume_after_s
-        return False
     result.last_row = record.row
+    if decided is not None:  # most entries: mapped and diffed (and written)
+        entity_id = record.entity_id
+        result.last_id = entity_id
+        outcome, reason, target_id, resource, seen, change = decided
+        result.add(outcome, LogLine(entity_type, entity_id, target_id, record.row, reason, resource))
+        if seen:
+            result.seen.append(entity_id)
+        elif outcome is Outcome.SKIPPED and reason == OUT_OF_SCOPE:
+            result.out_of_scope.append(entity_id)
+        if change is not None:
+            result.state_changes.append(change)
+        return True
     if isinstance(record, SourceRowError):
         result.add(Outcome.FAILED, LogLine(entity_type, record.entity_id, "", record.row, record.reason))
         if record.id_known:
@@ -345,17 +362,7 @@ def _account(result: ShardResult, entry: _Entry) -> bool:
         reason = f"duplicate id: row {entry.duplicate_of} has the same id"
         result.add(Outcome.FAILED, LogLine(entity_type, record.entity_id, "", record.row, reason))
         return True
-    assert decided is not None
-    result.last_id = record.entity_id
-    outcome, reason, target_id, resource, seen, change = decided
-    result.add(outcome, LogLine(entity_type, record.entity_id, target_id, record.row, reason, resource))
-    if seen:
-        result.seen.append(record.entity_id)
-    elif outcome is Outcome.SKIPPED and reason == OUT_OF_SCOPE:
-        result.out_of_scope.append(record.entity_id)
-    if change is not None:
-        result.state_changes.append(change)
-    return True
+    raise AssertionError("an entry is decided, a row error or a duplicate")
 
 
 _Decided = tuple[Outcome, str, str, dict[str, Any] | None, bool, EntityState | None]
