@@ -229,7 +229,7 @@ def process_shard(
     owners = _Owners(lookup_owners, concurrent=writers > 1)
     context = _Context(run_id, entity_type, run_type, mapping, target_or_none, schema_problems, member_targets, owners)
     first_row: dict[str, int] = {}
-    pending: deque[_Entry] = deque()
+    pending: deque[_Entry] = deque()  # entries not yet accounted, in row order (none is a bare decision)
     pool = ThreadPoolExecutor(writers, thread_name_prefix="shard-write") if writers > 1 else None
     left = budget.left
     try:
@@ -244,7 +244,12 @@ def process_shard(
                     result.cut = True
                     break
                 entry = _decide(context, record, states, first_row, pool)
-                if pool is None:  # one writer: decided (and written) here, accounted at once
+                if isinstance(entry, tuple):  # decided (and written) here
+                    if not pending:  # and nothing before it under way: accounted at once
+                        _account_decided(result, record, entry)
+                        continue
+                    entry = _Entry(record, decided=entry)  # in row order, after the writes before it
+                elif pool is None:  # one writer: nothing is under way, an entry is accounted at once
                     if not _account(result, entry):
                         return result
                     continue
@@ -266,13 +271,15 @@ def process_shard(
 
 
 _ALWAYS_WRITE = frozenset({RunType.RESYNC, RunType.SIMULATE})
+_VALUES = {outcome: outcome.value for outcome in Outcome}  # an enum's .value is a slow property
 
 
 class _Entry:
-    """One record on its way to its outcome: a row error, a duplicate (the row of the first), or the
-    decision: known at once (`decided`, or `late`: it ran out of time), or when its target write in
-    the pool ends (`future`). A plain slotted class, not a Future per entity: with one writer every
-    decision is known at once, and a Future (its lock and condition) cost as much as the mapping."""
+    """A record on its way to its outcome, unless it is a decision accounted at once (the bare _Decided
+    tuple): a row error, a duplicate (the row of the first), one that ran out of time (`late`), one whose
+    target write in the pool ends later (`future`), or a decision waiting for the writes before it
+    (`decided`). Nothing per entity is a Future: a Future (its lock and condition) cost as much as the
+    mapping, and with one writer every decision is known at once."""
 
     __slots__ = ("decided", "duplicate_of", "future", "late", "record")
 
@@ -281,14 +288,14 @@ class _Entry:
         record: SourceRecord | SourceRowError,
         duplicate_of: int | None = None,
         future: Future[_Decided] | None = None,
-        decided: _Decided | None = None,
         late: OutOfTime | None = None,
+        decided: _Decided | None = None,
     ) -> None:
         self.record = record
         self.duplicate_of = duplicate_of
         self.future = future
-        self.decided = decided
         self.late = late
+        self.decided = decided
 
     def done(self) -> bool:
         return self.future is None or self.future.done()
@@ -300,9 +307,9 @@ def _decide(
     states: dict[str, EntityState],
     first_row: dict[str, int],
     pool: ThreadPoolExecutor | None,
-) -> _Entry:
+) -> _Decided | _Entry:
     """Scope, map and diff one record here, in row order; its target write, if any, goes to the pool
-    (none: it is written here, before the next record)."""
+    (none: it is written here, before the next record). The decision, when known here; else an entry."""
     if isinstance(record, SourceRowError):
         return _Entry(record)
     entity_id = record.entity_id
@@ -319,36 +326,27 @@ def _decide(
             decided = decided()
     except OutOfTime as err:
         return _Entry(record, late=err)
-    return _Entry(record, decided=decided)
+    return decided
 
 
 def _account(result: ShardResult, entry: _Entry) -> bool:
     """Add one finished entry's outcome to the result (in row order). False: it did not finish in
     time, the result is cut before it (nothing of it, nor of anything after it, is counted)."""
-    decided = entry.decided
-    if entry.late is not None or entry.future is not None:
-        try:
-            if entry.late is not None:
-                raise entry.late
-            decided = entry.future.result()  # type: ignore[union-attr]
-        except OutOfTime as err:  # nothing of this entity is counted: the continuation does it again
-            result.cut, result.resume_after_s = True, err.resume_after_s
-            return False
     record = entry.record
+    try:
+        if entry.late is not None:
+            raise entry.late
+        if entry.future is not None:
+            _account_decided(result, record, entry.future.result())
+            return True
+        if entry.decided is not None:
+            _account_decided(result, record, entry.decided)
+            return True
+    except OutOfTime as err:  # nothing of this entity is counted: the continuation does it again
+        result.cut, result.resume_after_s = True, err.resume_after_s
+        return False
     entity_type = result.entity_type
     result.last_row = record.row
-    if decided is not None:  # most entries: mapped and diffed (and written)
-        entity_id = record.entity_id
-        result.last_id = entity_id
-        outcome, reason, target_id, resource, seen, change = decided
-        result.add(outcome, LogLine(entity_type, entity_id, target_id, record.row, reason, resource))
-        if seen:
-            result.seen.append(entity_id)
-        elif outcome is Outcome.SKIPPED and reason == OUT_OF_SCOPE:
-            result.out_of_scope.append(entity_id)
-        if change is not None:
-            result.state_changes.append(change)
-        return True
     if isinstance(record, SourceRowError):
         result.add(Outcome.FAILED, LogLine(entity_type, record.entity_id, "", record.row, record.reason))
         if record.id_known:
@@ -362,7 +360,23 @@ def _account(result: ShardResult, entry: _Entry) -> bool:
         reason = f"duplicate id: row {entry.duplicate_of} has the same id"
         result.add(Outcome.FAILED, LogLine(entity_type, record.entity_id, "", record.row, reason))
         return True
-    raise AssertionError("an entry is decided, a row error or a duplicate")
+    raise AssertionError("an entry is a write, a row error or a duplicate")
+
+
+def _account_decided(result: ShardResult, record: SourceRecord | SourceRowError, decided: _Decided) -> None:
+    """Add an entity's decision (mapped and diffed, and written if it had to be) to the result."""
+    entity_id = record.entity_id
+    row = record.row
+    result.last_row = row
+    result.last_id = entity_id
+    outcome, reason, target_id, resource, seen, change = decided
+    result.add(outcome, LogLine(result.entity_type, entity_id, target_id, row, reason, resource))
+    if seen:
+        result.seen.append(entity_id)
+    elif outcome is Outcome.SKIPPED and reason == OUT_OF_SCOPE:
+        result.out_of_scope.append(entity_id)
+    if change is not None:
+        result.state_changes.append(change)
 
 
 _Decided = tuple[Outcome, str, str, dict[str, Any] | None, bool, EntityState | None]
@@ -454,6 +468,6 @@ def _write(
     except TargetError as err:
         return Outcome.FAILED, err.reason, known_id, resource, True, None
     reason = (written.reason or "matched existing target entity") if written.adopted else ""
-    change = EntityState(record.entity_id, written.target_id, new_hash, ctx.run_id, outcome.value)
+    change = EntityState(record.entity_id, written.target_id, new_hash, ctx.run_id, _VALUES[outcome])
     ctx.owners.record(written.target_id, record.entity_id)
     return outcome, reason, written.target_id, resource, True, change
