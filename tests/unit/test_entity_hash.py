@@ -157,6 +157,16 @@ def test_given_deep_nesting_when_hashed_then_the_digest_is_the_json_one():
         ({"a": Colour.RED}, False),
         ({"a": Size.BIG}, False),
         ({"a": Text("x")}, False),
+        # one level down (walked without a call) and deeper
+        ({"a": {"b": True, "c": None, "d": 1, "e": "x"}, "f": ["x", 2, False]}, True),
+        ({"a": {"b": 1.5}}, False),
+        ({"a": ["x", Colour.RED]}, False),
+        ({"a": ("x", Text("y"))}, False),
+        ({"a": [{"b": [{"c": 1e-05}]}]}, False),
+        ({"a": [[["x", None]]], "b": ({"c": ()},)}, True),
+        ([{"a": 1}, ["b", 2.0]], False),
+        ("x", True),
+        (1.0, False),
     ],
 )
 def test_given_a_resource_then_only_plain_json_types_take_the_orjson_way(value, fast):

@@ -18,7 +18,6 @@ from typing import Any
 import orjson
 
 _SCALARS = frozenset({str, int, bool, type(None)})
-_CONTAINERS = frozenset({dict, list, tuple})
 # Everything orjson does not write as json.dumps would goes to `default`, which refuses it.
 _ORJSON_OPTIONS = (
     orjson.OPT_SORT_KEYS
@@ -36,8 +35,9 @@ class Action(StrEnum):
 
 def _orjson_writes_as_json(value: Any) -> bool:
     """Whether value is made only of exact str, int, bool, None, dicts, lists and tuples (dict keys
-    and big ints are orjson's to refuse). Recursing only into containers, and testing str (most values)
-    before the set: an entity is hashed per row, and this walk was half of the hash."""
+    and big ints are orjson's to refuse). An entity is hashed per row and this walk was half of the
+    hash: str (most values) is tested first, and the containers one level down are walked here rather
+    than by a call each (most resources nest no deeper: name.givenName, emails[0])."""
     kind = type(value)
     if kind is dict:
         value = value.values()
@@ -47,11 +47,17 @@ def _orjson_writes_as_json(value: Any) -> bool:
         kind = type(item)
         if kind is str:
             continue
-        if kind in _CONTAINERS:
-            if not _orjson_writes_as_json(item):
-                return False
-        elif kind not in _SCALARS:
+        if kind is dict:
+            inner = item.values()
+        elif kind is list or kind is tuple:
+            inner = item
+        elif kind in _SCALARS:
+            continue
+        else:
             return False
+        for nested in inner:
+            if type(nested) is not str and not _orjson_writes_as_json(nested):
+                return False
     return True
 
 

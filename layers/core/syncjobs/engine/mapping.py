@@ -238,7 +238,12 @@ class CompiledMapping:
             raise MappingError("scope", f"{type(err).__name__}: {err}") from None
 
     def apply(self, attributes: dict[str, Any]) -> dict[str, Any]:
-        out = self._apply_plain(attributes)
+        out = None
+        if self._plain is not None:  # what _apply_plain does, without a call per entity
+            try:
+                out = self._plain(attributes)
+            except Exception:
+                out = None
         if out is None:
             values = self._render_combined(attributes)
             if values is None:

@@ -8,6 +8,7 @@ that dies half-way leaves no partial accounting behind (see workflows.run_shard)
 from __future__ import annotations
 
 import contextvars
+import functools
 import gc
 import threading
 import time
@@ -370,7 +371,11 @@ def _account_decided(result: ShardResult, record: SourceRecord | SourceRowError,
     result.last_row = row
     result.last_id = entity_id
     outcome, reason, target_id, resource, seen, change = decided
-    result.add(outcome, LogLine(result.entity_type, entity_id, target_id, row, reason, resource))
+    line = LogLine(result.entity_type, entity_id, target_id, row, reason, resource)
+    if outcome is Outcome.FAILED:
+        result.add(outcome, line)
+    else:  # what add does for any other outcome
+        result.lines[outcome].append(line)
     if seen:
         result.seen.append(entity_id)
     elif outcome is Outcome.SKIPPED and reason == OUT_OF_SCOPE:
@@ -439,7 +444,7 @@ def _apply(
     if ctx.target is None:  # simulate: what a resync would do
         outcome = Outcome.CREATED if action is Action.CREATE else Outcome.UPDATED
         return outcome, f"simulated {action.value}", known_id, resource, True, None
-    return lambda: _write(ctx, record, stored, resource, action, new_hash)
+    return functools.partial(_write, ctx, record, stored, resource, action, new_hash)  # no closure cells
 
 
 def _write(
