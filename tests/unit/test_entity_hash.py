@@ -8,6 +8,7 @@ import json
 import math
 import random
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -210,3 +211,13 @@ def test_given_random_resources_when_hashed_then_every_digest_is_the_json_one():
         assert entity_hash(resource) == reference_hash(resource), resource
         by_orjson += _orjson_writes_as_json(resource)
     assert by_orjson > 500  # both ways were compared
+
+
+def test_given_threads_hashing_at_once_then_each_digest_is_the_json_one():
+    # Given resources hashed from four threads at once (the hasher they copy from is shared)
+    resources = [{"userName": f"u{i}@x", "n": i, "emails": [{"value": f"u{i}@x"}]} for i in range(2000)]
+    with ThreadPoolExecutor(4) as pool:
+        digests = list(pool.map(entity_hash, resources))
+    # Then each is the digest of its own resource, and the same again when hashed alone
+    assert digests == [reference_hash(r) for r in resources]
+    assert len(set(digests)) == 2000

@@ -76,13 +76,22 @@ def canonical_json(resource: dict[str, Any]) -> bytes:
     return canonical.encode()
 
 
+_SHA256 = hashlib.sha256()  # copied per hash: cheaper than OpenSSL fetching the algorithm by name each time
+
+
 def entity_hash(resource: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(resource)).hexdigest()[:32]
+    digest = _SHA256.copy()
+    digest.update(canonical_json(resource))
+    return digest.hexdigest()[:32]
+
+
+# read once: in Python 3.11 reading a member off its enum class goes through EnumType.__getattr__'s hook
+_CREATE, _UPDATE, _SKIP = Action.CREATE, Action.UPDATE, Action.SKIP
 
 
 def decide(stored_hash: str | None, new_hash: str, always_write: bool) -> Action:
     if stored_hash is None:
-        return Action.CREATE
+        return _CREATE
     if always_write or stored_hash != new_hash:
-        return Action.UPDATE
-    return Action.SKIP
+        return _UPDATE
+    return _SKIP

@@ -273,6 +273,10 @@ def process_shard(
 
 _ALWAYS_WRITE = frozenset({RunType.RESYNC, RunType.SIMULATE})
 _VALUES = {outcome: outcome.value for outcome in Outcome}  # an enum's .value is a slow property
+# The members the per-entity path compares with, read once: in Python 3.11 reading a member off its enum
+# class goes through the hook of EnumType.__getattr__ (and is not specialized), every time.
+_CREATED, _UPDATED, _SKIPPED, _FAILED = Outcome.CREATED, Outcome.UPDATED, Outcome.SKIPPED, Outcome.FAILED
+_SKIP, _UPDATE, _VALIDATE = Action.SKIP, Action.UPDATE, RunType.VALIDATE
 
 
 class _Entry:
@@ -372,13 +376,13 @@ def _account_decided(result: ShardResult, record: SourceRecord | SourceRowError,
     result.last_id = entity_id
     outcome, reason, target_id, resource, seen, change = decided
     line = LogLine(result.entity_type, entity_id, target_id, row, reason, resource)
-    if outcome is Outcome.FAILED:
+    if outcome is _FAILED:
         result.add(outcome, line)
     else:  # what add does for any other outcome
         result.lines[outcome].append(line)
     if seen:
         result.seen.append(entity_id)
-    elif outcome is Outcome.SKIPPED and reason == OUT_OF_SCOPE:
+    elif outcome is _SKIPPED and reason == OUT_OF_SCOPE:
         result.out_of_scope.append(entity_id)
     if change is not None:
         result.state_changes.append(change)
@@ -434,9 +438,9 @@ def _apply(
     # simulate shows what a resync would do, so it writes (in its logs) everything a resync writes
     always_write = ctx.run_type in _ALWAYS_WRITE
     action = decide(stored.hash if stored else None, new_hash, always_write=always_write)
-    if action is Action.SKIP and ctx.run_type is not RunType.VALIDATE:
-        return Outcome.SKIPPED, "unchanged", known_id, resource, True, None
-    if ctx.run_type is RunType.VALIDATE:
+    if action is _SKIP and ctx.run_type is not _VALIDATE:
+        return _SKIPPED, "unchanged", known_id, resource, True, None
+    if ctx.run_type is _VALIDATE:
         problems = ctx.schema_problems(resource) if ctx.schema_problems else []
         if problems:
             return Outcome.FAILED, "schema: " + "; ".join(problems), known_id, resource, True, None
@@ -460,16 +464,16 @@ def _write(
     known_id = stored.target_id if stored else ""
     claim = Claim(record.entity_id, ctx.owners)
     try:
-        if action is Action.UPDATE and stored is not None:
+        if action is _UPDATE and stored is not None:
             try:
                 written = ctx.target.update(ctx.entity_type, stored.target_id, resource)
-                outcome = Outcome.UPDATED
+                outcome = _UPDATED
             except TargetEntityGone:
                 written = ctx.target.create(ctx.entity_type, resource, claim)
-                outcome = Outcome.CREATED
+                outcome = _CREATED
         else:
             written = ctx.target.create(ctx.entity_type, resource, claim)
-            outcome = Outcome.CREATED
+            outcome = _CREATED
     except TargetError as err:
         return Outcome.FAILED, err.reason, known_id, resource, True, None
     reason = (written.reason or "matched existing target entity") if written.adopted else ""
