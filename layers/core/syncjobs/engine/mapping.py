@@ -220,6 +220,7 @@ class CompiledMapping:
             self._jinja()
         self._paths = {path: split_path(path) for path in mapping}
         self._scope = _single("scope", _parse("scope", scope)) if scope else None
+        self.has_scope = self._scope is not None  # False: in_scope is always True (callers may skip it)
         self._scope_plain = _plain_scope(scope)
         self._required = required
 

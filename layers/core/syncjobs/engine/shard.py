@@ -396,17 +396,18 @@ def _process(ctx: _Context, record: SourceRecord, stored: EntityState | None) ->
     """One entity: (outcome, reason, target id, mapped content, seen, entity-state change), or the
     write that will tell it."""
     known_id = stored.target_id if stored else ""
-    try:
-        in_scope = ctx.mapping.in_scope(record.attributes)
-    except MappingError as err:  # unknown scope: "seen", never a reason to delete
-        return Outcome.FAILED, f"scope filter failed: {err}", known_id, None, True, None
-    if not in_scope:  # not "seen": an entity that left the scope is deprovisioned like one that left the source
-        return Outcome.SKIPPED, OUT_OF_SCOPE, known_id, None, False, None
+    if ctx.mapping.has_scope:
+        try:
+            in_scope = ctx.mapping.in_scope(record.attributes)
+        except MappingError as err:  # unknown scope: "seen", never a reason to delete
+            return Outcome.FAILED, f"scope filter failed: {err}", known_id, None, True, None
+        if not in_scope:  # not "seen": one that left the scope is deprovisioned like one that left the source
+            return Outcome.SKIPPED, OUT_OF_SCOPE, known_id, None, False, None
     try:
         resource = ctx.mapping.apply(record.attributes)
     except MappingError as err:
         return Outcome.FAILED, f"mapping failed: {err}", known_id, None, True, None
-    if ctx.entity_type == "users":
+    if ctx.entity_type == "users" and not resource.get("externalId"):  # else marked() keeps it as it is
         resource = marked(resource, record.entity_id)
     if ctx.member_targets is None:
         return _apply(ctx, record, stored, resource)
