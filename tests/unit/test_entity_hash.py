@@ -8,6 +8,7 @@ import json
 import math
 import random
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -157,6 +158,16 @@ def test_given_deep_nesting_when_hashed_then_the_digest_is_the_json_one():
         ({"a": Colour.RED}, False),
         ({"a": Size.BIG}, False),
         ({"a": Text("x")}, False),
+        # one level down (walked without a call) and deeper
+        ({"a": {"b": True, "c": None, "d": 1, "e": "x"}, "f": ["x", 2, False]}, True),
+        ({"a": {"b": 1.5}}, False),
+        ({"a": ["x", Colour.RED]}, False),
+        ({"a": ("x", Text("y"))}, False),
+        ({"a": [{"b": [{"c": 1e-05}]}]}, False),
+        ({"a": [[["x", None]]], "b": ({"c": ()},)}, True),
+        ([{"a": 1}, ["b", 2.0]], False),
+        ("x", True),
+        (1.0, False),
     ],
 )
 def test_given_a_resource_then_only_plain_json_types_take_the_orjson_way(value, fast):
@@ -200,3 +211,13 @@ def test_given_random_resources_when_hashed_then_every_digest_is_the_json_one():
         assert entity_hash(resource) == reference_hash(resource), resource
         by_orjson += _orjson_writes_as_json(resource)
     assert by_orjson > 500  # both ways were compared
+
+
+def test_given_threads_hashing_at_once_then_each_digest_is_the_json_one():
+    # Given resources hashed from four threads at once (the hasher they copy from is shared)
+    resources = [{"userName": f"u{i}@x", "n": i, "emails": [{"value": f"u{i}@x"}]} for i in range(2000)]
+    with ThreadPoolExecutor(4) as pool:
+        digests = list(pool.map(entity_hash, resources))
+    # Then each is the digest of its own resource, and the same again when hashed alone
+    assert digests == [reference_hash(r) for r in resources]
+    assert len(set(digests)) == 2000

@@ -61,6 +61,14 @@ def test_given_a_scope_filter_then_it_decides_by_the_row(status, in_scope):
     assert mapping.in_scope({**ROW, "status": status}) is in_scope
 
 
+@pytest.mark.parametrize(("scope", "has_scope"), [(None, False), ("", False), ("{{ status == 'active' }}", True)])
+def test_a_mapping_says_whether_it_has_a_scope_and_without_one_every_row_is_in_scope(scope, has_scope):
+    mapping = CompiledMapping({"x": "{{ first }}"}, scope=scope)
+    assert mapping.has_scope is has_scope
+    if not has_scope:
+        assert mapping.in_scope({**ROW, "status": "inactive"}) is True
+
+
 def test_given_a_column_that_looks_like_a_number_then_it_stays_text():
     assert CompiledMapping({"externalId": "{{ id }}"}).apply({"id": "0123"}) == {"externalId": "0123"}
 

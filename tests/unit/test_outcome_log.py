@@ -33,3 +33,19 @@ def test_given_content_trace_then_content_is_cut_at_the_limit():
     record = json.loads(encode([line], TraceLevel.CONTENT, "jsonl"))
     assert len(record["content"]) == CONTENT_LIMIT + len("...[cut]")
     assert record["content"].endswith("...[cut]")
+
+
+def test_a_log_line_is_immutable_compares_by_its_fields_and_has_no_content_unless_given():
+    line = LogLine("users", "1", "t1", 2, "unchanged")
+    assert line.content is None
+    assert line == LogLine("users", "1", "t1", 2, "unchanged", None)
+    assert line != LogLine("users", "1", "t1", 3, "unchanged")
+    assert (line.entity_type, line.entity_id, line.target_id, line.row, line.reason) == (
+        "users",
+        "1",
+        "t1",
+        2,
+        "unchanged",
+    )
+    with pytest.raises(AttributeError):
+        line.reason = "changed"  # type: ignore[misc]

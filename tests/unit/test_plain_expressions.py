@@ -6,7 +6,8 @@ import random
 from typing import Any
 
 import pytest
-from jinja2 import TemplateAssertionError
+from jinja2 import Environment, TemplateAssertionError
+from markupsafe import Markup
 
 from syncjobs.engine import plain_expressions
 from syncjobs.engine.mapping import CompiledMapping, MappingError, _as_expression, _env
@@ -22,6 +23,9 @@ SUBSET = [
     "{{ a | upper }}",
     "{{ a | trim }}",
     "{{ a | trim | lower }}",
+    "{{ a | lower | upper }}",
+    "{{ (a ~ b) | upper | lower }}",
+    "{{ [a | lower, b | upper] }}",
     "{{ a | title }}",
     "{{ a | capitalize }}",
     "{{ a | string }}",
@@ -98,6 +102,12 @@ OUTSIDE = [
     "{% if a %}yes{% endif %}",
     "{{ a | truncate(3) }}",
 ]
+
+
+class _Text(str):
+    """A str subclass: lower and upper go through jinja's filter for it, not the str method."""
+
+
 INPUTS: list[dict[str, Any]] = [
     {"a": "X", "b": "y", "n": "3", "d": {"k": "v"}, "l": ["p", "q"]},
     {"a": "", "b": "", "n": "", "d": {}, "l": []},
@@ -109,6 +119,7 @@ INPUTS: list[dict[str, Any]] = [
     {"a": "ff", "b": "Ω ü", "n": "1e3", "d": None, "l": ("t", "u")},
     {"a": math.nan, "b": math.nan, "n": "nan", "d": {1: 2}, "l": [math.inf]},
     {"a": "X", "range": "a column named range", "self": "x", "missing": "here"},
+    {"a": Markup("<B>Ü</B>"), "b": _Text("Str Subclass"), "n": "İ", "l": ["ẞ"]},
     {},
 ]
 
@@ -245,3 +256,24 @@ def test_given_a_plain_mapping_then_jinja_compiles_it_only_for_an_entity_the_eva
 def test_given_an_unknown_filter_when_compiled_then_it_fails_at_once_as_before():
     with pytest.raises(TemplateAssertionError, match="No filter named 'nosuch'"):
         CompiledMapping({"x": "{{ a | nosuch }}", "y": "{{ a }}"})
+
+
+def test_given_lower_and_upper_filters_when_compiled_then_a_str_skips_the_filter_call_and_anything_else_takes_it():
+    # Given an environment whose lower filter counts its calls (and is jinja's, so the evaluator trusts it)
+    calls: list[Any] = []
+    environment = Environment()
+    expression = _as_expression(environment.parse("{{ a | lower }}"))
+    assert expression is not None
+    function = plain_expressions.compile_expression(environment, expression)
+    assert function is not None
+    # When given a str, an int and a Markup, Then each value is jinja's
+    assert function({"a": "ÀB"}) == "àb"
+    assert function({"a": 12}) == "12"
+    assert function({"a": Markup("<B>")}) == Markup("<b>")
+    assert type(function({"a": Markup("<B>")})) is Markup
+    # And a lower filter that is not jinja's own is always called
+    environment.filters["lower"] = lambda value: calls.append(value) or "replaced"
+    replaced = plain_expressions.compile_expression(environment, expression)
+    assert replaced is not None
+    assert replaced({"a": "X"}) == "replaced"
+    assert calls == ["X"]

@@ -10,9 +10,11 @@ import pytest
 
 from syncjobs.connectors.base import Claim, SourceRecord, TargetError, Written
 from syncjobs.deadline import OutOfTime
-from syncjobs.engine.shard import compile_mapping, process_shard
+from syncjobs.engine.diff import entity_hash
+from syncjobs.engine.shard import compile_mapping, marked, process_shard
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import RunType
+from syncjobs.models.state import EntityState
 
 MAPPING = compile_mapping({"userName": "{{ mail }}"}, None, "users")
 WAIT_S = 10.0  # a deadline for conditions, never a sleep
@@ -199,3 +201,54 @@ def test_a_target_error_in_one_write_fails_only_that_entity():
     assert [line.reason for line in result.lines[Outcome.FAILED]] == ["create failed: HTTP 400 invalid"]
     assert result.last_row == 5
     assert not result.cut
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_an_unchanged_entity_after_a_write_under_way_is_accounted_after_it_and_not_before_a_cut(concurrency):
+    # Given users 0-4 already written by an earlier run with what they map to now (unchanged), except
+    # user 1, which is new; its write runs out of time once the unchanged users 2 and 3 were decided
+    # (when writes run at once: the shard asks whether to stop before each record, so before user 4)
+    recs = records(5)
+    states = {
+        r.entity_id: EntityState(
+            r.entity_id, f"t-u{i}@x", entity_hash(marked(MAPPING.apply(r.attributes), r.entity_id)), "r0", "created"
+        )
+        for i, r in enumerate(recs)
+        if i != 1
+    }
+    asked = 0
+    later_decided = threading.Event()
+
+    def should_stop() -> bool:
+        nonlocal asked
+        asked += 1
+        if asked == 5:
+            later_decided.set()
+        return False
+
+    def out_of_time(claim: Claim | None) -> None:
+        if concurrency > 1:
+            assert later_decided.wait(WAIT_S)
+        raise OutOfTime("no time left")
+
+    target = ConcurrentTarget({"u1@x": out_of_time})
+
+    # When the shard is processed
+    result = process_shard(
+        "r1",
+        "users",
+        RunType.READ,
+        MAPPING,
+        recs,
+        lambda ids: states,
+        target,
+        should_stop=should_stop,
+        stop_check_seconds=0.0,
+        concurrency=concurrency,
+    )
+
+    # Then only user 0 is counted: the unchanged users after the unfinished write are the continuation's
+    assert result.cut
+    assert result.last_row == 2
+    assert logged_rows(result) == [2]
+    assert result.seen == ["e0"]

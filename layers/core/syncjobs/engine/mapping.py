@@ -220,6 +220,7 @@ class CompiledMapping:
             self._jinja()
         self._paths = {path: split_path(path) for path in mapping}
         self._scope = _single("scope", _parse("scope", scope)) if scope else None
+        self.has_scope = self._scope is not None  # False: in_scope is always True (callers may skip it)
         self._scope_plain = _plain_scope(scope)
         self._required = required
 
@@ -238,7 +239,12 @@ class CompiledMapping:
             raise MappingError("scope", f"{type(err).__name__}: {err}") from None
 
     def apply(self, attributes: dict[str, Any]) -> dict[str, Any]:
-        out = self._apply_plain(attributes)
+        out = None
+        if self._plain is not None:  # what _apply_plain does, without a call per entity
+            try:
+                out = self._plain(attributes)
+            except Exception:
+                out = None
         if out is None:
             values = self._render_combined(attributes)
             if values is None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from jinja2 import Environment, nodes
+from jinja2 import Environment, filters, nodes
 from jinja2.nodes import EvalContext
 from jinja2.utils import _PassArg
 
@@ -57,6 +57,9 @@ FILTERS = frozenset(
 _SPECIAL_NAMES = frozenset({"self", "super", "loop", "caller", "varargs", "kwargs"})
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "lteq": "<=", "gt": ">", "gteq": ">=", "in": "in", "notin": "not in"}
 _BINARY = {nodes.Add: "+", nodes.Sub: "-"}
+# Filters whose value for an exact str is a str method's: called inline for one (jinja's do_lower is
+# soft_str(s).lower(), and soft_str(s) is s itself), the filter function for anything else.
+_STR_METHODS = {"lower": (filters.do_lower, "lower"), "upper": (filters.do_upper, "upper")}
 
 
 class _Unsupported(Exception):
@@ -84,6 +87,7 @@ class _Generator:
         self._env = environment
         self._eval_ctx = EvalContext(environment, None)  # what a Context makes per render: no autoescape
         self.constants: list[Any] = []
+        self._temporaries = 0
 
     def constant(self, value: Any) -> str:
         self.constants.append(value)
@@ -173,6 +177,12 @@ class _Generator:
         if node.dyn_args is not None or node.dyn_kwargs is not None:
             raise _Unsupported("filter arguments")
         function = self._env.filters[node.name]
+        if node.name in _STR_METHODS and _STR_METHODS[node.name][0] is function and not node.args and not node.kwargs:
+            value = f"_t{self._temporaries}"
+            self._temporaries += 1
+            method = _STR_METHODS[node.name][1]
+            call = f"{self.constant(function)}({value})"
+            return f"({value}.{method}() if type({value} := {self.expression(node.node)}) is str else {call})"
         passed = _PassArg.from_obj(function)
         if passed is _PassArg.eval_context:
             args = [self.constant(self._eval_ctx)]
@@ -191,7 +201,7 @@ class _Generator:
 
 
 def _build(source: str, constants: list[Any], name: str) -> Callable[[dict[str, Any]], Any]:
-    namespace: dict[str, Any] = {"__builtins__": {"str": str}, "k": tuple(constants)}
+    namespace: dict[str, Any] = {"__builtins__": {"str": str, "type": type}, "k": tuple(constants)}
     code = compile(source, f"<mapping {name}>", "exec")
     exec(code, namespace)  # noqa: S102 - source generated above from the subset, constants by index
     function: Callable[[dict[str, Any]], Any] = namespace[name]

@@ -8,11 +8,14 @@ that dies half-way leaves no partial accounting behind (see workflows.run_shard)
 from __future__ import annotations
 
 import contextvars
+import functools
+import gc
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -66,6 +69,45 @@ class ShardResult:
                 )
 
 
+# While a shard runs, the cyclic garbage collector runs after this many new container objects instead of
+# CPython's 700. A shard makes about ten per entity (its record, mapped resource, log line, state) and keeps
+# most of them until the shard ends, so at 700 the collector runs every 70 entities, and its older
+# generations, full collections walking the whole heap, every few hundred: a third of the engine's time.
+# Garbage in cycles still goes, only later: at most this many objects' worth of it waits (a few MB).
+SHARD_GC_THRESHOLD = 50_000
+
+
+class _SpacedCollections:
+    """Raises the collector's first threshold to SHARD_GC_THRESHOLD while any shard of the process runs
+    and puts back what it was when the last one ends (shards of the local stack run in threads of one
+    process, and the threshold is the process's)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._saved: tuple[int, int, int] | None = None
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._running == 0:
+                self._saved = gc.get_threshold()
+                if 0 < self._saved[0] < SHARD_GC_THRESHOLD:  # 0: collection is off, leave it so
+                    gc.set_threshold(SHARD_GC_THRESHOLD, *self._saved[1:])
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                if self._running == 0 and self._saved is not None:
+                    gc.set_threshold(*self._saved)
+                    self._saved = None
+
+
+collections_spaced = _SpacedCollections()
+
+
 def compile_mapping(mapping: dict[str, str], scope: str | None, entity_type: str) -> CompiledMapping:
     return CompiledMapping(mapping, scope, REQUIRED_ATTRIBUTES.get(entity_type, ()))
 
@@ -86,10 +128,11 @@ class _Owners:
     """Which entity of this job owns a target id: what this shard has written so far (not yet in the
     entity state), else the entity state, asked per target id (only an adoption asks) and remembered."""
 
-    def __init__(self, lookup: Callable[[str], str | None] | None) -> None:
+    def __init__(self, lookup: Callable[[str], str | None] | None, concurrent: bool = True) -> None:
         self._lookup = lookup
         self._stored: dict[str, str | None] = {}
         self._lock = threading.Lock()  # concurrent writes of one shard adopt and record through it
+        self._concurrent = concurrent  # False: one writer, nothing to lock against
         self.written: dict[str, str] = {}  # target id -> entity id, by this shard
 
     def __call__(self, target_id: str) -> str | None:
@@ -103,6 +146,9 @@ class _Owners:
     def record(self, target_id: str, entity_id: str) -> None:
         """A write of this shard gave `entity_id` the target id (recorded when the write ends, not when
         it is counted: a concurrent write meeting that target id must know whose it is)."""
+        if not self._concurrent:
+            self.written[target_id] = entity_id
+            return
         with self._lock:
             self.written[target_id] = entity_id
 
@@ -180,30 +226,42 @@ def process_shard(
         member_targets = lookup_members([m for r in batch if isinstance(r, SourceRecord) for m in r.members or ()])
     writes = run_type in {RunType.READ, RunType.RESYNC}
     target_or_none = target if writes else None
-    owners = _Owners(lookup_owners)
+    writers = max(1, concurrency) if target_or_none is not None else 1
+    owners = _Owners(lookup_owners, concurrent=writers > 1)
     context = _Context(run_id, entity_type, run_type, mapping, target_or_none, schema_problems, member_targets, owners)
     first_row: dict[str, int] = {}
-    writers = max(1, concurrency) if target_or_none is not None else 1
-    pending: deque[_Entry] = deque()
+    pending: deque[_Entry] = deque()  # entries not yet accounted, in row order (none is a bare decision)
     pool = ThreadPoolExecutor(writers, thread_name_prefix="shard-write") if writers > 1 else None
+    left = budget.left
     try:
-        for record in batch:
-            if should_stop is not None and time.monotonic() >= next_check:
-                next_check = time.monotonic() + stop_check_seconds
-                if should_stop():
-                    result.stopped = True
+        with collections_spaced():
+            for record in batch:
+                if should_stop is not None and time.monotonic() >= next_check:
+                    next_check = time.monotonic() + stop_check_seconds
+                    if should_stop():
+                        result.stopped = True
+                        break
+                if left() <= 0:
+                    result.cut = True
                     break
-            if budget.left() <= 0:
-                result.cut = True
-                break
-            pending.append(_decide(context, record, states, first_row, pool))
-            # account in row order what is finished; keep at most a window of entities ahead
-            while pending and (pending[0].done() or len(pending) > WINDOW_PER_WRITER * writers):
+                entry = _decide(context, record, states, first_row, pool)
+                if isinstance(entry, tuple):  # decided (and written) here
+                    if not pending:  # and nothing before it under way: accounted at once
+                        _account_decided(result, record, entry)
+                        continue
+                    entry = _Entry(record, decided=entry)  # in row order, after the writes before it
+                elif pool is None:  # one writer: nothing is under way, an entry is accounted at once
+                    if not _account(result, entry):
+                        return result
+                    continue
+                pending.append(entry)
+                # account in row order what is finished; keep at most a window of entities ahead
+                while pending and (pending[0].done() or len(pending) > WINDOW_PER_WRITER * writers):
+                    if not _account(result, pending.popleft()):
+                        return result
+            while pending:  # what is under way when the records end (or a stop, or the budget) is awaited
                 if not _account(result, pending.popleft()):
                     return result
-        while pending:  # what is under way when the records end (or a stop, or the budget) is awaited
-            if not _account(result, pending.popleft()):
-                return result
     finally:
         for entry in pending:  # after a cut: not started is not done; what runs ends, uncounted
             if entry.future is not None:
@@ -214,16 +272,35 @@ def process_shard(
 
 
 _ALWAYS_WRITE = frozenset({RunType.RESYNC, RunType.SIMULATE})
+_VALUES = {outcome: outcome.value for outcome in Outcome}  # an enum's .value is a slow property
+# The members the per-entity path compares with, read once: in Python 3.11 reading a member off its enum
+# class goes through the hook of EnumType.__getattr__ (and is not specialized), every time.
+_CREATED, _UPDATED, _SKIPPED, _FAILED = Outcome.CREATED, Outcome.UPDATED, Outcome.SKIPPED, Outcome.FAILED
+_SKIP, _UPDATE, _VALIDATE = Action.SKIP, Action.UPDATE, RunType.VALIDATE
 
 
-@dataclass(frozen=True, slots=True)
 class _Entry:
-    """One record on its way to its outcome: a row error, a duplicate (the row of the first), or the
-    decision, known at once or when its target write ends (`future`)."""
+    """A record on its way to its outcome, unless it is a decision accounted at once (the bare _Decided
+    tuple): a row error, a duplicate (the row of the first), one that ran out of time (`late`), one whose
+    target write in the pool ends later (`future`), or a decision waiting for the writes before it
+    (`decided`). Nothing per entity is a Future: a Future (its lock and condition) cost as much as the
+    mapping, and with one writer every decision is known at once."""
 
-    record: SourceRecord | SourceRowError
-    duplicate_of: int | None = None
-    future: Future[_Decided] | None = None
+    __slots__ = ("decided", "duplicate_of", "future", "late", "record")
+
+    def __init__(
+        self,
+        record: SourceRecord | SourceRowError,
+        duplicate_of: int | None = None,
+        future: Future[_Decided] | None = None,
+        late: OutOfTime | None = None,
+        decided: _Decided | None = None,
+    ) -> None:
+        self.record = record
+        self.duplicate_of = duplicate_of
+        self.future = future
+        self.late = late
+        self.decided = decided
 
     def done(self) -> bool:
         return self.future is None or self.future.done()
@@ -235,39 +312,45 @@ def _decide(
     states: dict[str, EntityState],
     first_row: dict[str, int],
     pool: ThreadPoolExecutor | None,
-) -> _Entry:
+) -> _Decided | _Entry:
     """Scope, map and diff one record here, in row order; its target write, if any, goes to the pool
-    (none: it is written here, before the next record)."""
+    (none: it is written here, before the next record). The decision, when known here; else an entry."""
     if isinstance(record, SourceRowError):
         return _Entry(record)
-    if record.entity_id in first_row:
-        return _Entry(record, duplicate_of=first_row[record.entity_id])
-    first_row[record.entity_id] = record.row
-    future: Future[_Decided] = Future()
+    entity_id = record.entity_id
+    if entity_id in first_row:
+        return _Entry(record, first_row[entity_id])
+    first_row[entity_id] = record.row
     try:
-        decided = _process(ctx, record, states.get(record.entity_id))
-        if callable(decided) and pool is not None:
-            # in the invocation's context (a writer thread starts with none): what it logs and calls
-            # is the invocation's (the local stand-in's IAM check knows the caller by it)
-            return _Entry(record, future=pool.submit(contextvars.copy_context().run, decided))
-        future.set_result(decided() if callable(decided) else decided)
+        decided = _process(ctx, record, states.get(entity_id))
+        if callable(decided):
+            if pool is not None:
+                # in the invocation's context (a writer thread starts with none): what it logs and calls
+                # is the invocation's (the local stand-in's IAM check knows the caller by it)
+                return _Entry(record, future=pool.submit(contextvars.copy_context().run, decided))
+            decided = decided()
     except OutOfTime as err:
-        future.set_exception(err)
-    return _Entry(record, future=future)
+        return _Entry(record, late=err)
+    return decided
 
 
 def _account(result: ShardResult, entry: _Entry) -> bool:
     """Add one finished entry's outcome to the result (in row order). False: it did not finish in
     time, the result is cut before it (nothing of it, nor of anything after it, is counted)."""
     record = entry.record
+    try:
+        if entry.late is not None:
+            raise entry.late
+        if entry.future is not None:
+            _account_decided(result, record, entry.future.result())
+            return True
+        if entry.decided is not None:
+            _account_decided(result, record, entry.decided)
+            return True
+    except OutOfTime as err:  # nothing of this entity is counted: the continuation does it again
+        result.cut, result.resume_after_s = True, err.resume_after_s
+        return False
     entity_type = result.entity_type
-    decided: _Decided | None = None
-    if entry.future is not None:
-        try:
-            decided = entry.future.result()
-        except OutOfTime as err:  # nothing of this entity is counted: the continuation does it again
-            result.cut, result.resume_after_s = True, err.resume_after_s
-            return False
     result.last_row = record.row
     if isinstance(record, SourceRowError):
         result.add(Outcome.FAILED, LogLine(entity_type, record.entity_id, "", record.row, record.reason))
@@ -282,17 +365,27 @@ def _account(result: ShardResult, entry: _Entry) -> bool:
         reason = f"duplicate id: row {entry.duplicate_of} has the same id"
         result.add(Outcome.FAILED, LogLine(entity_type, record.entity_id, "", record.row, reason))
         return True
-    assert decided is not None
-    result.last_id = record.entity_id
+    raise AssertionError("an entry is a write, a row error or a duplicate")
+
+
+def _account_decided(result: ShardResult, record: SourceRecord | SourceRowError, decided: _Decided) -> None:
+    """Add an entity's decision (mapped and diffed, and written if it had to be) to the result."""
+    entity_id = record.entity_id
+    row = record.row
+    result.last_row = row
+    result.last_id = entity_id
     outcome, reason, target_id, resource, seen, change = decided
-    result.add(outcome, LogLine(entity_type, record.entity_id, target_id, record.row, reason, resource))
+    line = LogLine(result.entity_type, entity_id, target_id, row, reason, resource)
+    if outcome is _FAILED:
+        result.add(outcome, line)
+    else:  # what add does for any other outcome
+        result.lines[outcome].append(line)
     if seen:
-        result.seen.append(record.entity_id)
-    elif outcome is Outcome.SKIPPED and reason == OUT_OF_SCOPE:
-        result.out_of_scope.append(record.entity_id)
+        result.seen.append(entity_id)
+    elif outcome is _SKIPPED and reason == OUT_OF_SCOPE:
+        result.out_of_scope.append(entity_id)
     if change is not None:
         result.state_changes.append(change)
-    return True
 
 
 _Decided = tuple[Outcome, str, str, dict[str, Any] | None, bool, EntityState | None]
@@ -303,17 +396,18 @@ def _process(ctx: _Context, record: SourceRecord, stored: EntityState | None) ->
     """One entity: (outcome, reason, target id, mapped content, seen, entity-state change), or the
     write that will tell it."""
     known_id = stored.target_id if stored else ""
-    try:
-        in_scope = ctx.mapping.in_scope(record.attributes)
-    except MappingError as err:  # unknown scope: "seen", never a reason to delete
-        return Outcome.FAILED, f"scope filter failed: {err}", known_id, None, True, None
-    if not in_scope:  # not "seen": an entity that left the scope is deprovisioned like one that left the source
-        return Outcome.SKIPPED, OUT_OF_SCOPE, known_id, None, False, None
+    if ctx.mapping.has_scope:
+        try:
+            in_scope = ctx.mapping.in_scope(record.attributes)
+        except MappingError as err:  # unknown scope: "seen", never a reason to delete
+            return Outcome.FAILED, f"scope filter failed: {err}", known_id, None, True, None
+        if not in_scope:  # not "seen": one that left the scope is deprovisioned like one that left the source
+            return Outcome.SKIPPED, OUT_OF_SCOPE, known_id, None, False, None
     try:
         resource = ctx.mapping.apply(record.attributes)
     except MappingError as err:
         return Outcome.FAILED, f"mapping failed: {err}", known_id, None, True, None
-    if ctx.entity_type == "users":
+    if ctx.entity_type == "users" and not resource.get("externalId"):  # else marked() keeps it as it is
         resource = marked(resource, record.entity_id)
     if ctx.member_targets is None:
         return _apply(ctx, record, stored, resource)
@@ -345,9 +439,9 @@ def _apply(
     # simulate shows what a resync would do, so it writes (in its logs) everything a resync writes
     always_write = ctx.run_type in _ALWAYS_WRITE
     action = decide(stored.hash if stored else None, new_hash, always_write=always_write)
-    if action is Action.SKIP and ctx.run_type is not RunType.VALIDATE:
-        return Outcome.SKIPPED, "unchanged", known_id, resource, True, None
-    if ctx.run_type is RunType.VALIDATE:
+    if action is _SKIP and ctx.run_type is not _VALIDATE:
+        return _SKIPPED, "unchanged", known_id, resource, True, None
+    if ctx.run_type is _VALIDATE:
         problems = ctx.schema_problems(resource) if ctx.schema_problems else []
         if problems:
             return Outcome.FAILED, "schema: " + "; ".join(problems), known_id, resource, True, None
@@ -355,7 +449,7 @@ def _apply(
     if ctx.target is None:  # simulate: what a resync would do
         outcome = Outcome.CREATED if action is Action.CREATE else Outcome.UPDATED
         return outcome, f"simulated {action.value}", known_id, resource, True, None
-    return lambda: _write(ctx, record, stored, resource, action, new_hash)
+    return functools.partial(_write, ctx, record, stored, resource, action, new_hash)  # no closure cells
 
 
 def _write(
@@ -371,19 +465,19 @@ def _write(
     known_id = stored.target_id if stored else ""
     claim = Claim(record.entity_id, ctx.owners)
     try:
-        if action is Action.UPDATE and stored is not None:
+        if action is _UPDATE and stored is not None:
             try:
                 written = ctx.target.update(ctx.entity_type, stored.target_id, resource)
-                outcome = Outcome.UPDATED
+                outcome = _UPDATED
             except TargetEntityGone:
                 written = ctx.target.create(ctx.entity_type, resource, claim)
-                outcome = Outcome.CREATED
+                outcome = _CREATED
         else:
             written = ctx.target.create(ctx.entity_type, resource, claim)
-            outcome = Outcome.CREATED
+            outcome = _CREATED
     except TargetError as err:
         return Outcome.FAILED, err.reason, known_id, resource, True, None
     reason = (written.reason or "matched existing target entity") if written.adopted else ""
-    change = EntityState(record.entity_id, written.target_id, new_hash, ctx.run_id, outcome.value)
+    change = EntityState(record.entity_id, written.target_id, new_hash, ctx.run_id, _VALUES[outcome])
     ctx.owners.record(written.target_id, record.entity_id)
     return outcome, reason, written.target_id, resource, True, change
