@@ -12,7 +12,7 @@ import pytest
 from syncjobs.admin import operations
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import Run, RunStatus
-from syncjobs_local.demo import Prepared, prepare, start, wait_for_run
+from syncjobs_local.demo import Prepared, allow_destination, prepare, start, wait_for_run
 from syncjobs_local.peer import Behaviour, PeerProxy
 from syncjobs_local.sample_data import groups_export
 from syncjobs_local.stack import LocalStack
@@ -29,6 +29,7 @@ def behind(stack: LocalStack, peer: PeerProxy, **job: Any) -> Prepared:
     assert stack.scim is not None
     prepared = prepare(stack, users=20, bad_rows=False, **job)
     prepared.document["target"]["base_url"] = f"{peer.url}/{stack.scim.tenant}/v2"
+    allow_destination(f"{peer.url}/")  # the secret may go to the proxy too
     operations.apply_job(operations.parse_job(prepared.document))
     return prepared
 

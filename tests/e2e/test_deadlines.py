@@ -14,7 +14,7 @@ from syncjobs.admin import operations
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import Run, RunStatus
 from syncjobs.store.runs import RunStore
-from syncjobs_local.demo import prepare, start, wait_for_run
+from syncjobs_local.demo import allow_destination, prepare, start, wait_for_run
 from syncjobs_local.peer import Behaviour, PeerProxy
 from syncjobs_local.stack import LocalStack
 from tests.e2e.helpers import log_rows, scim_users, wait_until
@@ -47,6 +47,7 @@ def start_throttled_run(stack: LocalStack, proxy: PeerProxy) -> tuple[str, dict[
     )
     document = prepared.document
     document["target"]["base_url"] = f"{proxy.url}/{stack.scim.tenant}/v2"
+    allow_destination(f"{proxy.url}/")  # the secret may go to the proxy too
     operations.apply_job(operations.parse_job(document))
     return start(stack, prepared.job_id), prepared.export.valid
 

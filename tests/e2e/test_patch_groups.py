@@ -9,7 +9,7 @@ import pytest
 
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import Run, RunStatus
-from syncjobs_local.demo import Prepared, prepare, start, wait_for_run
+from syncjobs_local.demo import Prepared, allow_destination, prepare, start, wait_for_run
 from syncjobs_local.peer import Behaviour, PeerProxy
 from syncjobs_local.sample_data import write_groups
 from syncjobs_local.stack import LocalStack
@@ -27,6 +27,7 @@ def groups_job(stack: LocalStack, peer: PeerProxy, users: int, chunk: int) -> tu
     assert stack.scim is not None
     prepared = prepare(stack, users=users, bad_rows=False, shard_size=100)
     prepared.document["target"]["base_url"] = f"{peer.url}/{stack.scim.tenant}/v2"
+    allow_destination(f"{peer.url}/")  # the secret may go to the proxy too
     prepared.document["target"]["member_chunk_size"] = chunk
     ids = sorted(prepared.export.valid)
     members = {gid: ids[:size] for gid, size in SIZES.items()}

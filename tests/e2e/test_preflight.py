@@ -26,7 +26,7 @@ from syncjobs.store.errors import TransientStoreError
 from syncjobs.store.jobs import JobStore
 from syncjobs.store.runs import RunStore
 from syncjobs.workflows import start_run as start_run_module
-from syncjobs_local.demo import SECRET_NAME, Prepared, prepare, wait_for_run
+from syncjobs_local.demo import SECRET_NAME, Prepared, prepare, store_token, wait_for_run
 from syncjobs_local.pollers import Scheduler
 from syncjobs_local.stack import LocalStack
 from tests.e2e.helpers import outbox_settled, wait_until
@@ -113,7 +113,7 @@ def delete_secret(prepared: Prepared) -> None:
 def restore_secret(stack: LocalStack) -> Callable[[Prepared], None]:
     def restore(_: Prepared) -> None:
         assert stack.scim is not None
-        boto3.client("secretsmanager").create_secret(Name=SECRET_NAME, SecretString=stack.scim.token)
+        store_token(stack.scim.token, stack.scim.origin)
         secrets.forget()
 
     return restore

@@ -10,7 +10,7 @@ import pytest
 
 from syncjobs.admin import operations
 from syncjobs.models.run import Run, RunStatus
-from syncjobs_local.demo import SECRET_NAME, prepare, start, wait_for_run
+from syncjobs_local.demo import SECRET_NAME, allow_destination, prepare, start, wait_for_run
 from syncjobs_local.peer import Behaviour, PeerProxy
 from syncjobs_local.stack import LocalStack
 from tests.e2e.helpers import log_rows, scim_users
@@ -55,6 +55,7 @@ def provisioned_source(stack: LocalStack, peer: PeerProxy) -> tuple[httpx.Client
         assert response.status_code == 201, response.text
         ids.append(response.json()["id"])
     prepared = prepare(stack, users=1, bad_rows=False)
+    allow_destination(f"{peer.url}/")  # the secret may go to the proxy in front of the source too
     document = dict(prepared.document)
     document.update(
         job_id="scim-peer-source",

@@ -10,7 +10,7 @@ import pytest
 from syncjobs.admin import operations
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import RunStatus
-from syncjobs_local.demo import prepare, start, wait_for_run
+from syncjobs_local.demo import allow_destination, prepare, start, wait_for_run
 from syncjobs_local.peer import Behaviour, PeerProxy
 from syncjobs_local.stack import LocalStack
 from tests.e2e.helpers import log_rows, scim_users
@@ -33,6 +33,7 @@ def start_run(stack: LocalStack, peer: PeerProxy, pace: float | None) -> tuple[s
     )
     document = prepared.document
     document["target"]["base_url"] = f"{peer.url}/{stack.scim.tenant}/v2"
+    allow_destination(f"{peer.url}/")  # the secret may go to the proxy too
     document["target"]["max_concurrency"] = CONCURRENCY
     if pace is not None:
         document["target"]["max_writes_per_second"] = pace

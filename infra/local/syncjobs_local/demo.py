@@ -21,8 +21,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from syncjobs.admin import operations
+from syncjobs.engine.destinations import DESTINATIONS_TAG
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import Run
+from syncjobs.store.secrets import forget
 from syncjobs_local import iam_report
 from syncjobs_local.iam import ledger
 from syncjobs_local.provision import REPO_ROOT
@@ -43,6 +45,28 @@ class Prepared:
     document: dict[str, Any]  # the job as applied
 
 
+def store_token(token: str, *destinations: str, name: str = SECRET_NAME) -> None:
+    """Store the target's bearer token as a connector secret, declaring where it may be sent (its
+    syncjobs:destinations tag: URL prefixes)."""
+    sm: Any = boto3.client("secretsmanager")
+    tags = [{"Key": DESTINATIONS_TAG, "Value": " ".join(destinations)}]
+    try:
+        sm.create_secret(Name=name, SecretString=token, Tags=tags)
+    except sm.exceptions.ResourceExistsException:
+        sm.put_secret_value(SecretId=name, SecretString=token)
+        sm.tag_resource(SecretId=name, Tags=tags)
+
+
+def allow_destination(url: str, name: str = SECRET_NAME) -> None:
+    """Add a URL prefix to the secret's destinations (a test pointing a job at a peer proxy)."""
+    sm: Any = boto3.client("secretsmanager")
+    tags = sm.describe_secret(SecretId=name).get("Tags", [])
+    current = " ".join(t["Value"] for t in tags if t["Key"] == DESTINATIONS_TAG).split()
+    value = " ".join(dict.fromkeys([*current, url]))
+    sm.tag_resource(SecretId=name, Tags=[{"Key": DESTINATIONS_TAG, "Value": value}])
+    forget()  # the cached destinations of this process
+
+
 def prepare(
     stack: LocalStack,
     users: int,
@@ -61,11 +85,7 @@ def prepare(
     export = generate(users, bad=bad_rows)
     bucket = stack.resources.resolver.parameters["SourceBucketName"]
     boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=export.data)
-    sm = boto3.client("secretsmanager")
-    try:
-        sm.create_secret(Name=SECRET_NAME, SecretString=stack.scim.token)
-    except sm.exceptions.ResourceExistsException:
-        sm.put_secret_value(SecretId=SECRET_NAME, SecretString=stack.scim.token)
+    store_token(stack.scim.token, stack.scim.origin)
     document = yaml.safe_load(job_path.read_text(encoding="utf-8"))
     document["source"].update(bucket=bucket, key=key)
     document["target"].update(base_url=stack.scim.url, token_secret=SECRET_NAME)

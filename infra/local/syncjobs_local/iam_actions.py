@@ -131,6 +131,8 @@ def checks(
             )
             for n in names
         ]
+    if service == "ssm" and operation == "ListTagsForResource" and params.get("ResourceType") == "Parameter":
+        return [Check("ssm:ListTagsForResource", _parameter(str(params["ResourceId"]), region, account))]
     if service == "events":
         name = params.get("Name") or params.get("Rule")
         if name:

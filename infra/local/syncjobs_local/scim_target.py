@@ -37,6 +37,11 @@ class ScimServer:
     def url(self) -> str:
         return self.tenant_url(self.tenant)
 
+    @property
+    def origin(self) -> str:
+        """Every tenant's URL is under this prefix (what a connector secret for it may be sent to)."""
+        return f"http://127.0.0.1:{self.port}/"
+
     def tenant_url(self, tenant: str) -> str:
         """The base URL of any tenant (created on first use), e.g. a second service used as a source."""
         return f"http://127.0.0.1:{self.port}/{tenant}/v2"

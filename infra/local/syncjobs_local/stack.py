@@ -46,6 +46,7 @@ LOCAL_ENVIRONMENT = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+    "LOOPBACK_HTTP": "allowed",  # its SCIM server listens on plain http on loopback (never set on AWS)
 }
 
 

@@ -34,6 +34,7 @@ class Settings:
     shard_max_receives: int = 5  # the shard queue's maxReceiveCount (the dead-letter reason quotes it)
     stall_minutes: int = 30  # an active run with no progress for this long is ended by the sweep
     continuations: bool = True  # test hook (CONTINUATIONS=off): shards ignore their deadline, as before
+    loopback_http: bool = False  # the local stack (LOOPBACK_HTTP=allowed): secrets may go over http to loopback
 
 
 def _required(name: str) -> str:
@@ -71,6 +72,7 @@ def get_settings() -> Settings:
         shard_max_receives=_whole("SHARD_MAX_RECEIVES", "5"),
         stall_minutes=_whole("STALL_MINUTES", "30"),
         continuations=os.environ.get("CONTINUATIONS", "on") != "off",
+        loopback_http=os.environ.get("LOOPBACK_HTTP", "") == "allowed",
     )
 
 

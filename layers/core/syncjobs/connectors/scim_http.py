@@ -23,14 +23,25 @@ ENDPOINTS = {"users": ("/Users", USER_SCHEMA, "userName"), "groups": ("/Groups",
 _MAX_RETRY_AFTER = 120.0
 
 
+PEER_REASON_CHARS = 160  # a peer's answer quoted in runs, mails and pages is cut to this
+
+
+def peer_reason(text: str) -> str:
+    """A peer's answer as a short, plain reason: printable characters only, whitespace runs made one
+    space, cut to PEER_REASON_CHARS (a peer decides what it sends; runs, mails and pages quote it)."""
+    plain = "".join(c if c.isprintable() else " " for c in text)
+    line = " ".join(plain.split())
+    return line if len(line) <= PEER_REASON_CHARS else line[: PEER_REASON_CHARS - 1] + "…"
+
+
 def scim_detail(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text[:300] or response.reason_phrase
+        return peer_reason(response.text[:4096]) or response.reason_phrase
     if isinstance(body, dict):
         detail = body.get("detail") or body.get("scimType") or ""
-        return str(detail)[:300]
+        return peer_reason(str(detail)[:4096])
     return ""
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from botocore.exceptions import ClientError
 
+from syncjobs.engine.destinations import DESTINATIONS_TAG, parse_destinations
 from syncjobs.store.clients import client
 from syncjobs.store.errors import NotFound, translate
 
@@ -62,6 +63,29 @@ def secret_exists(name: str) -> bool:
             return False
         raise failure from err
     return True
+
+
+def secret_destinations(name: str) -> tuple[str, ...]:
+    """The URL prefixes the secret declares it may be sent to (its tag syncjobs:destinations; empty:
+    none declared), cached as the values are. NotFound for a missing secret."""
+    now = time.monotonic()
+    key = (scope(), f"destinations\n{name}")
+    with _lock:
+        hit = _cache.get(key)
+        if hit and now - hit[0] < _TTL_SECONDS:
+            return parse_destinations(hit[1])
+    try:
+        if name.startswith("ssm:"):
+            out = client("ssm").list_tags_for_resource(ResourceType="Parameter", ResourceId=name.removeprefix("ssm:"))
+            tags = out.get("TagList", [])
+        else:
+            tags = client("secretsmanager").describe_secret(SecretId=name).get("Tags", [])
+    except ClientError as err:
+        raise translate(err, f"reading the destinations of secret {name}") from err
+    value = " ".join(str(t.get("Value", "")) for t in tags if t.get("Key") == DESTINATIONS_TAG)
+    with _lock:
+        _cache[key] = (now, value)
+    return parse_destinations(value)
 
 
 def forget() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from syncjobs.connectors.csv_s3 import CsvS3SourceConnector, CsvSourceError
 from syncjobs.connectors.scim import ScimTargetConnector
 from syncjobs.connectors.scim_source import ScimSourceConnector
+from syncjobs.engine.destinations import destination_problem
 from syncjobs.engine.preflight import (
     SecretLookup,
     SecretState,
@@ -26,7 +27,7 @@ from syncjobs.models.run import RunType
 from syncjobs.settings import get_settings
 from syncjobs.store.errors import NotFound, StoreError, TransientStoreError
 from syncjobs.store.objects import SourceObjects
-from syncjobs.store.secrets import get_secret, secret_exists
+from syncjobs.store.secrets import get_secret, secret_destinations, secret_exists
 
 
 def apply_problems(job: JobDefinition) -> list[str]:
@@ -37,7 +38,9 @@ def apply_problems(job: JobDefinition) -> list[str]:
     problems = mapping_problems(job)
     for field, name in secret_fields(job):
         lookup = _exists(name) if under_prefix(name, prefix) else None
-        if (problem := secret_problem(field, name, prefix, lookup)) is not None:
+        if (problem := secret_problem(field, name, prefix, lookup)) is not None or (
+            problem := _destination(job, field, name)
+        ) is not None:
             problems.append(problem)
     if isinstance(job.source, CsvS3Source):
         for entity_type in job.phases:
@@ -60,6 +63,9 @@ def start_problems(job: JobDefinition, run_type: RunType) -> list[str]:
     tokens: dict[str, str | None] = {}
     for field, name in secret_fields(job):
         lookup = None
+        if under_prefix(name, prefix) and (refused := _destination(job, field, name)) is not None:
+            problems.append(refused)  # the secret is not even read
+            continue
         if under_prefix(name, prefix):
             lookup, tokens[field] = _read(name)
         if (problem := secret_problem(field, name, prefix, lookup)) is not None:
@@ -104,6 +110,20 @@ def _probed(role: str, url: str, connector: ScimTargetConnector | ScimSourceConn
         connector.close()
     problem = probe_problem(role, url, answer.status, answer.detail)
     return [problem] if problem else []
+
+
+def _destination(job: JobDefinition, field: str, name: str) -> str | None:
+    """Why the job's URL next to `field` (source or target) may not receive secret `name`, or None.
+    A secret that cannot be looked up is secret_problem's to report."""
+    role = field.split(".", 1)[0]
+    url = job.target.base_url if role == "target" else getattr(job.source, "base_url", "")
+    try:
+        destinations = secret_destinations(name)
+    except TransientStoreError:
+        raise
+    except StoreError:
+        return None
+    return destination_problem(f"{role}.base_url", name, url, destinations, get_settings().loopback_http)
 
 
 def _exists(name: str) -> SecretLookup:
