@@ -20,13 +20,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import StrictUndefined, TemplateError, Undefined, meta, nodes
 from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate, native_concat
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from syncjobs.engine import mapping_limits as limits
 from syncjobs.engine import plain_expressions
 
 
@@ -36,20 +37,80 @@ class MappingError(ValueError):
         self.attribute = attribute
 
 
+class _LimitedCodeGenerator(NativeCodeGenerator):
+    """jinja's native code, with `a ~ b` charged to the entity's budget (mapping_limits): repeated
+    concatenation in {% set %}s is the one way left to double a value without an operator the sandbox sees."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Any) -> None:
+        self.write("environment.charged_concat(")
+        super().visit_Concat(node, frame)
+        self.write(")")
+
+
 class _SandboxedNativeEnvironment(ImmutableSandboxedEnvironment):
-    code_generator_class = NativeCodeGenerator
+    code_generator_class = _LimitedCodeGenerator
     concat = staticmethod(native_concat)  # type: ignore[assignment]
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            limits.check_repeat(left, right)
+        elif operator == "**":
+            limits.check_power(left, right)
+        elif operator == "%":
+            limits.check_percent_format(left, "%-formatting")
+        return limits.charge(super().call_binop(context, operator, left, right), f"the operator {operator!r}")
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str):
+            limits.check_str_method(getattr(__obj, "__name__", ""), owner, args, kwargs)
+        return limits.charge(super().call(__context, __obj, *args, **kwargs), "a call")
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """str.format and format_map, which jinja wraps at attribute access: the width checked first."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        template = value.__self__
+
+        def checked(*args: Any, **kwargs: Any) -> str:
+            limits.check_brace_format(template, "str.format")
+            return str(limits.charge(wrapped(*args, **kwargs), "str.format"))
+
+        return checked
+
+    @staticmethod
+    def charged_concat(value: Any) -> Any:
+        return limits.charge(value, "'~'")
 
 
 _env = _SandboxedNativeEnvironment(undefined=StrictUndefined, autoescape=False)
 _env.template_class = NativeTemplate
+# the filters that can grow their input are checked; the others return no more than they are given
+_env.filters.update({name: limits.guarded_filter(name, _env.filters[name]) for name in limits.GROWING_FILTERS})
+_env.globals["lipsum"] = limits.bounded_lipsum(cast(Callable[..., Any], _env.globals["lipsum"]))
+
+# Statements that repeat (loops, macros and their calls): with them a mapping could compute without end.
+_REPEATING = (nodes.For, nodes.Macro, nodes.CallBlock, nodes.FilterBlock)
+
+
+def _no_repetition(attribute: str, template: nodes.Template) -> None:
+    for node in template.find_all(_REPEATING):
+        raise MappingError(
+            attribute,
+            f"{{% {type(node).__name__.lower().replace('block', '')} %}} is not allowed in a mapping "
+            "(no loops or macros: use filters such as map, select and join)",
+        )
 
 
 def _parse(attribute: str, source: str) -> nodes.Template:
     try:
-        return _env.parse(source)
+        template = _env.parse(source)
     except TemplateError as err:
         raise MappingError(attribute, f"invalid expression: {err}") from None
+    _no_repetition(attribute, template)
+    return template
 
 
 def check_expression(attribute: str, source: str) -> list[str]:
@@ -57,9 +118,9 @@ def check_expression(attribute: str, source: str) -> list[str]:
     filter or test. Jinja checks filter names only when it compiles a template, and not at all inside
     {% if %} blocks (there they fail when reached), so the names are looked up here, in the whole tree."""
     try:
-        template = _env.parse(source)
-    except TemplateError as err:
-        return [f"{attribute}: invalid expression: {err}"]
+        template = _parse(attribute, source)
+    except MappingError as err:
+        return [str(err)]
     problems = [
         f"{attribute}: unknown filter {node.name!r}"
         for node in template.find_all(nodes.Filter)
@@ -75,6 +136,8 @@ def check_expression(attribute: str, source: str) -> list[str]:
             _env.from_string(template)
         except TemplateError as err:
             problems.append(f"{attribute}: invalid expression: {err}")
+        except RecursionError:
+            problems.append(f"{attribute}: the expression is nested too deeply to compile")
     return problems
 
 
@@ -211,13 +274,16 @@ class CompiledMapping:
 
     def __init__(self, mapping: dict[str, str], scope: str | None = None, required: tuple[str, ...] = ()) -> None:
         parsed = {path: _parse(path, source) for path, source in mapping.items()}
-        # before jinja compiles the trees: its compiler optimizes a tree in place (folds constants)
-        self._plain = _plain(parsed)
         self._parsed = parsed
         self._templates: _Templates | None = None
         self._lock = threading.Lock()
-        if self._plain is None:  # jinja renders every entity: compile now (and fail now, if it must)
-            self._jinja()
+        try:
+            # before jinja compiles the trees: its compiler optimizes a tree in place (folds constants)
+            self._plain = _plain(parsed)
+            if self._plain is None:  # jinja renders every entity: compile now (and fail now, if it must)
+                self._jinja()
+        except RecursionError:
+            raise MappingError("mapping", "an expression is nested too deeply to compile") from None
         self._paths = {path: split_path(path) for path in mapping}
         self._scope = _single("scope", _parse("scope", scope)) if scope else None
         self.has_scope = self._scope is not None  # False: in_scope is always True (callers may skip it)
@@ -227,6 +293,7 @@ class CompiledMapping:
     def in_scope(self, attributes: dict[str, Any]) -> bool:
         if self._scope is None:
             return True
+        limits.new_entity()
         if self._scope_plain is not None:
             try:
                 return bool(self._scope_plain(attributes))
@@ -239,6 +306,7 @@ class CompiledMapping:
             raise MappingError("scope", f"{type(err).__name__}: {err}") from None
 
     def apply(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        limits.new_entity()
         out = None
         if self._plain is not None:  # what _apply_plain does, without a call per entity
             try:
