@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from syncjobs.engine.approval_gate import ApprovalFacts, StepFacts, approved_request_id, write_refusal
@@ -12,12 +14,18 @@ JOB = "hr-sync"
 APPROVAL = "apr-20261203T080000Z-0123456789"
 
 
-def approval(status=ApprovalStatus.APPROVED, kind="job", subject=JOB, run_type=RunType.READ, version=3):
-    return ApprovalFacts(APPROVAL, status, kind, subject, run_type, {f"job:{JOB}": version})
+DECIDED = datetime(2026, 12, 3, 9, 30, 12, 345678, tzinfo=UTC)
 
 
-def step(job=JOB, carried=None, collection="nightly"):
-    return StepFacts("crun-1", collection, job, carried)
+def approval(status=ApprovalStatus.APPROVED, kind="job", subject=JOB, run_type=RunType.READ, version=3, starts_at=None):
+    return ApprovalFacts(APPROVAL, status, kind, subject, run_type, {f"job:{JOB}": version}, starts_at)
+
+
+def step(job=JOB, carried=None, collection="nightly", run_type=RunType.READ, active=True, current=0):
+    return StepFacts("crun-1", collection, job, carried, run_type, active, current, 0)
+
+
+STEP = "crun-1#step0"
 
 
 def refusal(
@@ -30,6 +38,7 @@ def refusal(
     step_facts=None,
     preview_of=None,
     version=3,
+    requested_at=None,
 ):
     return write_refusal(
         job_id=JOB,
@@ -41,6 +50,7 @@ def refusal(
         approval=facts,
         step=step_facts,
         preview_of=preview_of,
+        requested_at=requested_at,
     )
 
 
@@ -83,6 +93,16 @@ APPROVED_START = {"approval_id": APPROVAL, "request_id": approved_request_id(APP
             "starts one run only",
         ),
         (
+            "the approved request id at another time (another run id)",
+            {**APPROVED_START, "facts": approval(starts_at=DECIDED), "requested_at": DECIDED + timedelta(days=1)},
+            "starts one run only",
+        ),
+        (
+            "the approved run at its own time",
+            {**APPROVED_START, "facts": approval(starts_at=DECIDED), "requested_at": DECIDED},
+            None,
+        ),
+        (
             "the job changed since the preview",
             {**APPROVED_START, "facts": approval(version=2)},
             "job hr-sync changed since approval request",
@@ -94,32 +114,65 @@ APPROVED_START = {"approval_id": APPROVAL, "request_id": approved_request_id(APP
         ),
         (
             "a step of a collection without approval",
-            {"step_facts": step()},
+            {"request_id": STEP, "step_facts": step()},
             "collection nightly runs it without one",
         ),
-        ("a step of a collection that is not there", {"step_facts": step(collection=None)}, "does not exist"),
-        ("a step naming another job", {"step_facts": step(job="payroll")}, "has no step running job hr-sync"),
+        (
+            "a step of a collection that is not there",
+            {"request_id": STEP, "step_facts": step(collection=None)},
+            "does not exist",
+        ),
+        (
+            "a step naming another job",
+            {"request_id": STEP, "step_facts": step(job="payroll")},
+            "has no step running job hr-sync",
+        ),
         (
             "a step of an approved collection",
-            {"step_facts": step(carried=approval(kind="collection", subject="nightly"))},
+            {"request_id": STEP, "step_facts": step(carried=approval(kind="collection", subject="nightly"))},
             None,
         ),
         (
             "a step whose job changed since the collection's preview",
-            {"step_facts": step(carried=approval(kind="collection", subject="nightly", version=2))},
+            {"request_id": STEP, "step_facts": step(carried=approval(kind="collection", subject="nightly", version=2))},
             "changed since approval request",
         ),
         (
             "a step carrying a job's approval, not the collection's",
-            {"step_facts": step(carried=approval())},
+            {"request_id": STEP, "step_facts": step(carried=approval())},
             "does not approve collection run crun-1",
         ),
         (
             "a step of a collection whose approval was rejected",
-            {"step_facts": step(carried=approval(ApprovalStatus.REJECTED, kind="collection", subject="nightly"))},
+            {
+                "request_id": STEP,
+                "step_facts": step(carried=approval(ApprovalStatus.REJECTED, kind="collection", subject="nightly")),
+            },
             "does not approve collection run crun-1",
         ),
-        ("a step of a job without approval", {"requires": False, "step_facts": step()}, None),
+        ("a step of a job without approval", {"requires": False, "request_id": STEP, "step_facts": step()}, None),
+        (
+            "a step started again after its collection ended",
+            {
+                "request_id": STEP,
+                "step_facts": step(carried=approval(kind="collection", subject="nightly"), active=False),
+            },
+            "is not at step 0 now",
+        ),
+        (
+            "a step named by another request",
+            {"request_id": "forged", "step_facts": step(carried=approval(kind="collection", subject="nightly"))},
+            "is not at step 0 now",
+        ),
+        (
+            "a resync as a step of a read",
+            {
+                "run_type": RunType.RESYNC,
+                "request_id": STEP,
+                "step_facts": step(carried=approval(kind="collection", subject="nightly")),
+            },
+            "is a read, not a resync",
+        ),
     ],
 )
 def test_the_write_gate(case, kwargs, expected):

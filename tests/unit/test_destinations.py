@@ -25,6 +25,14 @@ ALLOWED = ("https://scim.example.com/v2/",)
         ("https://user:pw@scim.example.com/v2", "https://scim.example.com/", False),
         ("http://127.0.0.1:8080/t0/v2", "http://127.0.0.1:8080/", True),
         ("http://127.0.0.1:9999/t0/v2", "http://127.0.0.1:8080/", False),
+        ("https://scim.good.com/tenants/a/scim/../../b/scim", "https://scim.good.com/tenants/a/scim", False),
+        ("https://scim.good.com/tenants/a/scim/%2e%2e/%2e%2e/b", "https://scim.good.com/tenants/a/scim", False),
+        ("https://scim.good.com/tenants/a/scim/..%2f..%2fb", "https://scim.good.com/tenants/a/scim", False),
+        ("https://scim.good.com/tenants/a/scim/.", "https://scim.good.com/tenants/a/scim", False),
+        ("https://scim.good.com/tenants/a/scim?x=1", "https://scim.good.com/tenants/a/scim", False),
+        ("https://scim.good.com/tenants/a/scim#x", "https://scim.good.com/tenants/a/scim", False),
+        ("https://scim.good.com/tenants/a/scim\\..\\b", "https://scim.good.com/tenants/a/scim", False),
+        ("https://scim.good.com/tenants/a/scim/v2.1", "https://scim.good.com/tenants/a/scim", True),
     ],
 )
 def test_a_url_is_under_a_prefix_only_with_the_same_origin_and_a_path_below_it(url, prefix, expected):
@@ -42,7 +50,7 @@ def test_a_url_is_under_a_prefix_only_with_the_same_origin_and_a_path_below_it(u
         ("http://127.0.0.1:8080/t0/v2", ("http://127.0.0.1:8080/",), True, None),
         ("http://10.0.0.5:8080/v2", ("http://10.0.0.5:8080/",), True, "is not https"),
         ("http://127.0.0.1:9999/v2", ("http://127.0.0.1:8080/",), True, "is not under them"),
-        ("ftp://scim.example.com/v2", ALLOWED, False, "is not an http(s) URL"),
+        ("ftp://scim.example.com/v2", ALLOWED, False, "is not a plain http(s) URL"),
     ],
 )
 def test_a_secret_goes_only_over_https_to_where_it_declares(url, destinations, loopback_http, expected):
@@ -70,3 +78,27 @@ def test_a_peer_answer_is_quoted_as_one_short_printable_line():
     assert len(quoted) == PEER_REASON_CHARS
     assert quoted.endswith("…")
     assert all(c.isprintable() for c in quoted)
+
+
+def test_a_secret_whose_destinations_cannot_be_read_is_never_read_or_sent(monkeypatch):
+    # Given a job whose target's secret cannot have its tags read (AccessDenied on DescribeSecret)
+    from syncjobs.store.errors import StoreError
+    from syncjobs.workflows import preflight
+    from tests.unit.test_preflight import job
+
+    def refused(name: str) -> tuple[str, ...]:
+        raise StoreError(f"looking up the destinations of {name}: AccessDeniedException")
+
+    def read(name: str) -> str:
+        raise AssertionError("the secret was read")
+
+    monkeypatch.setattr(preflight, "secret_destinations", refused)
+    monkeypatch.setattr(preflight, "get_secret", read)
+    monkeypatch.setattr(preflight, "_export_problems", lambda *args: [])
+
+    # When the run's preflight looks at it; Then it fails closed, naming the field, and nothing is read
+    problems = preflight.start_problems(job(), preflight.RunType.READ)
+    assert problems == [
+        "target.base_url: the destinations of secret 'syncjobs/t' cannot be read (looking up the destinations of "
+        "syncjobs/t: AccessDeniedException): it is not sent"
+    ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from syncjobs.models.approval import ApprovalStatus
 from syncjobs.models.run import RunType
@@ -39,6 +40,7 @@ class ApprovalFacts:
     subject_id: str
     run_type: RunType
     versions: Mapping[str, int] = field(default_factory=dict)
+    starts_at: datetime | None = None  # the requested_at of the one run it starts (when it was approved)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,10 @@ class StepFacts:
     collection_id: str | None
     step_job_id: str | None  # the job at the step's index, or None when there is no such step
     approval: ApprovalFacts | None  # the approved request the collection run carries out, if any
+    run_type: RunType | None = None  # the collection run's
+    active: bool = False  # the collection run has not ended
+    current: int | None = None  # the step it is at
+    index: int | None = None  # the step the start names
 
 
 def changed_since(approval: ApprovalFacts, current: Mapping[str, int]) -> str | None:
@@ -73,8 +79,10 @@ def approval_refusal(
     run_type: RunType,
     request_id: str,
     current: Mapping[str, int],
+    requested_at: datetime | None = None,
 ) -> str | None:
-    """Why a start claiming `approval_id` may not run, or None when the approval covers exactly it."""
+    """Why a start claiming `approval_id` may not run, or None when the approval covers exactly it:
+    its subject, its run type and its one run (the request id and time that name the run)."""
     if approval is None:
         return f"approval request {approval_id} does not exist"
     if approval.status is not ApprovalStatus.APPROVED:
@@ -84,7 +92,8 @@ def approval_refusal(
         return f"approval request {approval_id} approves {approved}, not {kind} {subject_id}"
     if approval.run_type is not run_type:
         return f"approval request {approval_id} approves a {approval.run_type.value}, not a {run_type.value}"
-    if request_id != approved_request_id(approval_id):
+    one_run = request_id == approved_request_id(approval_id)
+    if not one_run or (approval.starts_at is not None and requested_at != approval.starts_at):
         return f"approval request {approval_id} starts one run only (request {approved_request_id(approval_id)})"
     return changed_since(approval, current)
 
@@ -100,6 +109,7 @@ def write_refusal(
     approval: ApprovalFacts | None,
     step: StepFacts | None,
     preview_of: str | None = None,
+    requested_at: datetime | None = None,
 ) -> str | None:
     """Why this start of a job's run may not write, or None when it may.
 
@@ -112,12 +122,17 @@ def write_refusal(
         return f"a preview (of approval request {preview_of}) never writes: a {run_type.value} cannot be one"
     current = {version_key("job", job_id): job_version}
     if approval_id is not None:
-        return approval_refusal(approval, approval_id, "job", job_id, run_type, request_id, current)
+        return approval_refusal(approval, approval_id, "job", job_id, run_type, request_id, current, requested_at)
     if step is not None:
         if step.collection_id is None:
             return f"collection run {step.collection_run_id} does not exist"
         if step.step_job_id != job_id:
             return f"collection run {step.collection_run_id} has no step running job {job_id}"
+        if not step.active or step.index != step.current or request_id != f"{step.collection_run_id}#step{step.index}":
+            return f"collection run {step.collection_run_id} is not at step {step.index} now: its steps start it"
+        if step.run_type is not run_type:
+            run = step.run_type.value if step.run_type else "another type"
+            return f"collection run {step.collection_run_id} is a {run}, not a {run_type.value}"
         if not job_requires_approval:
             return None
         if step.approval is None:

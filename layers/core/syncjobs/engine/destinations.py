@@ -10,6 +10,7 @@ stack, whose SCIM server listens on loopback).
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
@@ -34,7 +35,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+_UNSAFE_PATH = re.compile(r"(^|/)\.{1,2}(/|$)|%2e|%2f|%5c|\\", re.IGNORECASE)
+
+
 def _origin_and_path(url: str) -> tuple[str, str, int, str] | None:
+    """(scheme, host, port, path) of a URL a secret may be checked against; None for anything else: no
+    credentials, query or fragment in it, and no path the HTTP client or a server could resolve
+    elsewhere (dot segments, encoded dots or slashes, backslashes)."""
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -42,6 +49,8 @@ def _origin_and_path(url: str) -> tuple[str, str, int, str] | None:
         return None
     scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
     if scheme not in _DEFAULT_PORTS or not host or parts.username is not None or parts.password is not None:
+        return None
+    if parts.query or parts.fragment or _UNSAFE_PATH.search(parts.path):
         return None
     return scheme, host, port or _DEFAULT_PORTS[scheme], parts.path or "/"
 
@@ -62,7 +71,10 @@ def destination_problem(
     """Why the secret may not be sent to `url` (`field` names the URL in the job), or None."""
     parsed = _origin_and_path(url)
     if parsed is None:
-        return f"{field}: {url!r} is not an http(s) URL without credentials in it"
+        return (
+            f"{field}: {url!r} is not a plain http(s) URL (no credentials, query, fragment, dot segments "
+            "or encoded slashes)"
+        )
     scheme, host = parsed[0], parsed[1]
     if scheme != "https" and not (loopback_http and is_loopback(host)):
         return (

@@ -32,6 +32,7 @@ _TRANSIENT_CODES = frozenset(
         "ServiceUnavailable",
         "InternalServerError",
         "InternalFailure",
+        "InternalServiceError",  # Secrets Manager's 500
         "TooManyRequestsException",
         "SlowDown",
         "LimitExceededException",

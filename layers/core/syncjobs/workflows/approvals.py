@@ -97,6 +97,7 @@ def gate(request: Request) -> dict[str, Any] | None:
             request.run_type,
             request.request_id,
             current_versions(kind, subject_id),
+            request.requested_at,
         )
         if reason is None:
             return None
@@ -126,7 +127,8 @@ def _facts(approval_id: str) -> ApprovalFacts | None:
         a = ApprovalStore().get(approval_id)
     except NotFound:
         return None
-    return ApprovalFacts(a.approval_id, a.status, a.subject_kind, a.subject_id, a.run_type, a.versions)
+    starts_at = (a.decided_at or a.requested_at) if a.status is ApprovalStatus.APPROVED else None
+    return ApprovalFacts(a.approval_id, a.status, a.subject_kind, a.subject_id, a.run_type, a.versions, starts_at)
 
 
 def _step(request: StartRequest) -> StepFacts | None:
@@ -140,7 +142,10 @@ def _step(request: StartRequest) -> StepFacts | None:
     index = request.collection_step
     job_id = crun.steps[index].job_id if index is not None and 0 <= index < len(crun.steps) else None
     carried = _facts(crun.approval_id) if crun.approval_id is not None else None
-    return StepFacts(crun.collection_run_id, crun.collection_id, job_id, carried)
+    active = not crun.status.is_final
+    return StepFacts(
+        crun.collection_run_id, crun.collection_id, job_id, carried, crun.run_type, active, crun.current, index
+    )
 
 
 def write_refused(request: StartRequest, job_version: int, settings: ApprovalSettings) -> str | None:
@@ -155,6 +160,7 @@ def write_refused(request: StartRequest, job_version: int, settings: ApprovalSet
         approval=_facts(request.approval_id) if request.approval_id is not None else None,
         step=_step(request),
         preview_of=request.preview_of,
+        requested_at=request.requested_at,
     )
 
 

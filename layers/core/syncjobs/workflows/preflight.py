@@ -121,8 +121,10 @@ def _destination(job: JobDefinition, field: str, name: str) -> str | None:
         destinations = secret_destinations(name)
     except TransientStoreError:
         raise
-    except StoreError:
-        return None
+    except NotFound:
+        return None  # secret_problem says the secret does not exist
+    except StoreError as err:  # fail closed: a secret whose destinations cannot be read is never sent
+        return f"{role}.base_url: the destinations of secret {name!r} cannot be read ({err}): it is not sent"
     return destination_problem(f"{role}.base_url", name, url, destinations, get_settings().loopback_http)
 
 
