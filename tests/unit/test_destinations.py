@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from syncjobs.connectors.scim_http import PEER_REASON_CHARS, peer_reason
@@ -95,6 +97,8 @@ def test_a_secret_whose_destinations_cannot_be_read_is_never_read_or_sent(monkey
     monkeypatch.setattr(preflight, "secret_destinations", refused)
     monkeypatch.setattr(preflight, "get_secret", read)
     monkeypatch.setattr(preflight, "_export_problems", lambda *args: [])
+    settings = SimpleNamespace(secrets_prefix="syncjobs/", loopback_http=False)
+    monkeypatch.setattr(preflight, "get_settings", lambda: settings)
 
     # When the run's preflight looks at it; Then it fails closed, naming the field, and nothing is read
     problems = preflight.start_problems(job(), preflight.RunType.READ)
