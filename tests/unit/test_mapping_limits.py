@@ -16,6 +16,7 @@ from syncjobs.engine.mapping import CompiledMapping, MappingError, check_express
 
 ROW = {"first_name": "Ada", "last_name": "Lovelace", "email": " Ada@Example.com "}
 DOUBLING = "{% set s = 'xx' %}" + "{% set s = s ~ s %}" * 40 + "{{ s }}"
+NESTED = "{% set v0 = 'x' %}" + "".join(f"{{% set v{i} = [v{i - 1}, v{i - 1}] %}}" for i in range(1, 25))
 HOSTILE = {
     "range to a billion": ("{{ range(10**9) | list }}", "Range too big"),
     "string doubling": (DOUBLING, "'~' would make a value of 131,072 characters"),
@@ -30,9 +31,24 @@ HOSTILE = {
     "str.format nested width": ("{{ '{:{}}'.format(1, 10**9) }}", "a width taken from an argument"),
     "str method": ("{{ 'x'.ljust(10**9) }}", "str.ljust"),
     "power": ("{{ 2 ** 100000000 }}", "a power of 200,000,000 bits"),
-    "join": ("{{ range(100000) | map('string') | join }}", "the filter 'join'"),
+    "join": ("{{ range(100000) | map('string') | join }}", "MappingLimit: "),
     "sorting": ("{{ range(60000) | list" + " | sort(reverse=true) | sort" * 40 + " | length }}", "s of CPU"),
     "lipsum": ("{{ lipsum(10**6) }}", "lipsum"),
+    # found by the red team: a nested list that renders exponentially, translate, fills, many outputs
+    "nested list to json": (NESTED + "{{ v24 | tojson }}", "a {% set %} value"),
+    "nested list as text": (NESTED + "{{ v24 | string }}", "a {% set %} value"),
+    "nested list returned": (NESTED + "{{ v22 }}", "a {% set %} value"),
+    "translate": ("{% set a = 'a' * 60000 %}{{ a.translate({97: a}) }}", "str.translate is not allowed"),
+    "batch fill": ("{{ [1] | batch(30000000, 'x') | list | length }}", "the filter 'batch'"),
+    "slice": ("{{ [1] | slice(3000000) | list | length }}", "the filter 'slice'"),
+    "many outputs": ("{% set a = 'a' * 60000 %}{% if 1 %}" + "{{ a }}" * 2000 + "{% endif %}", "MappingLimit: "),
+    "escape chain": (
+        "{% set a0 = '<' * 60000 %}"
+        + "".join(f"{{% set a{i} = a{i - 1} | forceescape %}}" for i in range(1, 30))
+        + "{{ a29 }}",
+        "the filter 'forceescape'",
+    ),
+    "a method as the value": ("{% set d = {} %}{{ d.get }}", "not data"),
 }
 
 
@@ -53,6 +69,7 @@ def test_a_hostile_expression_fails_its_entity_with_the_limit(case):
         "{% for i in range(10) %}x{% endfor %}",
         "{% macro m() %}x{% endmacro %}{{ m() }}",
         "{% filter upper %}x{% endfilter %}",
+        "{% set s %}x{% endset %}{{ s }}",
     ],
 )
 def test_loops_and_macros_are_refused_when_a_mapping_is_compiled(statement):

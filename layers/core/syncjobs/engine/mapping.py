@@ -42,14 +42,35 @@ class _LimitedCodeGenerator(NativeCodeGenerator):
     concatenation in {% set %}s is the one way left to double a value without an operator the sandbox sees."""
 
     def visit_Concat(self, node: nodes.Concat, frame: Any) -> None:
-        self.write("environment.charged_concat(")
-        super().visit_Concat(node, frame)
+        # jinja's own visit_Concat (autoescape is off here: str_join), its operands checked first
+        self.write("environment.charged_concat(str_join(environment.checked_parts((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))))")
+
+    def visit_Assign(self, node: nodes.Assign, frame: Any) -> None:
+        # jinja's own visit_Assign, the value checked: a {% set %} cannot hold a structure that nests
+        # exponentially ([v, v] of [v, v] of ...), whatever later compares, hashes or renders it
+        self.push_assign_tracking()
+        self.newline(node)
+        self.visit(node.target, frame)
+        self.write(" = environment.checked_value(")
+        self.visit(node.node, frame)
         self.write(")")
+        self.pop_assign_tracking(frame)
+
+
+def _limited_concat(values: Iterable[Any]) -> Any:
+    """jinja's native concat of a template's output parts, each charged as it comes."""
+    return native_concat(limits.charged_parts(values))
 
 
 class _SandboxedNativeEnvironment(ImmutableSandboxedEnvironment):
     code_generator_class = _LimitedCodeGenerator
-    concat = staticmethod(native_concat)  # type: ignore[assignment]
+    concat = staticmethod(_limited_concat)
+    checked_parts = staticmethod(limits.checked_parts)
+    checked_value = staticmethod(limits.checked_value)
     intercepted_binops = frozenset({"*", "**", "%", "+"})
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
@@ -85,14 +106,18 @@ class _SandboxedNativeEnvironment(ImmutableSandboxedEnvironment):
         return limits.charge(value, "'~'")
 
 
+class _LimitedTemplate(NativeTemplate):
+    environment_class = _SandboxedNativeEnvironment  # type: ignore[assignment]  # render() uses its charged concat
+
+
 _env = _SandboxedNativeEnvironment(undefined=StrictUndefined, autoescape=False)
-_env.template_class = NativeTemplate
+_env.template_class = _LimitedTemplate
 # the filters that can grow their input are checked; the others return no more than they are given
 _env.filters.update({name: limits.guarded_filter(name, _env.filters[name]) for name in limits.GROWING_FILTERS})
 _env.globals["lipsum"] = limits.bounded_lipsum(cast(Callable[..., Any], _env.globals["lipsum"]))
 
 # Statements that repeat (loops, macros and their calls): with them a mapping could compute without end.
-_REPEATING = (nodes.For, nodes.Macro, nodes.CallBlock, nodes.FilterBlock)
+_REPEATING = (nodes.For, nodes.Macro, nodes.CallBlock, nodes.FilterBlock, nodes.AssignBlock)
 
 
 def _no_repetition(attribute: str, template: nodes.Template) -> None:
@@ -109,6 +134,8 @@ def _parse(attribute: str, source: str) -> nodes.Template:
         template = _env.parse(source)
     except TemplateError as err:
         raise MappingError(attribute, f"invalid expression: {err}") from None
+    except (RecursionError, SyntaxError, MemoryError):
+        raise MappingError(attribute, "the expression is nested too deeply to compile") from None
     _no_repetition(attribute, template)
     return template
 
@@ -136,7 +163,7 @@ def check_expression(attribute: str, source: str) -> list[str]:
             _env.from_string(template)
         except TemplateError as err:
             problems.append(f"{attribute}: invalid expression: {err}")
-        except RecursionError:
+        except (RecursionError, SyntaxError, MemoryError):
             problems.append(f"{attribute}: the expression is nested too deeply to compile")
     return problems
 
@@ -282,7 +309,7 @@ class CompiledMapping:
             self._plain = _plain(parsed)
             if self._plain is None:  # jinja renders every entity: compile now (and fail now, if it must)
                 self._jinja()
-        except RecursionError:
+        except (RecursionError, SyntaxError, MemoryError):
             raise MappingError("mapping", "an expression is nested too deeply to compile") from None
         self._paths = {path: split_path(path) for path in mapping}
         self._scope = _single("scope", _parse("scope", scope)) if scope else None
@@ -334,10 +361,15 @@ class CompiledMapping:
             return None
 
     def _build(self, values: dict[str, Any]) -> dict[str, Any]:
+        """jinja's values as the resource (the plain evaluator builds its own: it only makes data)."""
         out: dict[str, Any] = {}
         for path, value in values.items():
             if value is None or value == "":
                 continue  # an empty source value leaves the target attribute unset
+            try:
+                limits.check_data(value, "the value")
+            except limits.MappingLimit as err:
+                raise MappingError(path, f"MappingLimit: {err}") from None
             _set_path(out, self._paths[path], value)
         return out
 
@@ -361,7 +393,7 @@ class CompiledMapping:
             # What template.render does, minus its per-call copy of the (ChainMap) globals and its
             # traceback rewriting: a third of the time of an 8-attribute mapping.
             context = Context(_env, {**templates.globals, **attributes}, template.name, template.blocks)
-            values = native_concat(template.root_render_func(context))
+            values = _limited_concat(template.root_render_func(context))
         except Exception:  # the slow path names the failing attribute
             return None
         if not isinstance(values, dict):
@@ -374,6 +406,7 @@ class CompiledMapping:
     def _render_each(self, attributes: dict[str, Any]) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for path, template in (self._templates or self._jinja()).attributes:
+            limits.new_entity()  # each attribute on its own budget: the one past a limit is the one named
             try:
                 value = template.render(attributes)
                 if isinstance(value, dict) and path in value:

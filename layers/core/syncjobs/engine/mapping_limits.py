@@ -20,6 +20,10 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from jinja2 import Environment
+from jinja2.nodes import EvalContext
+from jinja2.runtime import Context
+
 MAX_VALUE_CHARS = 65_536  # one attribute value: far above any SCIM attribute
 MAX_ENTITY_CHARS = 1_048_576  # everything one entity's mapping produces on the way
 MAX_ENTITY_CPU_S = 0.25  # one entity's mapping, from its first checked operation
@@ -44,10 +48,29 @@ def new_entity() -> None:
     _budget.started = None
 
 
-def _size(value: Any) -> int:
-    if isinstance(value, (str, bytes, list, tuple, dict, set, frozenset)):
-        return len(value)
-    return 0
+def deep_size(value: Any, limit: int = MAX_ENTITY_CHARS) -> int:
+    """The size of a value as text would have it: characters of its strings and one per element,
+    through nested containers, a shared one counted each time it appears (a list of a list of ... is
+    that long once rendered). The walk stops once past `limit`, so it never costs more than that."""
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (str, bytes)):
+            total += len(item)
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            total += len(item)
+            stack.extend(item)
+        elif isinstance(item, dict):
+            total += len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        if total > limit:
+            break
+    return total
+
+
+_size = deep_size
 
 
 def check_size(size: int, what: str) -> None:
@@ -115,6 +138,43 @@ def check_power(base: Any, exponent: Any) -> None:
             raise MappingLimit(f"a power of {bits:,} bits (the limit is {MAX_POWER_BITS:,})")
 
 
+def checked_value(value: Any) -> Any:
+    """A {% set %} value: within the value limit however it nests (or MappingLimit)."""
+    check_size(deep_size(value), "a {% set %} value")
+    return value
+
+
+def checked_parts(parts: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The operands of `~`, before they are joined."""
+    check_size(sum(deep_size(p) for p in parts), "'~'")
+    return parts
+
+
+def charged_parts(parts: Any) -> Any:
+    """A template's output parts, each charged as it comes (several {{ }} in one template)."""
+    for part in parts:
+        yield charge(part, "the template's output")
+
+
+_DATA_LEAVES = (str, int, float, bool, type(None))
+
+
+def check_data(value: Any, what: str) -> None:
+    """A mapped value is data a SCIM body can carry (text, numbers, booleans, lists and dicts of them),
+    of bounded size: not a method, an Undefined inside a list, or a structure that renders exponentially."""
+    check_size(deep_size(value), what)
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif not isinstance(item, _DATA_LEAVES):
+            raise MappingLimit(f"{what}: the value holds a {type(item).__name__}, not data")
+
+
 def _width_arg(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str) -> int:
     value = args[index] if len(args) > index else kwargs.get(name, 0)
     return value if isinstance(value, int) else 0
@@ -132,12 +192,28 @@ def _replaced_size(text: Any, old: Any, new: Any, count: Any = -1) -> int:
 def _joined_size(separator: Any, items: Any) -> int:
     if not isinstance(separator, str) or not isinstance(items, (list, tuple)):
         return 0
-    return len(separator) * max(len(items) - 1, 0) + sum(_size(i) if isinstance(i, str) else 20 for i in items)
+    return len(separator) * max(len(items) - 1, 0) + sum(
+        len(i) if isinstance(i, str) else 2 * deep_size(i) + 16 for i in items
+    )
+
+
+_STR_METHODS = frozenset(
+    {
+        "lower", "upper", "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "startswith", "endswith",
+        "title", "capitalize", "casefold", "swapcase", "count", "find", "rfind", "index", "rindex", "isalnum",
+        "isalpha", "isascii", "isdecimal", "isdigit", "isidentifier", "islower", "isnumeric", "isprintable",
+        "isspace", "istitle", "isupper", "partition", "rpartition", "removeprefix", "removesuffix", "encode",
+        "replace", "join", "format", "format_map", "center", "ljust", "rjust", "zfill", "expandtabs",
+    }
+)  # fmt: skip
 
 
 def check_str_method(name: str, text: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """A str method called from an expression ('x'.center(n), ...), before it runs."""
+    """A str method called from an expression ('x'.center(n), ...), before it runs: only the ones
+    listed, each that can grow its text checked (translate, for one, is refused: its table can)."""
     what = f"str.{name}"
+    if name not in _STR_METHODS:
+        raise MappingLimit(f"{what} is not allowed in a mapping")
     if name in ("center", "ljust", "rjust", "zfill"):
         check_size(_width_arg(args, kwargs, 0, "width"), what)
     elif name == "expandtabs":
@@ -150,6 +226,10 @@ def check_str_method(name: str, text: str, args: tuple[Any, ...], kwargs: dict[s
         check_brace_format(text, what)
 
 
+# The checks below see a filter's arguments without the context, environment or eval context jinja
+# passes first to some filters (and to every filter it wraps for async use): the value comes first.
+
+
 def _indented_size(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
     text = args[0] if args else ""
     width = args[1] if len(args) > 1 else kwargs.get("width", 4)
@@ -160,18 +240,31 @@ def _indented_size(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
 
 
 def _wrapped_size(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
-    text = args[1] if len(args) > 1 else ""
-    width = args[2] if len(args) > 2 else kwargs.get("width", 79)
-    wrap = args[4] if len(args) > 4 else kwargs.get("wrapstring")
+    text = args[0] if args else ""
+    width = args[1] if len(args) > 1 else kwargs.get("width", 79)
+    wrap = args[3] if len(args) > 3 else kwargs.get("wrapstring")
     if not isinstance(text, str):
         return 0
     pieces = len(text) // max(width if isinstance(width, int) else 1, 1) + 1
     return len(text) + pieces * (len(wrap) if isinstance(wrap, str) else 1)
 
 
+def _without_context(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    return args[1:] if args and isinstance(args[0], (EvalContext, Environment, Context)) else args
+
+
+def _value_arg(args: tuple[Any, ...]) -> Any:
+    return args[0] if args else None
+
+
+def _rendered(factor: int) -> Callable[[tuple[Any, ...], dict[str, Any]], int]:
+    """A filter that renders its whole value as text, growing it by at most `factor` (escaping)."""
+    return lambda a, k: deep_size(_value_arg(a)) * factor + 16
+
+
 def _join_check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
-    items = args[1] if len(args) > 1 else None  # a list or tuple only: an iterator must not be consumed here
-    return _joined_size(args[2] if len(args) > 2 else kwargs.get("d", ""), items)
+    items = args[0] if args else None  # a list or tuple only: an iterator must not be consumed here
+    return _joined_size(args[1] if len(args) > 1 else kwargs.get("d", ""), items)
 
 
 # filters that can make a result larger than their inputs, and the size check run before each (the
@@ -179,9 +272,19 @@ def _join_check(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
 _FILTER_CHECKS: dict[str, Callable[[tuple[Any, ...], dict[str, Any]], int]] = {
     "center": lambda a, k: _width_arg(a, k, 1, "width"),
     "indent": _indented_size,
-    "replace": lambda a, k: _replaced_size(*a[1:4]) if len(a) >= 4 else 0,
+    "replace": lambda a, k: _replaced_size(*a[0:3]) if len(a) >= 3 else 0,
     "join": _join_check,
     "wordwrap": _wrapped_size,
+    "string": _rendered(2),
+    "pprint": _rendered(2),
+    "tojson": _rendered(6),
+    "forceescape": _rendered(6),
+    "escape": _rendered(6),
+    "e": _rendered(6),
+    "urlencode": _rendered(3),
+    "xmlattr": _rendered(6),
+    "batch": lambda a, k: _width_arg(a, k, 1, "linecount"),
+    "slice": lambda a, k: _width_arg(a, k, 1, "slices"),
 }
 
 
@@ -205,9 +308,9 @@ def guarded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(func)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         if check is not None:
-            check_size(check(args, kwargs), what)
-        if name == "format" and len(args) > 1:
-            check_percent_format(args[1] if not isinstance(args[0], str) else args[0], what)
+            check_size(check(_without_context(args), kwargs), what)
+        if name == "format":
+            check_percent_format(_value_arg(_without_context(args)), what)
         return charge(func(*args, **kwargs), what)
 
     return guarded
