@@ -42,6 +42,12 @@ _applied = False
 _in_transaction = threading.local()
 
 
+def writes_held() -> threading.RLock:
+    """The lock moto's DynamoDB writes take (hold it to read what no write or cancelled transaction
+    is changing meanwhile, e.g. a table's stream)."""
+    return _lock
+
+
 def _locked(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def locked(*args: Any, **kwargs: Any) -> Any:

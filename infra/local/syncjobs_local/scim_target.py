@@ -4,6 +4,13 @@ It runs as its own process, the `scim2-server` command, so the target has a core
 one would, instead of sharing this process's interpreter lock with moto and the handlers. Each
 `new_tenant()` gives an empty target under a new path (`--dynamic-tenants`), so tests start clean
 without restarting the server. Its per-request log goes to /dev/null (a full pipe would block it).
+
+It listens with a backlog of LISTEN_BACKLOG connections, as a production server does (nginx and
+gunicorn take 511 and 2048; Linux caps it at net.core.somaxconn): the command's wsgiref server keeps
+socketserver's 5, and it speaks HTTP/1.0 (a new connection per request), so more than a few clients at
+once overflowed that queue: connections were reset or their SYN dropped and resent a second later. Seen
+as "Connection reset by peer" in the bench's raw rates at concurrency 16, and as a run whose 16 writers
+went at a third of the rate of 4 (a reset write waits out the job's retry delay).
 """
 
 from __future__ import annotations
@@ -14,9 +21,16 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
+
+LISTEN_BACKLOG = 128
+# the `scim2-server` command (its cli.main), its server class given a production-sized listen backlog
+_SERVE = (
+    "import sys; from scim2_server.testserver import cli; "
+    f"cli.ThreadingWSGIServer.request_queue_size = {LISTEN_BACKLOG}; "
+    "sys.argv[0] = 'scim2-server'; sys.exit(cli.main())"
+)
 
 
 def _free_port() -> int:
@@ -47,10 +61,11 @@ class ScimServer:
         return f"http://127.0.0.1:{self.port}/{tenant}/v2"
 
     def start(self, timeout_s: float = 30.0) -> ScimServer:
-        command = Path(sys.executable).parent / "scim2-server"
-        self._process = subprocess.Popen(  # noqa: S603 - fixed argv, our own virtualenv's command
+        self._process = subprocess.Popen(  # noqa: S603 - fixed argv, our own virtualenv's interpreter
             [
-                str(command),
+                sys.executable,
+                "-c",
+                _SERVE,
                 "--hostname",
                 "127.0.0.1",
                 "--port",

@@ -32,7 +32,7 @@ from syncjobs_local.invocations import InvocationLog, run_with_timeout
 from syncjobs_local.lambda_api import LambdaApiServer
 from syncjobs_local.lambda_events import FilterCriteria, LambdaContext, stream_record
 from syncjobs_local.moto_fixes import serialise_dynamodb_writes
-from syncjobs_local.pollers import Outbox, Scheduler, SqsPoller, StreamPoller
+from syncjobs_local.pollers import ListeningTurn, Outbox, Scheduler, SqsPoller, StreamPoller
 from syncjobs_local.provision import TEMPLATE, Provisioned, provision
 from syncjobs_local.scim_target import ScimServer
 
@@ -306,6 +306,7 @@ class LocalStack:
                 if event["Type"] == "SQS":
                     queue_url = next(url for url, p in self._event_queues(logical_id) if p["Queue"] == props["Queue"])
                     workers = min(self.shard_workers, props.get("ScalingConfig", {}).get("MaximumConcurrency", 1000))
+                    turn = ListeningTurn()
                     for i in range(max(1, workers)):
                         self._pollers.append(
                             SqsPoller(
@@ -315,6 +316,7 @@ class LocalStack:
                                 invoke,
                                 int(props.get("BatchSize", 10)),
                                 REGION,
+                                turn=turn,
                             )
                         )
                 elif event["Type"] == "DynamoDB":
