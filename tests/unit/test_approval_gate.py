@@ -183,3 +183,25 @@ def test_the_write_gate(case, kwargs, expected):
     else:
         assert found is not None, case
         assert expected in found, (case, found)
+
+
+ROLE = "arn:aws:sts::123456789012:assumed-role"
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        (
+            "arn:aws:sts::123456789012:assumed-role/Admin/alice-1",
+            "arn:aws:sts::123456789012:assumed-role/Admin/alice-2",
+            True,
+        ),
+        ("arn:aws:sts::123456789012:assumed-role/Admin/x", "arn:aws:sts::123456789012:assumed-role/Approver/x", False),
+        ("arn:aws:iam::123456789012:user/alice", "arn:aws:iam::123456789012:user/bob", False),
+        ("Alice@Example.com", "alice@example.com", True),
+    ],
+)
+def test_the_requester_is_the_same_principal_whatever_the_session(a, b, same):
+    from syncjobs.workflows.approvals import principal
+
+    assert (principal(a) == principal(b)) is same

@@ -250,10 +250,19 @@ def decide(approval_id: str, approve: bool, by: str, via: str, now: datetime | N
     raise refusal(approval, moment) or ApprovalRefused(f"approval request {approval_id} changed meanwhile", 409)
 
 
+def principal(identity: str) -> str:
+    """Who an identity is, for telling the requester from the approver: an assumed role's ARN without
+    its session name (each `aws sts assume-role` names a new session), addresses without case."""
+    identity = identity.strip()
+    if identity.startswith("arn:") and ":assumed-role/" in identity:
+        return identity.rsplit("/", 1)[0]
+    return identity.lower() if "@" in identity else identity
+
+
 def _not_by_requester(approval: Approval, by: str) -> None:
     """ApprovalRefused (403) when the one who asked for the run approves it, unless the subject's
     approval settings allow it (a one-admin team)."""
-    if by != approval.triggered_by or approval.subject_kind == "deletes":
+    if principal(by) != principal(approval.triggered_by) or approval.subject_kind == "deletes":
         return
     if _settings(approval.subject_kind, approval.subject_id)[0].allow_self_approval:
         return
