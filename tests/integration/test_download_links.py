@@ -6,7 +6,6 @@ from __future__ import annotations
 import urllib.parse
 from datetime import UTC, datetime
 
-import boto3
 from botocore.auth import S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 
@@ -32,7 +31,8 @@ def test_a_download_link_is_sigv4_signed_for_its_lifetime_and_names_the_file(aws
     assert query["response-content-disposition"] == 'attachment; filename="job-r1-failed.csv"'
 
     # And the signature is the one SigV4 gives for these credentials, this request and that time
-    credentials = boto3.Session().get_credentials().get_frozen_credentials()
+    # (the signing client's own credentials: a client made earlier in this process keeps the ones it had)
+    credentials = logs._s3._request_signer._credentials.get_frozen_credentials()
     unsigned = {k: v for k, v in query.items() if not k.startswith("X-Amz-")}
     request = AWSRequest(
         method="GET", url=f"{parts.scheme}://{parts.netloc}{parts.path}?{urllib.parse.urlencode(unsigned)}"
