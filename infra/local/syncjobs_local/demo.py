@@ -91,6 +91,9 @@ def prepare(
     document["target"].update(base_url=stack.scim.url, token_secret=SECRET_NAME)
     document["notification"]["skip_intermediate_notifications"] = True  # one mail: the final one
     document.update(overrides)
+    target_url = str(document["target"].get("base_url", ""))
+    if not target_url.startswith(stack.scim.origin):  # a job the caller points at a peer of its own
+        allow_destination(target_url)
     definition = operations.parse_job(document)
     operations.apply_job(definition)
     if subscriber:
