@@ -84,6 +84,7 @@ def test_a_peer_answer_is_quoted_as_one_short_printable_line():
 
 def test_a_secret_whose_destinations_cannot_be_read_is_never_read_or_sent(monkeypatch):
     # Given a job whose target's secret cannot have its tags read (AccessDenied on DescribeSecret)
+    from syncjobs.connectors import registry
     from syncjobs.store.errors import StoreError
     from syncjobs.workflows import preflight
     from tests.unit.test_preflight import job
@@ -94,11 +95,12 @@ def test_a_secret_whose_destinations_cannot_be_read_is_never_read_or_sent(monkey
     def read(name: str) -> str:
         raise AssertionError("the secret was read")
 
-    monkeypatch.setattr(preflight, "secret_destinations", refused)
+    monkeypatch.setattr(registry, "secret_destinations", refused)
     monkeypatch.setattr(preflight, "get_secret", read)
     monkeypatch.setattr(preflight, "_export_problems", lambda *args: [])
     settings = SimpleNamespace(secrets_prefix="syncjobs/", loopback_http=False)
     monkeypatch.setattr(preflight, "get_settings", lambda: settings)
+    monkeypatch.setattr(registry, "get_settings", lambda: settings)
 
     # When the run's preflight looks at it; Then it fails closed, naming the field, and nothing is read
     problems = preflight.start_problems(job(), preflight.RunType.READ)

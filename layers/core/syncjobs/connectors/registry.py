@@ -28,14 +28,20 @@ def target_for(job: JobDefinition, budget: Budget | None = None) -> ScimTargetCo
     return ScimTargetConnector(job.target, token, job.retry, budget=budget)
 
 
+def send_refusal(role: str, secret: str, url: str) -> str | None:
+    """Why `secret` may not be sent to the job's `role` URL (source or target), or None. The secret's
+    destinations are read (StoreError when they cannot be); its value is not."""
+    return destination_problem(
+        f"{role}.base_url", secret, url, secret_destinations(secret), get_settings().loopback_http
+    )
+
+
 def token_for(role: str, secret: str | None, url: str) -> str | None:
     """The secret's value, read only when `url` is among its declared destinations
     (DestinationRefused otherwise: the secret is never read, let alone sent)."""
     if not secret:
         return None
-    problem = destination_problem(
-        f"{role}.base_url", secret, url, secret_destinations(secret), get_settings().loopback_http
-    )
+    problem = send_refusal(role, secret, url)
     if problem is not None:
         raise DestinationRefused(problem)
     return get_secret(secret)

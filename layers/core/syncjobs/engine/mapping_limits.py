@@ -70,9 +70,6 @@ def deep_size(value: Any, limit: int = MAX_ENTITY_CHARS) -> int:
     return total
 
 
-_size = deep_size
-
-
 def check_size(size: int, what: str) -> None:
     """Before an operation allocates a result of `size` (characters or items)."""
     if size > MAX_VALUE_CHARS:
@@ -83,7 +80,7 @@ def check_size(size: int, what: str) -> None:
 
 def charge(value: Any, what: str) -> Any:
     """After an operation: count what it made against the entity's budgets; returns `value`."""
-    size = _size(value)
+    size = deep_size(value)
     check_size(size, what)
     _budget.produced += size
     if _budget.produced > MAX_ENTITY_CHARS:
@@ -127,8 +124,8 @@ def check_brace_format(template: Any, what: str) -> None:
 def check_repeat(left: Any, right: Any) -> None:
     """`sequence * n` (either order)."""
     for seq, times in ((left, right), (right, left)):
-        if isinstance(times, int) and not isinstance(times, bool) and _size(seq):
-            check_size(_size(seq) * max(times, 0), "repeating a value")
+        if isinstance(times, int) and not isinstance(times, bool) and deep_size(seq):
+            check_size(deep_size(seq) * max(times, 0), "repeating a value")
 
 
 def check_power(base: Any, exponent: Any) -> None:

@@ -8,9 +8,9 @@ a throttled or unavailable AWS call raises TransientStoreError (nothing is decid
 from __future__ import annotations
 
 from syncjobs.connectors.csv_s3 import CsvS3SourceConnector, CsvSourceError
+from syncjobs.connectors.registry import send_refusal
 from syncjobs.connectors.scim import ScimTargetConnector
 from syncjobs.connectors.scim_source import ScimSourceConnector
-from syncjobs.engine.destinations import destination_problem
 from syncjobs.engine.preflight import (
     SecretLookup,
     SecretState,
@@ -27,7 +27,7 @@ from syncjobs.models.run import RunType
 from syncjobs.settings import get_settings
 from syncjobs.store.errors import NotFound, StoreError, TransientStoreError
 from syncjobs.store.objects import SourceObjects
-from syncjobs.store.secrets import get_secret, secret_destinations, secret_exists
+from syncjobs.store.secrets import get_secret, secret_exists
 
 
 def apply_problems(job: JobDefinition) -> list[str]:
@@ -118,14 +118,13 @@ def _destination(job: JobDefinition, field: str, name: str) -> str | None:
     role = field.split(".", 1)[0]
     url = job.target.base_url if role == "target" else getattr(job.source, "base_url", "")
     try:
-        destinations = secret_destinations(name)
+        return send_refusal(role, name, url)
     except TransientStoreError:
         raise
     except NotFound:
         return None  # secret_problem says the secret does not exist
     except StoreError as err:  # fail closed: a secret whose destinations cannot be read is never sent
         return f"{role}.base_url: the destinations of secret {name!r} cannot be read ({err}): it is not sent"
-    return destination_problem(f"{role}.base_url", name, url, destinations, get_settings().loopback_http)
 
 
 def _exists(name: str) -> SecretLookup:
