@@ -1,6 +1,7 @@
 """SAM CLI itself, from its own environment (.venv-sam, `make test` builds it): `sam validate --lint` passes
 on template.yaml offline (a region, no credentials), and the shipped samconfig.toml, read by SAM CLI's own
-reader, deploys the stack the `syncjobs` CLI looks for, with the capabilities the template needs."""
+reader, deploys the stack the `syncjobs` CLI looks for, with the capabilities the template needs; the README's
+deploy path edits, loads and feeds the example job it names."""
 
 import inspect
 import json
@@ -9,13 +10,18 @@ import re
 import subprocess
 from pathlib import Path
 
+import jinja2
 import pytest
 import yaml
+from jinja2 import meta
 
+from syncjobs.admin.operations import load_job_file
+from syncjobs.models.outcome import EntityType
 from syncjobs_cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[2]
 SAM_ENV = ROOT / ".venv-sam" / "bin"
+SCIM_URL = "https://app.acme.example/scim/v2"
 _CREDENTIAL_VARIABLES = re.compile(r"^AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN|PROFILE|CONTAINER_.*)$")
 
 
@@ -119,3 +125,39 @@ def test_samconfig_overrides_only_template_parameters(deploy_settings):
     overrides = str(deploy_settings.get("parameter_overrides", ""))
     names = re.findall(r"(?:^|\s)([A-Za-z0-9]+)=", overrides)
     assert set(names) <= set(parameters), f"not template parameters: {set(names) - set(parameters)}"
+
+
+def readme_deploy_section() -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("## Deploying to AWS\n")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+def test_readme_deploy_path_fits_the_example_job(tmp_path):
+    # Given the README's deploy path: its export, its secret, and its edit of the example job
+    section = readme_deploy_section()
+    edit = re.search(r'sed -e "s#(.+?)#(.+?)#" -e "s#(.+?)#(.+?)#" \\\n\s+(\S+) > (\S+)', section)
+    assert edit, "the README no longer edits the example job with sed"
+    example = ROOT / edit[5]
+    text = example.read_text()
+    # When its substitutions are made (with the README's own shell variables)
+    for old, new in ((edit[1], edit[2]), (edit[3], edit[4])):
+        assert old in text, f"{example.name} no longer contains {old!r}"
+        text = text.replace(old, new.replace("$BUCKET", "hr-exports-123456789012").replace("$SCIM_URL", SCIM_URL))
+    edited = tmp_path / edit[6]
+    edited.write_text(text)
+    # Then the job loads, reads the README's bucket and export, sends the README's secret to the README's URL
+    job = load_job_file(edited)
+    assert f"syncjobs jobs apply -f {edit[6]}" in section
+    assert job.source.bucket == "hr-exports-123456789012"
+    assert f's3://$BUCKET/{job.source.key}"' in section
+    assert job.target.base_url == SCIM_URL
+    assert f"create-secret --name {job.target.token_secret} " in section
+    assert f"syncjobs run {job.job_id} --wait" in section
+    # and the README's export has every column the job reads
+    header = re.search(r"cat > users.csv <<'EOF'\n(.+)\n", section)
+    assert header, "the README no longer writes an export"
+    used = {job.source.id_column, job.source.modified_column}
+    for expression in job.mapping[EntityType.USERS].values():
+        used |= meta.find_undeclared_variables(jinja2.Environment().parse(expression))
+    assert used <= set(header[1].split(",")), f"missing columns: {used - set(header[1].split(','))}"
