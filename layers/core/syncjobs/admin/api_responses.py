@@ -48,9 +48,9 @@ _REASONS = {
 }
 
 
-def documented(success: int, *errors: int, description: str = "Success") -> dict[int, Any]:
+def documented(success: int, *errors: int) -> dict[int, Any]:
     """The `responses` of a route: its success (the return annotation's model) and the refusals it sends."""
-    responses: dict[int, Any] = {success: {"description": description}}
+    responses: dict[int, Any] = {success: {"description": "Success"}}
     for status in errors:
         model = InvalidRequest if status in (415, 422) else Refusal
         responses[status] = {"description": _REASONS[status], "content": {"application/json": {"model": model}}}
