@@ -1,14 +1,20 @@
-"""Request bodies of the admin API: what its OpenAPI document describes and Powertools validates."""
+"""Requests to the admin API: the bodies its OpenAPI document describes and Powertools validates, who calls,
+the size limit."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+from aws_lambda_powertools.event_handler.openapi.params import Header
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from syncjobs.models.job import SubscriptionTrigger
 from syncjobs.models.run import RunType
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 
 class _Body(BaseModel):
@@ -30,6 +36,12 @@ class SubscribeRequest(_Body):
 
 class TraceRequest(_Body):
     outcomes: list[str] = Field(min_length=1, max_length=5, description="outcomes whose log traces content once")
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=128, description="the same key names the same run (a retry)"),
+]
 
 
 _PLACES = {"body", "path", "query", "header", "headers"}
@@ -66,3 +78,18 @@ def too_large(event: dict[str, Any]) -> str | None:
     if size <= MAX_BODY_BYTES:
         return None
     return f"the request body is {size:,} bytes; the admin API takes at most {MAX_BODY_BYTES:,} bytes (256 KiB)"
+
+
+def new_router() -> APIGatewayRouter:
+    """A resource's routes (Powertools' Router is untyped)."""
+    return APIGatewayRouter()  # type: ignore[no-untyped-call]
+
+
+def caller_of(event: APIGatewayProxyEvent) -> str:
+    """Who calls: the IAM identity API Gateway authenticated (SigV4)."""
+    return event.request_context.identity.user_arn or "unknown IAM caller"
+
+
+def request_id_of(event: APIGatewayProxyEvent, idempotency_key: str | None) -> str:
+    """What names a run request: the caller's Idempotency-Key, else API Gateway's request id (a new run)."""
+    return f"api:{idempotency_key or event.request_context.request_id}"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict
 
 from syncjobs.admin.operations import InvalidInput, Started, load_yaml_file, parse_document, request_start
 from syncjobs.models.approval import Approval, ApprovalStatus
@@ -42,8 +43,11 @@ def apply_collection(definition: CollectionDefinition) -> int:
     return CollectionStore().put(definition)
 
 
-@dataclass(frozen=True)
-class CollectionSummary:
+class CollectionSummary(BaseModel):
+    """A collection as `collections list` / `collections show` present it (and the admin API sends it)."""
+
+    model_config = ConfigDict(frozen=True)
+
     collection_id: str
     name: str
     version: int

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from syncjobs.models.errors import describe
 from syncjobs.models.events import StartEvent, run_id_of
 from syncjobs.models.job import JobDefinition, Subscription
+from syncjobs.models.quarantine import Quarantine
 from syncjobs.models.run import Run, RunType
 from syncjobs.schedules import ScheduleError, parse
 from syncjobs.settings import get_settings
@@ -208,9 +209,10 @@ def next_fires(job_id: str, count: int = 5, kind: str = "job") -> tuple[Schedule
     return rule, parse(rule.expression).next_fires(datetime.now(UTC), count, rule.made_at)
 
 
-@dataclass(frozen=True)
-class JobSummary:
-    """A job as `jobs list` / `jobs show` present it."""
+class JobSummary(BaseModel):
+    """A job as `jobs list` / `jobs show` present it (and the admin API sends it)."""
+
+    model_config = ConfigDict(frozen=True)
 
     job_id: str
     name: str
@@ -224,7 +226,7 @@ class JobSummary:
     schedule: str | None
     watermarks: dict[str, str]
     outright_streak: int
-    quarantine: dict[str, Any] | None  # since, reason, attempts, next_attempt_at
+    quarantine: Quarantine | None
 
     @classmethod
     def of(cls, record: JobRecord, rule: ScheduleRule | None) -> JobSummary:
@@ -242,7 +244,7 @@ class JobSummary:
             schedule=rule.expression if rule and rule.enabled else None,
             watermarks=record.watermarks,
             outright_streak=record.outright_streak,
-            quarantine=record.quarantine.model_dump(mode="json") if record.quarantine else None,
+            quarantine=record.quarantine,
         )
 
 
