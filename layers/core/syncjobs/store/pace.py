@@ -9,6 +9,8 @@ write, so the item is written about once per batch, not once per target write.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -20,7 +22,9 @@ from syncjobs.store import codec
 from syncjobs.store.clients import client
 from syncjobs.store.errors import TransientStoreError, translate
 
-RACES = 8  # lost conditional writes in a row before giving up (as a transient error)
+RACES = 12  # lost conditional writes in a row before giving up (as a transient error)
+RACE_BACKOFF_S = 0.005  # the first pause after a lost race; doubled each time, jittered, capped
+RACE_BACKOFF_CAP_S = 0.25
 T = TypeVar("T")
 
 
@@ -44,15 +48,25 @@ def _state(item: dict[str, Any] | None) -> PaceState:
     )
 
 
+def race_pause_s(lost: int, draw: Callable[[float, float], float] = random.uniform) -> float:
+    """How long to wait after losing the `lost`-th race in a row: a full-jitter exponential backoff,
+    so that workers who read the same version do not all write again at the same moment (without it,
+    ten busy workers lost eight races in a row under load)."""
+    return draw(0.0, min(RACE_BACKOFF_CAP_S, RACE_BACKOFF_S * 2 ** (lost - 1)))
+
+
 class PaceStore:
-    def __init__(self) -> None:
+    def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
         self._ddb = client("dynamodb")
         self._table = get_settings().jobs_table
+        self._sleep = sleep
 
     def change(self, job_id: str, step: Callable[[PaceState], tuple[T, PaceState]]) -> T:
         """Apply `step` (pure: the state read -> what to return, the state to write) to the job's pace,
         once it wins the conditional write; a state `step` returns unchanged is not written."""
-        for _ in range(RACES):
+        for lost in range(RACES):
+            if lost:
+                self._sleep(race_pause_s(lost))
             try:
                 read = self._ddb.get_item(TableName=self._table, Key=pace_key(job_id), ConsistentRead=True)
             except ClientError as err:

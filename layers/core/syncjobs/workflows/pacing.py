@@ -22,6 +22,7 @@ from syncjobs.deadline import Budget, OutOfTime
 from syncjobs.engine import pace
 from syncjobs.models.job import JobDefinition
 from syncjobs.observability import logger
+from syncjobs.store.errors import TransientStoreError
 from syncjobs.store.pace import PaceStore
 
 MAX_PAUSE_S = 1.0  # the longest wait slept inside Lambda; longer ones are a delayed continuation
@@ -114,7 +115,12 @@ class WriteSlots:
         )
 
     def release(self) -> None:
-        self._store.change(self._job_id, lambda state: (None, pace.released(state, self._holder)))
+        """Best effort: a release that keeps losing races (or is throttled) leaves the lease to expire
+        at its `until`. Raising here would throw away the shard's finished work for a retry."""
+        try:
+            self._store.change(self._job_id, lambda state: (None, pace.released(state, self._holder)))
+        except TransientStoreError:
+            logger.warning("write slots left to expire", extra={"job_id": self._job_id, "holder": self._holder})
 
 
 def paced_target(job: JobDefinition, budget: Budget, writes: bool = True) -> ScimTargetConnector:
