@@ -69,7 +69,7 @@ def local_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path, Path
 def wait_until_up(process: subprocess.Popen[str], here: Path, output: Path) -> dict[str, str]:
     state = here / ".syncjobs" / "local.json"
     deadline = time.monotonic() + 180
-    while not state.exists() or "Your own data" not in output.read_text():
+    while not state.exists() or "--outcome created" not in output.read_text():  # its last line
         assert process.poll() is None, output.read_text()
         assert time.monotonic() < deadline, f"local up did not come up:\n{output.read_text()}"
         time.sleep(0.2)
@@ -104,6 +104,17 @@ def test_the_readmes_own_data_path_provisions_a_csv_and_shows_its_log(local_up):
     stored = syncjobs(here, *secret_command.group(1).split())
     assert stored.returncode == 0, stored.stderr
     assert "target.token_secret: syncjobs/local/scim-token" in stored.stdout
+    # (a token may come on stdin too; a bad name or no token is refused, saying which)
+    piped = syncjobs(here, "local", "secret", "syncjobs/local/piped", "--token-stdin", stdin=token + "\n")
+    assert piped.returncode == 0, piped.stderr
+    outside = syncjobs(here, "local", "secret", "elsewhere/token", "--token-stdin", stdin=token)
+    assert outside.returncode == 2
+    assert "'elsewhere/token'" in outside.stderr
+    assert "SecretsPrefix 'syncjobs/'" in outside.stderr
+    no_token = syncjobs(here, "local", "secret", "syncjobs/local/none")
+    assert no_token.returncode == 2
+    assert "--token-file" in no_token.stderr
+    assert "--token-stdin" in no_token.stderr
 
     # a copy of the example job with the four values `local up` printed, applied and run
     job = yaml.safe_load(EXAMPLE_JOB.read_text())
