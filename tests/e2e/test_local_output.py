@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -34,6 +35,13 @@ def json_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def logged_by_notify(path: Path, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not any(line["message"] == "mail sent" for line in json_lines(path)):
+        assert time.monotonic() < deadline, "notify logged no 'mail sent'"
+        time.sleep(0.1)
+
+
 def test_each_handler_running_beside_others_logs_its_own_function_name_and_request_id(stack, tmp_path):
     # Given a run of many shards: run_shard invocations on two pollers, with advance and notify beside them
     prepared = prepare(stack, users=240, shard_size=20)  # bad rows too: the run ends with errors, and mails
@@ -44,6 +52,7 @@ def test_each_handler_running_beside_others_logs_its_own_function_name_and_reque
     with function_logs.to_file(log_file):
         run = wait_for_run(start(stack, prepared.job_id), timeout_s=300, stack=stack)
         wait_for_mail(stack)
+        logged_by_notify(log_file)  # it logs "mail sent" once SES has taken the mail: after the outbox may
 
     # Then each line written by a handler names that handler's function and its invocation
     lines = json_lines(log_file)
