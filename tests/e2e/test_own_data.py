@@ -121,8 +121,10 @@ def test_the_readmes_own_data_path_provisions_a_csv_and_shows_its_log(local_up):
     job["job_id"] = "my-users"
     job["source"].update(bucket=bucket.group(1), key="exports/users.csv")
     job["target"].update(base_url=base_url.group(1), token_secret="syncjobs/local/scim-token")
-    (here / "my-job.yaml").write_text(yaml.safe_dump(job, sort_keys=False))
-    applied = syncjobs(here, "jobs", "apply", "-f", "my-job.yaml")
+    below = here / "jobs"  # (from a directory below, the commands find the stack by walking up)
+    below.mkdir()
+    (below / "my-job.yaml").write_text(yaml.safe_dump(job, sort_keys=False))
+    applied = syncjobs(below, "jobs", "apply", "-f", "my-job.yaml")
     assert applied.returncode == 0, applied.stderr
     ran = syncjobs(here, "run", "my-users", "--wait")
     assert ran.returncode == 0, ran.stdout + ran.stderr

@@ -226,6 +226,11 @@ def main(argv: list[str] | None = None) -> int:
         console.print(
             f"\n[bold green]Demo finished[/bold green]; outbox: {stack.outbox.folder if stack.outbox else ''}"
         )
+        console.print(
+            "Your own data next: `. .venv/bin/activate`, then `syncjobs local up` "
+            '(README: "Your own data in five minutes")',
+            highlight=False,
+        )
         return 0
 
 
