@@ -166,7 +166,7 @@ def _read_token(token_file: Path | None, token_stdin: bool) -> str:
 def local_secret(
     name: Annotated[str, typer.Argument(help="the secret's name, under the stack's SecretsPrefix (syncjobs/)")],
     token_file: Annotated[Path | None, typer.Option(help="read the token from this file", dir_okay=False)] = None,
-    token_stdin: Annotated[bool, typer.Option(help="read the token from stdin")] = False,
+    token_stdin: Annotated[bool, typer.Option("--token-stdin", help="read the token from stdin")] = False,
     destination: Annotated[
         list[str] | None,
         typer.Option(help="a URL prefix the token may be sent to (repeat it; default: the local SCIM target)"),

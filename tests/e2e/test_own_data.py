@@ -163,6 +163,11 @@ def test_the_readmes_own_data_path_provisions_a_csv_and_shows_its_log(local_up):
     assert process.wait(timeout=60) == 0, output.read_text()
     assert not (here / ".syncjobs" / "local.json").exists()
     assert not token_file.exists()
+    # its terminal said what it had to and nothing else: the functions' lines and warnings are in its log
+    terminal = output.read_text()
+    assert [line for line in terminal.splitlines() if line.lstrip().startswith("{")] == []
+    assert "Warning" not in terminal
+    assert '"function_name":"syncjobs-local-runshardfunction"' in Path(state["function_log"]).read_text()
     with pytest.raises(httpx.TransportError):
         httpx.get(state["scim_url"], timeout=2)
     # and the commands say there is no local stack here

@@ -9,7 +9,8 @@ the thread that runs each handler (a context variable, which the handlers' worke
 filter on the Powertools handler writes that invocation's keys on each record; a line written outside
 any invocation (a poller's) carries none. The handlers and their decorators stay as they are on AWS.
 
-`to_file` sends the lines to a file instead of the terminal (the demo and `syncjobs local up`).
+`to_file` sends the lines to a file instead of the terminal (the demo and `syncjobs local up`), with the
+Python warnings the handlers raise.
 """
 
 from __future__ import annotations
@@ -89,11 +90,21 @@ def to_file(path: Path, level: str = "INFO") -> Iterator[Path]:
         raise TypeError(f"the Powertools handler is a {type(handler).__name__}, not a stream")
     path.parent.mkdir(parents=True, exist_ok=True)
     before_level = logger.log_level
+    warnings_logger = logging.getLogger("py.warnings")
     with path.open("a", encoding="utf-8", buffering=1) as stream:
         before: TextIO = handler.setStream(stream) or stream
         logger.setLevel(level)
+        # Python warnings a handler raises (Powertools' "No application metrics to publish") go to
+        # stderr, on Lambda into the function's log: here into this file, as JSON lines like the rest
+        warned = logging.StreamHandler(stream)
+        warned.setFormatter(handler.formatter)
+        warned.addFilter(_FILTER)
+        warnings_logger.addHandler(warned)
+        logging.captureWarnings(True)
         try:
             yield path
         finally:
+            logging.captureWarnings(False)
+            warnings_logger.removeHandler(warned)
             handler.setStream(before)
             logger.setLevel(before_level)
