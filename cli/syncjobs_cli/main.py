@@ -394,6 +394,7 @@ def local_up(workdir: Annotated[Path | None, typer.Option(help="where the outbox
 
 
 from syncjobs_cli import collections_cli  # noqa: E402, F401 - adds `collections` and `approvals` to `app`
+from syncjobs_cli import local as local_cli  # noqa: E402, F401 - adds `local upload` and `local secret`
 
 
 def run_cli() -> None:

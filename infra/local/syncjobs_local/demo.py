@@ -25,7 +25,7 @@ from syncjobs.engine.destinations import DESTINATIONS_TAG
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import Run
 from syncjobs.store.secrets import forget
-from syncjobs_local import iam_report
+from syncjobs_local import function_logs, iam_report
 from syncjobs_local.iam import ledger
 from syncjobs_local.provision import REPO_ROOT
 from syncjobs_local.sample_data import SampleExport, generate
@@ -34,6 +34,7 @@ from syncjobs_local.stack import LocalStack
 EXAMPLE_JOB = REPO_ROOT / "examples" / "jobs" / "hr-to-scim.yaml"
 SUBSCRIBER = "it-admins@example.com"
 SECRET_NAME = "syncjobs/demo/scim-token"  # noqa: S105 - the secret's name, not its value
+FUNCTION_LOG = "functions.log"  # in the workdir: the handlers' log lines, not on the terminal
 
 
 @dataclass(frozen=True)
@@ -157,16 +158,19 @@ def mail_links(path: Path) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=1000)
-    parser.add_argument("--workdir", type=Path, default=None, help="where the outbox goes (default: a temp dir)")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="the outbox, function log and IAM report (default: a temp dir)"
+    )
     args = parser.parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 120)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="syncjobs-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
 
     ledger.clear()
-    with LocalStack(workdir) as stack:
+    with function_logs.to_file(workdir / FUNCTION_LOG) as log_file, LocalStack(workdir) as stack:
         assert stack.scim is not None
         console.print(f"[bold]Local stack[/bold]: AWS (moto) {stack.moto_url}  SCIM target {stack.scim.url}")
+        console.print(f"Function logs (Powertools JSON lines): {log_file}", soft_wrap=True)
         prepared = prepare(stack, args.users)
         bad = prepared.export.bad_rows
         console.print(
@@ -184,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             run = wait_for_run(run_id, progress=progress, stack=stack)
         elapsed = time.monotonic() - started
 
-        table = Table(title=f"Run {run.run_id}: {run.status.value} in {elapsed:.1f}s")
+        title = f"Run {run.run_id}: {run.status.value} in {elapsed:.1f}s"
+        table = Table(title=title, min_width=len(title))  # as wide as its title: the run id on one line
         table.add_column("outcome")
         table.add_column("entities", justify="right")
         for outcome, count in run.totals().items():
@@ -220,6 +225,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         console.print(
             f"\n[bold green]Demo finished[/bold green]; outbox: {stack.outbox.folder if stack.outbox else ''}"
+        )
+        console.print(
+            "Your own data next: `. .venv/bin/activate`, then `syncjobs local up` "
+            '(README: "Your own data in five minutes")',
+            highlight=False,
         )
         return 0
 

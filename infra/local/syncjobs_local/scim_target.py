@@ -16,6 +16,7 @@ went at a third of the rate of 4 (a reset write waits out the job's retry delay)
 from __future__ import annotations
 
 import itertools
+import os
 import secrets
 import socket
 import subprocess
@@ -26,10 +27,14 @@ import httpx
 
 LISTEN_BACKLOG = 128
 # the `scim2-server` command (its cli.main), its server class given a production-sized listen backlog
+# and its bearer token from the environment, not the command line (the process list shows every user
+# of the machine a command line; a process's environment only to its owner)
+_TOKEN_VARIABLE = "SYNCJOBS_LOCAL_SCIM_TOKEN"  # noqa: S105 - a variable's name
 _SERVE = (
-    "import sys; from scim2_server.testserver import cli; "
+    "import os, sys; from scim2_server.testserver import cli; "
     f"cli.ThreadingWSGIServer.request_queue_size = {LISTEN_BACKLOG}; "
-    "sys.argv[0] = 'scim2-server'; sys.exit(cli.main())"
+    f"sys.argv[0] = 'scim2-server'; sys.argv.append('--bearer-token=' + os.environ.pop('{_TOKEN_VARIABLE}')); "
+    "sys.exit(cli.main())"
 )
 
 
@@ -70,9 +75,9 @@ class ScimServer:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
-                f"--bearer-token={self.token}",  # one argument: a token may start with "-"
                 "--dynamic-tenants",
             ],
+            env={**os.environ, _TOKEN_VARIABLE: self.token},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,

@@ -24,6 +24,7 @@ from syncjobs import settings as syncjobs_settings
 from syncjobs.deadline import recording_times
 from syncjobs.store import clients as store_clients
 from syncjobs.store import secrets as store_secrets
+from syncjobs_local import function_logs
 from syncjobs_local.async_invoke import AsyncConfig, AsyncInvoker
 from syncjobs_local.cfn import load_template
 from syncjobs_local.function_urls import FunctionUrlServer, rest_event
@@ -107,6 +108,7 @@ class LocalStack:
     def start(self) -> LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
         serialise_dynamodb_writes()
+        function_logs.install()  # each handler's log lines with its own invocation's context
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         os.environ.update(LOCAL_ENVIRONMENT)
@@ -232,9 +234,12 @@ class LocalStack:
             name, REGION, self.resources.resolver.account, spec.memory_mb, timeout, clock=self.clock
         )
         handler = self._handlers[logical_id]
-        return run_with_timeout(
-            logical_id, context.aws_request_id, timeout, lambda: handler(event, context), self.invocations
-        )
+
+        def call() -> Any:
+            with function_logs.invocation(context):
+                return handler(event, context)
+
+        return run_with_timeout(logical_id, context.aws_request_id, timeout, call, self.invocations)
 
     def _event_queues(self, logical_id: str) -> list[tuple[str, dict[str, Any]]]:
         """(queue URL, resolved event properties) of each SQS event source of a function."""
