@@ -45,7 +45,8 @@ def test_a_hostile_job_name_injects_neither_headers_nor_markup():
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert message["Bcc"] is None
     assert "\n" not in str(message["Subject"])
-    assert str(message["Subject"]).startswith("Provisioning Finished with Error. Source System: HR <script>")
+    assert str(message["Subject"]).startswith("[syncjobs] HR <script>alert(1)</script> Bcc: everyone@example.com (HR")
+    assert str(message["Subject"]).endswith("→ App): Finished with Error")
     html = message.get_body(preferencelist=("html",)).get_content()
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
@@ -73,8 +74,8 @@ def test_the_text_part_has_counts_per_type_links_held_mails_and_why():
         held=held,
     )
     text = mail.text
-    assert mail.subject.startswith("Provisioning Deletes Held Back.")
-    assert "The delete threshold held 7 delete(s) back" in text
+    assert mail.subject.endswith(": Deletes Held Back")
+    assert "The delete threshold held 7 deletes back" in text
     assert "created   4  (users 3, groups 1)" in text
     assert "failed: Download error logs (2)\n    https://links.example/abc" in text
     assert "links valid until 2026-11-28 12:00 UTC" in text
