@@ -72,7 +72,7 @@ def test_a_1000_user_csv_job_provisions_logs_and_mails(stack):
     # its subject names the job and the export's file beside the target; its From has a display name
     file_name = prepared.key.rsplit("/", 1)[-1]
     assert message["Subject"] == f"[syncjobs] {run.job_name} ({file_name} → {run.target_name}): Finished with Error"
-    assert message["From"].display_name == "syncjobs"
+    assert message["From"].addresses[0].display_name == "syncjobs"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     links = mail_links(mails[0])
     assert set(links) == {o.value for o, n in totals.items() if n}
