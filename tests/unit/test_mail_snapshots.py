@@ -7,8 +7,10 @@ snapshots anew and review them in the diff of the commit:
 
     UPDATE_SNAPSHOTS=1 PYTHONPATH=... .venv/bin/python -m pytest -q tests/unit/test_mail_snapshots.py
 
-The HTML part is not snapshotted (its markup is checked in test_mail_render.py; docs/evidence holds
-screenshots of it, made with `python -m syncjobs_local.mail_preview`).
+The HTML part is not snapshotted (its markup is checked in test_mail_render.py). docs/evidence holds
+screenshots of it for these same mails (headless Chromium, Debian's `chromium`), made anew with:
+
+    PYTHONPATH=... .venv/bin/python -m tests.unit.test_mail_snapshots docs/evidence
 """
 
 from __future__ import annotations
@@ -142,7 +144,13 @@ def as_read(raw: bytes) -> str:
     return "\n".join(lines) + "\n\n" + text.get_content()
 
 
+_evidence: dict[str, bytes] | None = None  # set by __main__: the mails are collected, not compared
+
+
 def matches_snapshot(name: str, raw: bytes) -> None:
+    if _evidence is not None:
+        _evidence[name] = raw
+        return
     actual = as_read(raw)
     path = SNAPSHOTS / f"mail-{name}.txt"
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
@@ -341,3 +349,19 @@ def test_a_mail_that_differs_from_its_snapshot_fails_with_a_diff(tmp_path, monke
         matches_snapshot("x", raw)
     assert "-Subject: [syncjobs] HR to SCIM (hr.csv → Example SCIM): Success" in str(failed.value)
     assert "+Subject: [syncjobs] HR to SCIM (hr.csv → Example SCIM): Finished with Error" in str(failed.value)
+
+
+EVIDENCE = ("finished-with-error", "stopped", "quarantined", "collection-failed", "approval-needed", "deletes-held")
+
+if __name__ == "__main__":  # the screenshots in docs/evidence: each mail's HTML part and a PNG of it
+    from syncjobs_local.mail_preview import save
+
+    _evidence = {}
+    for test in [f for n, f in sorted(globals().items()) if n.startswith("test_") and not f.__code__.co_argcount]:
+        test()
+    out = Path(sys.argv[1])
+    for name in EVIDENCE:
+        eml = out / f"mail-{name}.eml"
+        eml.write_bytes(_evidence[name])
+        print(*save(eml, out / f"mail-{name}"), sep="\n")
+        eml.unlink()
