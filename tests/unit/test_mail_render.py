@@ -4,11 +4,15 @@ import email
 import email.policy
 from datetime import UTC, datetime
 
+import pytest
+
+from syncjobs.models.job import NotificationSettings, SubscriptionTrigger
 from syncjobs.models.notification import HeldMail
-from syncjobs.models.run import FailureSample, Run
+from syncjobs.models.run import FailureSample, Run, RunStatus, RunType
 from syncjobs.notify.message import build
 from syncjobs.notify.render import AllowLink, Link, render, render_run_page
-from syncjobs.notify.rules import MailKind
+from syncjobs.notify.rules import Change, MailKind, Transition, decide
+from syncjobs.notify.words import plural
 from syncjobs.store.notifications import NotificationRecord
 
 HOSTILE = "HR <script>alert(1)</script>\r\nBcc: everyone@example.com"
@@ -106,3 +110,25 @@ def test_the_run_page_escapes_names_and_lists_the_decisions():
     assert "failed run 1 &lt;x&gt;" in page
     assert 'href="tok"' in page
     assert "<td>3</td>" in page
+
+
+@pytest.mark.parametrize(
+    ("count", "word", "expected"),
+    [
+        (0, "delete", "0 deletes"),
+        (1, "delete", "1 delete"),
+        (2, "failed entity", "2 failed entities"),
+        (1, "failed entity", "1 failed entity"),
+        (3, "record", "3 records"),
+        (1, "failed run", "1 failed run"),
+    ],
+)
+def test_counted_nouns_are_written_as_a_person_writes_them(count, word, expected):
+    many = "failed entities" if word == "failed entity" else None
+    assert plural(count, word, many) == expected
+
+
+def test_the_errors_trigger_counts_failed_entities_in_words():
+    t = Transition(Change.FINISHED, RunType.READ, RunStatus.FINISHED_WITH_ERRORS, failed_entities=1)
+    (decision,) = decide(NotificationSettings(), SubscriptionTrigger.ERRORS, t)
+    assert decision.reason == "trigger errors: 1 failed entity"
