@@ -132,3 +132,13 @@ def test_the_errors_trigger_counts_failed_entities_in_words():
     t = Transition(Change.FINISHED, RunType.READ, RunStatus.FINISHED_WITH_ERRORS, failed_entities=1)
     (decision,) = decide(NotificationSettings(), SubscriptionTrigger.ERRORS, t)
     assert decision.reason == "trigger errors: 1 failed entity"
+
+
+def test_a_subject_cuts_long_names_never_what_happened():
+    # Given a job and a source whose names are as long as a job definition allows
+    long_run = run(status="stopped", job_name="J" * 200, source_name="S" * 200, stop_requested_by="alice@example.com")
+    # When its mail is rendered, Then the subject keeps to 300 characters and still says who stopped it
+    mail = render(MailKind.FINISHED_WITH_ERROR, long_run, [], None, "2026-11-28 12:00 UTC")
+    assert len(mail.subject) <= 300
+    assert mail.subject.startswith("[syncjobs] JJJ")
+    assert mail.subject.endswith(": Stopped by alice@example.com")

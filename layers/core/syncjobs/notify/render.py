@@ -119,7 +119,9 @@ def subject(kind: MailKind, run: Run) -> str:
     what = f"Stopped by {stopped_by(run)}" if mail_title(kind, run) != SUBJECTS[kind] else SHORT_TITLES[kind]
     systems = " → ".join(n for n in (short_source(run.source_name), run.target_name) if n)
     job = run.job_name or run.job_id
-    return one_line(f"{SUBJECT_TAG} {job}{f' ({systems})' if systems else ''}: {what}", 300)
+    what = one_line(what, 120)
+    # long names are cut, never what happened
+    return one_line(f"{SUBJECT_TAG} {job}{f' ({systems})' if systems else ''}", 300 - len(what) - 2) + f": {what}"
 
 
 @dataclass(frozen=True)
