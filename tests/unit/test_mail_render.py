@@ -142,3 +142,14 @@ def test_a_subject_cuts_long_names_never_what_happened():
     assert len(mail.subject) <= 300
     assert mail.subject.startswith("[syncjobs] JJJ")
     assert mail.subject.endswith(": Stopped by alice@example.com")
+
+
+def test_the_run_page_says_who_stopped_a_stopped_run():
+    stopped = run(
+        status="stopped",
+        stop_requested_by="alice@example.com",
+        stop_requested_at=datetime(2026, 11, 21, 12, 3, tzinfo=UTC),
+    )
+    page = render_run_page(stopped, [], {}, None)
+    assert "<tr><th>Stopped by</th><td>alice@example.com at 2026-11-21 12:03:00 UTC</td></tr>" in page
+    assert "Stopped by" not in render_run_page(run(), [], {}, None)
