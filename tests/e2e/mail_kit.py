@@ -49,10 +49,16 @@ def scheduled(at: datetime) -> dict:
     }
 
 
+def what_happened(subject: str) -> str:
+    """A subject's last part: "[syncjobs] JOB (SOURCE → TARGET): Finished with Error" -> "Finished with Error"."""
+    return subject.rsplit("): ", 1)[-1]
+
+
 def sent_subjects(stack: LocalStack) -> list[str]:
+    """What each mail in the outbox says happened (its subject's last part), in order."""
     assert stack.outbox is not None
     return [
-        str(email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["Subject"]).split(". Source")[0]
+        what_happened(str(email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["Subject"]))
         for p in stack.outbox.written
     ]
 

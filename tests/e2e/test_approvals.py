@@ -56,7 +56,8 @@ def approval_mail(stack: LocalStack, recipient: str, approval_id: str, timeout_s
             assert body is not None
             text = str(body.get_content())
             if str(message["To"]) == recipient and approval_id in text:
-                assert str(message["Subject"]).startswith("Approval Needed: read of job")
+                assert str(message["Subject"]).startswith("[syncjobs] ")
+                assert ": Approval Needed (read of job " in str(message["Subject"])
                 return text
         assert time.monotonic() < deadline, f"no approval mail to {recipient}"
         time.sleep(0.2)

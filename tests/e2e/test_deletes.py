@@ -70,12 +70,12 @@ def test_a_delete_threshold_holds_every_delete_back_as_failed(stack):
     assert len(scim_users(stack)) == 200
     # and the subscriber is told, besides the finished-with-error mail, that deletes were held back
     subjects = sorted(
-        str(email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["Subject"]).split(".")[0]
+        str(email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["Subject"]).rsplit("): ", 1)[-1]
         for p in wait_for_mail(stack, 2)
     )
-    assert subjects == ["Provisioning Deletes Held Back", "Provisioning Finished with Error"]
+    assert subjects == ["Deletes Held Back", "Finished with Error"]
     held = next(p for p in stack.outbox.written if "Deletes Held" in p.read_text(errors="replace"))
-    assert "The delete threshold held 10 delete(s) back" in held.read_text(errors="replace")
+    assert "The delete threshold held 10 deletes back" in held.read_text(errors="replace")
 
 
 def test_upsert_only_never_deletes(stack):
@@ -160,7 +160,7 @@ def held_mail_text(stack, run_id):
         for path in stack.outbox.written:
             message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
             text = str(message.get_body(preferencelist=("plain",)).get_content())
-            if str(message["Subject"]).startswith("Provisioning Deletes Held Back") and run_id in text:
+            if str(message["Subject"]).endswith("): Deletes Held Back") and run_id in text:
                 found.append(text)
                 return True
         return False

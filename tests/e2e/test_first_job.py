@@ -11,6 +11,7 @@ import boto3
 import httpx
 import pytest
 
+from syncjobs.admin import operations
 from syncjobs.links import sign
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import RunStatus
@@ -68,7 +69,11 @@ def test_a_1000_user_csv_job_provisions_logs_and_mails(stack):
     mails = wait_for_mail(stack, 1)
     message = email.message_from_bytes(mails[0].read_bytes(), policy=email.policy.default)
     assert message["To"] == "it-admins@example.com"
-    assert message["Subject"].startswith("Provisioning Finished with Error. Source System: s3://")
+    # its subject names the job and the export's file beside the target; its From has a display name
+    file_name = prepared.key.rsplit("/", 1)[-1]
+    assert message["Subject"] == f"[syncjobs] {run.job_name} ({file_name} → {run.target_name}): Finished with Error"
+    assert message["From"].addresses[0].display_name == "syncjobs"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     links = mail_links(mails[0])
     assert set(links) == {o.value for o, n in totals.items() if n}
     s3 = boto3.client("s3")
@@ -122,3 +127,22 @@ def test_a_1000_user_csv_job_provisions_logs_and_mails(stack):
     assert len(stack.outbox.written) == 1
     sent = json.loads(stack.http_get(f"{stack.moto_url}/moto-api/data.json"))["ses"]["RawMessage"]
     assert len(sent) == 1
+
+    # And the mail's List-Unsubscribe link asks on GET and unsubscribes on a one-click POST (RFC 8058)
+    unsubscribe = str(message["List-Unsubscribe"]).strip("<>")
+    assert unsubscribe.startswith(stack.function_urls["LinksFunction"].url)
+    assert f"Unsubscribe: {unsubscribe}" in text
+    asked = httpx.get(unsubscribe)
+    assert asked.status_code == 200
+    assert "Unsubscribe?" in asked.text
+    assert [str(s.email) for s in operations.subscribers(job_id)] == ["it-admins@example.com"]
+    done = httpx.post(
+        unsubscribe,
+        content="List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert done.status_code == 200
+    assert "gets no more mails about job" in done.text
+    assert operations.subscribers(job_id) == []
+    # a changed link unsubscribes nobody
+    assert httpx.post(unsubscribe[:-3] + ("AAA" if not unsubscribe.endswith("AAA") else "BBB")).status_code == 403

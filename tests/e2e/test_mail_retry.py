@@ -16,7 +16,7 @@ from tests.e2e.mail_kit import failure_queue_depth, note, scheduled, sent_subjec
 
 pytestmark = pytest.mark.e2e
 
-FWE = "Provisioning Finished with Error"
+FWE = "Finished with Error"
 
 
 def test_ses_refusing_for_two_hours_then_the_mail_goes_exactly_once(stack, monkeypatch):

@@ -23,11 +23,12 @@ from syncjobs.models.run import Run, RunStatus
 from syncjobs.store import secrets
 from syncjobs_local.demo import SECRET_NAME, Prepared, prepare, start, wait_for_run
 from syncjobs_local.stack import LocalStack
+from tests.e2e.mail_kit import what_happened
 
 pytestmark = pytest.mark.e2e
 
 ADMIN, AUDITOR = "it-admins@example.com", "auditor@example.com"
-RWE, FWE, SUCCESS = "Provisioning Running with Error", "Provisioning Finished with Error", "Provisioning Success"
+RWE, FWE, SUCCESS = "Running with Error", "Finished with Error", "Success"
 
 
 def set_token(stack: LocalStack, token: str) -> None:
@@ -51,12 +52,12 @@ def use_export(prepared: Prepared, data: bytes) -> None:
 
 
 def mails(stack: LocalStack) -> list[tuple[str, str]]:
-    """(recipient, subject without the source name) of every mail in the outbox, in order."""
+    """(recipient, what the subject says happened) of every mail in the outbox, in order."""
     assert stack.outbox is not None
     out = []
     for path in stack.outbox.written:
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        out.append((str(message["To"]), str(message["Subject"]).split(". Source System:")[0]))
+        out.append((str(message["To"]), what_happened(str(message["Subject"]))))
     return out
 
 

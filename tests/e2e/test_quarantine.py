@@ -22,7 +22,7 @@ from tests.e2e.test_notifications import mails, set_token
 
 pytestmark = pytest.mark.e2e
 
-QUARANTINED = "Provisioning Job Quarantined"
+QUARANTINED = "Job Quarantined"
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 

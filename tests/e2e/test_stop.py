@@ -1,6 +1,8 @@
 """Stop on the local stack: every shard stops within a batch, the run ends stopped with the logs of
-what was done, and the job is free to run again."""
+what was done, its mail says who stopped it, and the job is free to run again."""
 
+import email
+import email.policy
 import time
 
 import pytest
@@ -9,7 +11,7 @@ from syncjobs.admin import operations
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import RunStatus
 from syncjobs.store.errors import Conflict
-from syncjobs_local.demo import prepare, start, wait_for_run
+from syncjobs_local.demo import prepare, start, wait_for_mail, wait_for_run
 from tests.e2e.helpers import log_rows, scim_users
 
 pytestmark = pytest.mark.e2e
@@ -37,6 +39,13 @@ def test_a_stopped_run_ends_stopped_with_the_logs_of_what_was_done(stack):
     assert len(scim_users(stack)) == created
     assert len(log_rows(stack, run.log_keys["created"])) == created
     assert "stopped" in run.deletes_note
+    # And the subscriber's mail says who stopped the run, in its subject and its heading
+    (mail,) = wait_for_mail(stack, 1)
+    message = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
+    assert str(message["Subject"]).endswith("): Stopped by ada@example.com")
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    assert body.get_content().startswith("Provisioning Stopped by ada@example.com at ")
     with pytest.raises(Conflict, match="already over"):
         operations.stop_run(run_id, "ada@example.com")
 

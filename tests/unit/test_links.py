@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from syncjobs.links import LinkRefused, sign, verify
+from syncjobs.links import UNSUBSCRIBE, LinkRefused, sign, verify
 from syncjobs.models.outcome import Outcome
 
 KEY = b"k" * 64
@@ -46,3 +46,13 @@ def test_links_are_refused_with_the_reason(token, key, now, status, words):
         verify(key, token, now)
     assert refused.value.status == status
     assert words in refused.value.reason
+
+
+def test_an_unsubscribe_token_names_the_job_and_the_subscriber():
+    # Given the unsubscribe link of a job's mail to one subscriber
+    token = sign(KEY, "hr-to-scim", UNSUBSCRIBE, EXPIRES, "ops@example.com")
+    # Then it names the job and the subscriber, and a change to either is refused
+    claim = verify(KEY, token, NOW)
+    assert (claim.run_id, claim.target, claim.who) == ("hr-to-scim", UNSUBSCRIBE, "ops@example.com")
+    with pytest.raises(LinkRefused):
+        verify(KEY, flip(token, 5), NOW)

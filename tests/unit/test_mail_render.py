@@ -4,11 +4,15 @@ import email
 import email.policy
 from datetime import UTC, datetime
 
+import pytest
+
+from syncjobs.models.job import NotificationSettings, SubscriptionTrigger
 from syncjobs.models.notification import HeldMail
-from syncjobs.models.run import FailureSample, Run
+from syncjobs.models.run import FailureSample, Run, RunStatus, RunType
 from syncjobs.notify.message import build
 from syncjobs.notify.render import AllowLink, Link, render, render_run_page
-from syncjobs.notify.rules import MailKind
+from syncjobs.notify.rules import Change, MailKind, Transition, decide
+from syncjobs.notify.words import plural
 from syncjobs.store.notifications import NotificationRecord
 
 HOSTILE = "HR <script>alert(1)</script>\r\nBcc: everyone@example.com"
@@ -45,7 +49,8 @@ def test_a_hostile_job_name_injects_neither_headers_nor_markup():
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert message["Bcc"] is None
     assert "\n" not in str(message["Subject"])
-    assert str(message["Subject"]).startswith("Provisioning Finished with Error. Source System: HR <script>")
+    assert str(message["Subject"]).startswith("[syncjobs] HR <script>alert(1)</script> Bcc: everyone@example.com (HR")
+    assert str(message["Subject"]).endswith("→ App): Finished with Error")
     html = message.get_body(preferencelist=("html",)).get_content()
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
@@ -73,8 +78,8 @@ def test_the_text_part_has_counts_per_type_links_held_mails_and_why():
         held=held,
     )
     text = mail.text
-    assert mail.subject.startswith("Provisioning Deletes Held Back.")
-    assert "The delete threshold held 7 delete(s) back" in text
+    assert mail.subject.endswith(": Deletes Held Back")
+    assert "The delete threshold held 7 deletes back" in text
     assert "created   4  (users 3, groups 1)" in text
     assert "failed: Download error logs (2)\n    https://links.example/abc" in text
     assert "links valid until 2026-11-28 12:00 UTC" in text
@@ -105,3 +110,46 @@ def test_the_run_page_escapes_names_and_lists_the_decisions():
     assert "failed run 1 &lt;x&gt;" in page
     assert 'href="tok"' in page
     assert "<td>3</td>" in page
+
+
+@pytest.mark.parametrize(
+    ("count", "word", "expected"),
+    [
+        (0, "delete", "0 deletes"),
+        (1, "delete", "1 delete"),
+        (2, "failed entity", "2 failed entities"),
+        (1, "failed entity", "1 failed entity"),
+        (3, "record", "3 records"),
+        (1, "failed run", "1 failed run"),
+    ],
+)
+def test_counted_nouns_are_written_as_a_person_writes_them(count, word, expected):
+    many = "failed entities" if word == "failed entity" else None
+    assert plural(count, word, many) == expected
+
+
+def test_the_errors_trigger_counts_failed_entities_in_words():
+    t = Transition(Change.FINISHED, RunType.READ, RunStatus.FINISHED_WITH_ERRORS, failed_entities=1)
+    (decision,) = decide(NotificationSettings(), SubscriptionTrigger.ERRORS, t)
+    assert decision.reason == "trigger errors: 1 failed entity"
+
+
+def test_a_subject_cuts_long_names_never_what_happened():
+    # Given a job and a source whose names are as long as a job definition allows
+    long_run = run(status="stopped", job_name="J" * 200, source_name="S" * 200, stop_requested_by="alice@example.com")
+    # When its mail is rendered, Then the subject keeps to 300 characters and still says who stopped it
+    mail = render(MailKind.FINISHED_WITH_ERROR, long_run, [], None, "2026-11-28 12:00 UTC")
+    assert len(mail.subject) <= 300
+    assert mail.subject.startswith("[syncjobs] JJJ")
+    assert mail.subject.endswith(": Stopped by alice@example.com")
+
+
+def test_the_run_page_says_who_stopped_a_stopped_run():
+    stopped = run(
+        status="stopped",
+        stop_requested_by="alice@example.com",
+        stop_requested_at=datetime(2026, 11, 21, 12, 3, tzinfo=UTC),
+    )
+    page = render_run_page(stopped, [], {}, None)
+    assert "<tr><th>Stopped by</th><td>alice@example.com at 2026-11-21 12:03:00 UTC</td></tr>" in page
+    assert "Stopped by" not in render_run_page(run(), [], {}, None)

@@ -128,11 +128,12 @@ def test_the_sender_is_a_parameter():
     assert T["Globals"]["Function"]["Environment"]["Variables"]["SENDER_EMAIL"] == {"Ref": "SenderEmail"}
 
 
-def test_mail_links_are_signed_tokens_served_by_a_public_function_that_reads_and_records_decisions():
+def test_mail_links_are_signed_tokens_served_by_a_public_function_that_reads_decides_and_unsubscribes():
     links = FUNCTIONS["LinksFunction"]["Properties"]
     assert links["FunctionUrlConfig"]["AuthType"] == "NONE"  # the signed token is the authorisation
     statements = [s for s in statements_of("LinksFunction") if s["Resource"] != {"Ref": "DataKmsKeyArn"}]
     assert sorted(a for s in statements for a in s["Action"]) == [
+        "dynamodb:DeleteItem",  # a subscriber's unsubscribe link removes that one subscription
         "dynamodb:GetItem",
         "dynamodb:Query",
         "dynamodb:UpdateItem",  # an approver's decision, conditional on the request's status

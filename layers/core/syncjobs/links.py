@@ -36,15 +36,16 @@ class LinkRefused(ValueError):
 
 DETAILS = "details"
 APPROVE, REJECT = "approve", "reject"  # an approver's decision on an approval request (run_id: its id)
-TARGETS = frozenset({*(o.value for o in Outcome), DETAILS, APPROVE, REJECT})
+UNSUBSCRIBE = "unsubscribe"  # a subscriber's way out of a job's mails (run_id: the job's id, who: the subscriber)
+TARGETS = frozenset({*(o.value for o in Outcome), DETAILS, APPROVE, REJECT, UNSUBSCRIBE})
 
 
 @dataclass(frozen=True)
 class LinkClaim:
-    run_id: str  # the run, or the approval request (APPROVE/REJECT)
-    target: str  # an outcome (its log), DETAILS (the run's page), APPROVE or REJECT
+    run_id: str  # the run, the approval request (APPROVE/REJECT) or the job (UNSUBSCRIBE)
+    target: str  # an outcome (its log), DETAILS (the run's page), APPROVE, REJECT or UNSUBSCRIBE
     expires_at: datetime
-    who: str | None = None  # the approver a decision link was made for
+    who: str | None = None  # the approver a decision link, or the subscriber an unsubscribe link, was made for
 
     @property
     def outcome(self) -> Outcome:
@@ -65,7 +66,7 @@ def _mac(key: bytes, payload: str) -> str:
 
 def sign(key: bytes, run_id: str, target: str, expires_at: datetime, who: str | None = None) -> str:
     if target not in TARGETS:
-        raise ValueError(f"a link leads to a log, the details page or a decision, not {target!r}")
+        raise ValueError(f"a link leads to a log, the details page, a decision or an unsubscribe, not {target!r}")
     claim: dict[str, object] = {"r": run_id, "o": target, "e": int(expires_at.timestamp())}
     if who is not None:
         claim["w"] = who

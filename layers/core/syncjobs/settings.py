@@ -35,6 +35,7 @@ class Settings:
     stall_minutes: int = 30  # an active run with no progress for this long is ended by the sweep
     continuations: bool = True  # test hook (CONTINUATIONS=off): shards ignore their deadline, as before
     loopback_http: bool = False  # the local stack (LOOPBACK_HTTP=allowed): secrets may go over http to loopback
+    sender_name: str = "syncjobs"  # the display name of mails' From (SENDER_NAME; empty: the address alone)
 
 
 def _required(name: str) -> str:
@@ -73,6 +74,7 @@ def get_settings() -> Settings:
         stall_minutes=_whole("STALL_MINUTES", "30"),
         continuations=os.environ.get("CONTINUATIONS", "on") != "off",
         loopback_http=os.environ.get("LOOPBACK_HTTP", "") == "allowed",
+        sender_name=os.environ.get("SENDER_NAME", "syncjobs").strip(),
     )
 
 

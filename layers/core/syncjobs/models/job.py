@@ -44,11 +44,15 @@ class CsvS3Source(_Strict):
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     max_row_bytes: int = Field(default=65536, ge=256, le=1048576, description="longer rows fail")
     groups: CsvGroupsFile | None = Field(default=None, description="the groups export, for entity type groups")
+    name: str | None = Field(
+        default=None, min_length=1, max_length=100, description="what mails call the source (default: the file name)"
+    )
 
     @property
     def display_name(self) -> str:
-        """The name mails and run details give the source system (SAP: "Source System: <name>")."""
-        return f"s3://{self.bucket}/{self.key}"
+        """The name mails and run details give the source system (SAP: "Source System: <name>"): the
+        source's `name`, else the export's location (a mail's subject shortens that to the file name)."""
+        return self.name or f"s3://{self.bucket}/{self.key}"
 
     def has(self, entity_type: EntityType) -> bool:
         return entity_type is EntityType.USERS or self.groups is not None

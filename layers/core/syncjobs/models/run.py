@@ -150,6 +150,7 @@ class Run(BaseModel):
         default=None, description="last time the run moved: created, started, a shard or part counted"
     )
     stop_requested_at: datetime | None = None
+    stop_requested_by: str | None = Field(default=None, description="who asked the run to stop (store/runs.py)")
     shards_total: int | None = None
     shards_done: int = 0
     deletes_done: int = 0  # delete batches counted whole (finalize fans large deletes out: workflows/delete_batch.py)

@@ -26,14 +26,17 @@ from syncjobs.models.notification import HeldMail
 from syncjobs.models.outcome import OUTCOMES
 from syncjobs.models.run import Run
 from syncjobs.notify.rules import MailKind
+from syncjobs.notify.words import plural
 
-SUBJECTS = {
+SUBJECT_TAG = "[syncjobs]"  # one tag for every mail: a mail filter's hook
+SUBJECTS = {  # SAP's titles, heading each mail's body
     MailKind.RUNNING_WITH_ERROR: "Provisioning Running with Error",
     MailKind.FINISHED_WITH_ERROR: "Provisioning Finished with Error",
     MailKind.SUCCESS: "Provisioning Success",
     MailKind.DELETES_HELD: "Provisioning Deletes Held Back",
     MailKind.QUARANTINED: "Provisioning Job Quarantined",
 }
+SHORT_TITLES = {kind: title.removeprefix("Provisioning ") for kind, title in SUBJECTS.items()}  # in subjects
 LINK_LABELS = {  # SAP's wording
     "created": "Download created entities logs",
     "updated": "Download updated entities logs",
@@ -72,13 +75,15 @@ class RenderedMail:
 def _environment(override_dir: str | None) -> Environment:
     loaders: list[BaseLoader] = [FileSystemLoader(override_dir)] if override_dir else []
     loaders.append(PackageLoader("syncjobs.notify", "templates"))
-    return Environment(
+    env = Environment(
         loader=ChoiceLoader(loaders),
         autoescape=select_autoescape(["html", "html.j2"]),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["plural"] = plural  # {{ n | plural("delete") }} -> "1 delete", "2 deletes"
+    return env
 
 
 def one_line(value: str, limit: int = 200) -> str:
@@ -87,8 +92,36 @@ def one_line(value: str, limit: int = 200) -> str:
     return " ".join(cleaned.split())[:limit]
 
 
+def short_source(name: str) -> str:
+    """A source system's name for a subject: an export's location shortened to its file name
+    (s3://bucket/exports/hr.csv -> hr.csv); a named source keeps its name."""
+    if name.startswith("s3://"):
+        return name.rstrip("/").rsplit("/", 1)[-1] or name
+    return name
+
+
+def stopped_by(run: Run) -> str:
+    """Who stopped a stopped run, for its mail: the admin API records the caller's principal."""
+    return run.stop_requested_by or "an admin"
+
+
+def mail_title(kind: MailKind, run: Run) -> str:
+    """The body's heading: SAP's title, except that a stopped run says who stopped it and when."""
+    if kind is MailKind.FINISHED_WITH_ERROR and run.status.value == "stopped":
+        at = run.stop_requested_at or run.ended_at
+        return f"Provisioning Stopped by {stopped_by(run)}" + (f" at {at:%Y-%m-%d %H:%M} UTC" if at else "")
+    return SUBJECTS[kind]
+
+
 def subject(kind: MailKind, run: Run) -> str:
-    return one_line(f"{SUBJECTS[kind]}. Source System: {run.source_name or run.job_name}", 300)
+    """`[syncjobs] <job> (<source> → <target>): <what happened>`: the job's name first, so that two
+    jobs reading one export send different subjects, and a mail client groups a job's mails."""
+    what = f"Stopped by {stopped_by(run)}" if mail_title(kind, run) != SUBJECTS[kind] else SHORT_TITLES[kind]
+    systems = " → ".join(n for n in (short_source(run.source_name), run.target_name) if n)
+    job = run.job_name or run.job_id
+    what = one_line(what, 120)
+    # long names are cut, never what happened
+    return one_line(f"{SUBJECT_TAG} {job}{f' ({systems})' if systems else ''}", 300 - len(what) - 2) + f": {what}"
 
 
 @dataclass(frozen=True)
@@ -109,13 +142,15 @@ def render(
     why: str = "",
     held: list[HeldMail] | None = None,
     allow: AllowLink | None = None,
+    unsubscribe_url: str | None = None,
 ) -> RenderedMail:
     """`why`: the rule that sent this mail; `held`: mails the daily cap held back since the last one;
-    `allow`: the recipient's link to allow the deletes the threshold held back."""
+    `allow`: the recipient's link to allow the deletes the threshold held back; `unsubscribe_url`:
+    the recipient's link out of the job's mails."""
     env = _environment(os.environ.get("MAIL_TEMPLATES_DIR") or None)
     context = {
         "kind": kind.value,
-        "title": SUBJECTS[kind],
+        "title": mail_title(kind, run),
         "run": run,
         "status_label": STATUS_LABELS[run.status.value],
         "totals": run.totals_by_name(),
@@ -126,6 +161,7 @@ def render(
         "links_expire_at": links_expire_at,
         "why": why,
         "allow": allow,
+        "unsubscribe_url": unsubscribe_url,
         "held": [
             {
                 "title": SUBJECTS.get(MailKind(h.kind), h.kind),
@@ -191,7 +227,7 @@ def render_collection(
         "why": why,
     }
     return RenderedMail(
-        subject=one_line(f"{title}. Collection: {crun.name or crun.collection_id}", 300),
+        subject=one_line(f"{SUBJECT_TAG} {crun.name or crun.collection_id} (collection): {title}", 300),
         text=env.get_template("collection.txt.j2").render(context),
         html=env.get_template("collection.html.j2").render(context),
     )
@@ -214,9 +250,9 @@ def render_approval(
         "approve_url": approve_url,
         "reject_url": reject_url,
     }
-    what = f"{approval.run_type.value} of {approval.subject_kind} {approval.name or approval.subject_id}"
+    what = f"{approval.run_type.value} of {approval.subject_kind} {approval.subject_id}"
     return RenderedMail(
-        subject=one_line(f"{title}: {what}", 300),
+        subject=one_line(f"{SUBJECT_TAG} {approval.name or approval.subject_id}: {title} ({what})", 300),
         text=env.get_template("approval.txt.j2").render(context),
         html=env.get_template("approval.html.j2").render(context),
     )
@@ -230,3 +266,10 @@ def render_decision_page(approval: Approval, approve: bool, done: bool, who: str
     return env.get_template("decision.html.j2").render(
         heading=heading, approval=approval, approve=approve, done=done, who=who or "an approver"
     )
+
+
+def render_unsubscribe_page(job_id: str, email: str, done: bool) -> str:
+    """What an unsubscribe link opens: the question and a button (GET), or that it is done (POST)."""
+    env = _environment(os.environ.get("MAIL_TEMPLATES_DIR") or None)
+    heading = "Unsubscribed" if done else "Unsubscribe?"
+    return env.get_template("unsubscribe.html.j2").render(heading=heading, job_id=job_id, email=email, done=done)

@@ -30,6 +30,7 @@ from typing import Any
 
 from syncjobs.models.job import NotificationSettings, SubscriptionTrigger
 from syncjobs.models.run import RunStatus, RunType
+from syncjobs.notify.words import plural
 
 FAILED_STATUSES = frozenset({RunStatus.FINISHED_WITH_ERRORS, RunStatus.FAILED, RunStatus.STOPPED})
 CAP_WINDOW = timedelta(hours=24)
@@ -109,7 +110,7 @@ def _decide_kind(policy: NotificationSettings, trigger: SubscriptionTrigger, t: 
     if kind is MailKind.DELETES_HELD:
         if trigger in (SubscriptionTrigger.RECORDS_UPDATED, SubscriptionTrigger.JOB_FAILS):
             return Decision(kind, False, f"trigger {trigger.value}: held deletes are not reported")
-        return Decision(kind, True, f"the delete threshold held {t.deletes_held} delete(s) back")
+        return Decision(kind, True, f"the delete threshold held {plural(t.deletes_held, 'delete')} back")
     if trigger is SubscriptionTrigger.DEFAULT:
         return _sap(policy, t, kind)
     if kind is MailKind.RUNNING_WITH_ERROR:
@@ -118,7 +119,7 @@ def _decide_kind(policy: NotificationSettings, trigger: SubscriptionTrigger, t: 
         return Decision(kind, True, "trigger always: every finished run")
     if trigger is SubscriptionTrigger.RECORDS_UPDATED:
         if t.changed_records:
-            return Decision(kind, True, f"trigger records_updated: {t.changed_records} record(s) changed")
+            return Decision(kind, True, f"trigger records_updated: {plural(t.changed_records, 'record')} changed")
         return Decision(kind, False, "trigger records_updated: no record created, updated or deleted")
     if trigger is SubscriptionTrigger.ERRORS:
         if t.failed_entities or t.status in (RunStatus.FAILED, RunStatus.FINISHED_WITH_ERRORS):
@@ -133,7 +134,7 @@ def _errors(t: Transition) -> str:
     if t.status is RunStatus.FAILED:
         return "the run failed"
     if t.failed_entities:
-        return f"{t.failed_entities} failed entit(y/ies)"
+        return plural(t.failed_entities, "failed entity", "failed entities")
     return "it finished with errors (a collection step failed)"
 
 
@@ -159,8 +160,10 @@ def _sap(policy: NotificationSettings, t: Transition, kind: MailKind) -> Decisio
     if t.streak_before == 0:
         return Decision(kind, False, "ordinary success after a success")
     if policy.repeat_on_failure or t.streak_before > ignored:
-        return Decision(kind, True, f"first success after {t.streak_before} failed run(s)")
-    return Decision(kind, False, f"the {t.streak_before} failed run(s) before were ignored, not reported")
+        return Decision(kind, True, f"first success after {plural(t.streak_before, 'failed run')}")
+    ignored_runs = plural(t.streak_before, "failed run")
+    verb = "was" if t.streak_before == 1 else "were"
+    return Decision(kind, False, f"the {ignored_runs} before {verb} ignored, not reported")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from syncjobs.links import APPROVE, DETAILS, REJECT, LinkRefused, sign, verify
+from syncjobs.links import APPROVE, DETAILS, REJECT, UNSUBSCRIBE, LinkRefused, sign, verify
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import Run
 from syncjobs.notify.render import render_run_page
@@ -22,6 +22,7 @@ from syncjobs.store.objects import LogObjects, log_download_name
 from syncjobs.store.runs import RunStore
 from syncjobs.store.secrets import get_secret
 from syncjobs.workflows.decision_links import follow_decision
+from syncjobs.workflows.unsubscribe_links import follow_unsubscribe
 
 REDIRECT_SECONDS = 300
 PRESIGNED_MAX_SECONDS = 43200
@@ -102,8 +103,8 @@ class Followed:
 def follow_link(token: str, now: datetime | None = None, method: str = "GET") -> Followed:
     """Where a mail link's token leads; LinkRefused with the HTTP status if nowhere.
 
-    A decision link (approve/reject) shows a confirmation page on GET and decides on POST only: mail
-    scanners open links, and must not approve anything by doing so."""
+    A decision link (approve/reject) or an unsubscribe link shows a confirmation page on GET and acts
+    on POST only: mail scanners open links, and must not approve or unsubscribe anything by doing so."""
     settings = get_settings()
     moment = now or datetime.now(UTC)
     key = get_secret(settings.link_signing_key_secret).encode()
@@ -111,6 +112,9 @@ def follow_link(token: str, now: datetime | None = None, method: str = "GET") ->
     if claim.target in (APPROVE, REJECT):
         decided = follow_decision(claim, method, moment)
         return Followed(page=decided.page, status=decided.status)
+    if claim.target == UNSUBSCRIBE:
+        left = follow_unsubscribe(claim, method, moment)
+        return Followed(page=left.page, status=left.status)
     if moment >= claim.expires_at:
         raise LinkRefused(f"this link expired at {claim.expires_at:%Y-%m-%d %H:%M} UTC", 410)
     if method not in ("GET", "HEAD"):

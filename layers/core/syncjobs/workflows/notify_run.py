@@ -14,7 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from syncjobs.links import APPROVE
+from syncjobs.links import APPROVE, UNSUBSCRIBE
 from syncjobs.models.approval import ApprovalStatus, deletes_approval_id
 from syncjobs.models.job import JobDefinition, NotificationSettings, SubscriptionTrigger
 from syncjobs.models.notification import HeldMail
@@ -31,6 +31,7 @@ from syncjobs.store.jobs import JobStore
 from syncjobs.store.mailer import Mailer
 from syncjobs.store.notifications import MailCap, NotificationStore
 from syncjobs.workflows.download_links import mail_links, signed_link
+from syncjobs.workflows.unsubscribe_links import unsubscribe_expiry
 
 
 class MailNotSent(RuntimeError):
@@ -133,12 +134,15 @@ def send_once(
     sent (or is being sent) before."""
     if not NotificationStore().claim(subject_id, kind, recipient, reason, now or datetime.now(UTC), subject):
         return False
-    sender = get_settings().sender_email
+    settings = get_settings()
+    sender, name = settings.sender_email, settings.sender_name
     _send_claimed(
         subject_id,
         kind,
         recipient,
-        lambda: Mailer().send_raw(sender, [recipient], build(sender, recipient, mail(), f"{subject_id}.{kind}")),
+        lambda: Mailer().send_raw(
+            sender, [recipient], build(sender, recipient, mail(), f"{subject_id}.{kind}", sender_name=name)
+        ),
     )
     return True
 
@@ -175,12 +179,24 @@ def _allow_link(run: Run, recipient: str) -> AllowLink | None:
 
 
 def _send(run: Run, decision: Decision, recipient: str, held: list[HeldMail]) -> str:
-    settings = get_settings()
+    settings, now = get_settings(), datetime.now(UTC)
     totals = run.totals()
-    made = mail_links(run, datetime.now(UTC))
+    made = mail_links(run, now)
     links = [Link(m.outcome.value, totals[m.outcome], m.url, m.file_name) for m in made.logs]
     expiry = made.expires_at.strftime("%Y-%m-%d %H:%M UTC")
     allow = _allow_link(run, recipient) if decision.kind is MailKind.DELETES_HELD else None
-    mail = render(decision.kind, run, links, made.details, expiry, why=decision.reason, held=held, allow=allow)
-    raw = build(settings.sender_email, recipient, mail, f"{run.run_id}.{decision.kind.value}")
+    leave = signed_link(run.job_id, UNSUBSCRIBE, unsubscribe_expiry(now), recipient)
+    mail = render(
+        decision.kind,
+        run,
+        links,
+        made.details,
+        expiry,
+        why=decision.reason,
+        held=held,
+        allow=allow,
+        unsubscribe_url=leave,
+    )
+    key = f"{run.run_id}.{decision.kind.value}"
+    raw = build(settings.sender_email, recipient, mail, key, sender_name=settings.sender_name, unsubscribe_url=leave)
     return Mailer().send_raw(settings.sender_email, [recipient], raw)
