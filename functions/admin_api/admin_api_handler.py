@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
@@ -142,8 +143,16 @@ def request_run(
 
 
 @app.get("/jobs/<job_id>/runs")
-def list_runs(job_id: str) -> dict[str, Any]:
-    return {"runs": [run.model_dump(mode="json") for run in operations.list_runs(job_id)]}
+def list_runs(
+    job_id: str,
+    limit: Annotated[int, Query(ge=1, le=100, description="runs per page")] = 50,
+    since: Annotated[datetime | None, Query(description="only runs created at or after this time")] = None,
+    status: Annotated[str | None, Query(description="only runs in this status")] = None,
+    next_token: Annotated[str | None, Query(description="the next_token of the previous page")] = None,
+) -> dict[str, Any]:
+    """The job's runs, newest first, a page at a time (`next_token` is null on the last page)."""
+    runs, token = operations.list_runs(job_id, limit, since, status, next_token)
+    return {"runs": [run.model_dump(mode="json") for run in runs], "next_token": token}
 
 
 @app.get("/runs/<run_id>")
