@@ -259,7 +259,7 @@ def jobs_get(
     if output == "json":
         emit(definition, Format.JSON, lambda: None)
     else:
-        sys.stdout.write(yaml.safe_dump(definition, sort_keys=False, allow_unicode=True))
+        sys.stdout.write(yaml.safe_dump(definition, sort_keys=False, allow_unicode=True, width=1_000_000))
 
 
 def _quarantine(quarantine: dict[str, Any] | None) -> str:
