@@ -55,6 +55,13 @@ def test_a_paging_token_resumes_its_own_listing_only():
     token = encode_token(last_key)
     assert "=" not in token
     assert decode_token(token, "JOB#a") == last_key
-    for key, bad in (("JOB#b", token), ("JOB#a", "not-base64!"), ("JOB#a", encode_token({"gsi1pk": "JOB#a"}))):
+    odd_shapes = (
+        {"gsi1pk": {"S": "JOB#a"}},
+        {**last_key, "extra": {"S": "x"}},
+        {**last_key, "pk": {"N": "1"}},
+        {**last_key, "sk": {"S": 5}},
+    )
+    bad_tokens = [token, "not-base64!", *(encode_token(shape) for shape in odd_shapes)]
+    for key, bad in zip(["JOB#b"] + ["JOB#a"] * (len(bad_tokens) - 1), bad_tokens, strict=True):
         with pytest.raises(BadToken):
             decode_token(bad, key)

@@ -164,8 +164,13 @@ def list_runs(
     problems = []
     if status is not None and status not in {s.value for s in RunStatus}:
         problems.append(f"status: must be one of {', '.join(s.value for s in RunStatus)} (got {status!r})")
-    if since is not None and since.tzinfo is None:
-        problems.append("since: give a time zone (2026-01-31T08:00:00Z)")
+    if since is not None:
+        try:
+            since = since.astimezone(UTC) if since.tzinfo else None
+        except OverflowError:  # year 1 east of UTC
+            since = None
+        if since is None:
+            problems.append("since: give a time with its zone (2026-01-31T08:00:00Z)")
     if problems:
         raise InvalidInput("run filter", problems)
     try:

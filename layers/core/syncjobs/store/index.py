@@ -105,6 +105,11 @@ def decode_token(token: str, key: str) -> dict[str, Any]:
         start = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except ValueError:
         raise BadToken("not a token this listing handed out") from None
-    if not isinstance(start, dict) or start.get("gsi1pk") != {"S": key}:
+    shape_ok = (
+        isinstance(start, dict)
+        and set(start) == {"pk", "sk", "gsi1pk", "gsi1sk"}
+        and all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in start.values())
+    )
+    if not shape_ok or start["gsi1pk"] != {"S": key}:
         raise BadToken("not a token this listing handed out")
-    return start
+    return dict(start)

@@ -194,7 +194,7 @@ class RunStore:
             f"JOB#{job_id}",
             f"listing runs of job {job_id}",
             limit,
-            sk_from=since.astimezone(UTC).isoformat() if since else None,
+            sk_from=since.isoformat() if since else None,  # UTC, as created_at is written
             status=status,
             token=token,
         )
