@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import typer
+import typer.main
 
 from syncjobs.store.index import BadToken, decode_token, encode_token
 from syncjobs_cli.output import cell, parse_since
@@ -65,3 +67,28 @@ def test_a_paging_token_resumes_its_own_listing_only():
     for key, bad in zip(["JOB#b"] + ["JOB#a"] * (len(bad_tokens) - 1), bad_tokens, strict=True):
         with pytest.raises(BadToken):
             decode_token(bad, key)
+
+
+def _commands(group: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Every command under a (typer's own click) group, with its full name."""
+    found: list[tuple[str, Any]] = []
+    for name, command in group.commands.items():
+        found.append((f"{prefix}{name}", command))
+        if hasattr(command, "commands"):
+            found.extend(_commands(command, f"{prefix}{name} "))
+    return found
+
+
+def test_every_command_argument_and_option_has_help_and_a_metavar_that_names_the_value():
+    from syncjobs_cli.main import app
+
+    root = typer.main.get_command(app)
+    commands = _commands(root)
+    assert len(commands) > 30
+    for name, command in [("", root), *commands]:
+        assert command.help, f"`syncjobs {name}` has no help"
+        for param in command.params:
+            assert getattr(param, "help", None), f"`syncjobs {name}`: {param.name} has no help"
+            takes_value = param.param_type_name == "argument" or not getattr(param, "is_flag", False)
+            if takes_value and param.name not in {"install_completion", "show_completion"}:
+                assert (param.metavar or "").isupper(), f"`syncjobs {name}`: {param.name} has no metavar"
