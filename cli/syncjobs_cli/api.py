@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 from botocore.auth import SigV4Auth
@@ -32,8 +32,16 @@ class Api:
     region: str = "us-east-1"
     timeout: float = 30.0
 
-    def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
-        response = self.send(method, path, body, headers)
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Any:
+        """The API's JSON answer; `params` go in the query string (signed with it)."""
+        response = self.send(method, path + (f"?{urlencode(params)}" if params else ""), body, headers)
         self.raise_for(response)
         return response.json() if response.content else None
 

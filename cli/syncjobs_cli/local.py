@@ -23,7 +23,8 @@ from rich.console import Console
 
 from syncjobs_cli.api import INVALID, UNAVAILABLE, CliError
 from syncjobs_cli.endpoint import alive, running_local, state_dir
-from syncjobs_cli.main import local_app, out
+from syncjobs_cli.main import local_app
+from syncjobs_cli.output import out
 
 LOCAL_SECRET = "syncjobs/local/scim-token"  # noqa: S105 - a secret's name (the one `local up` suggests)
 
@@ -133,8 +134,12 @@ def _local_aws(state: dict[str, Any]) -> Iterator[None]:
 
 @local_app.command("upload")
 def local_upload(
-    file: Annotated[Path, typer.Argument(help="the export (a CSV file)", exists=True, dir_okay=False, readable=True)],
-    key: Annotated[str | None, typer.Option(help="its key in the source bucket (default: exports/FILE)")] = None,
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="the export (a CSV file)", exists=True, dir_okay=False, readable=True)
+    ],
+    key: Annotated[
+        str | None, typer.Option(metavar="KEY", help="its key in the source bucket (default: exports/FILE)")
+    ] = None,
 ) -> None:
     """Upload an export to the local stack's source bucket; prints what a job's source names."""
     import boto3
@@ -164,12 +169,18 @@ def _read_token(token_file: Path | None, token_stdin: bool) -> str:
 
 @local_app.command("secret")
 def local_secret(
-    name: Annotated[str, typer.Argument(help="the secret's name, under the stack's SecretsPrefix (syncjobs/)")],
-    token_file: Annotated[Path | None, typer.Option(help="read the token from this file", dir_okay=False)] = None,
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="the secret's name, under the stack's SecretsPrefix (syncjobs/)")
+    ],
+    token_file: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="read the token from this file", dir_okay=False)
+    ] = None,
     token_stdin: Annotated[bool, typer.Option("--token-stdin", help="read the token from stdin")] = False,
     destination: Annotated[
         list[str] | None,
-        typer.Option(help="a URL prefix the token may be sent to (repeat it; default: the local SCIM target)"),
+        typer.Option(
+            metavar="URL", help="a URL prefix the token may be sent to (repeat it; default: the local SCIM target)"
+        ),
     ] = None,
 ) -> None:
     """Store a token in the local Secrets Manager, tagged with the URLs it may go to; a job names it.

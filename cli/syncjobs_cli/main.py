@@ -2,24 +2,46 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 import uuid
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import httpx
 import typer
+import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
+from typer.core import TyperArgument
 
 from syncjobs_cli import endpoint
 from syncjobs_cli.api import FAILED_RUN, INVALID, NOT_FOUND, OK, Api, CliError, segment
+from syncjobs_cli.output import (
+    Format,
+    OutputOption,
+    current,
+    emit,
+    err,
+    label,
+    out,
+    parse_since,
+    print_error,
+    say,
+)
 
-app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
+
+def _argument_type(self: Any, ctx: Any) -> str | None:
+    """An argument's metavar says what it is (JOB, RUN); typer 0.29 would add its Python type (`JOB <str>`)."""
+    return None
+
+
+TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign]
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None)
 jobs_app = typer.Typer(help="Define and inspect jobs.", no_args_is_help=True)
 runs_app = typer.Typer(help="Inspect runs.", no_args_is_help=True)
 logs_app = typer.Typer(help="Download a run's outcome logs.", no_args_is_help=True)
@@ -31,11 +53,19 @@ app.add_typer(logs_app, name="logs")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(local_app, name="local")
 
-# Off a terminal (a pipe, a script), lines are 120 wide unless COLUMNS says otherwise.
-_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120
-out = Console(width=_WIDTH)
-err = Console(stderr=True, width=_WIDTH, highlight=False)
 FINAL = {"succeeded", "finished_with_errors", "failed", "stopped", "skipped"}
+DISTRIBUTION = "syncjobs"  # pyproject.toml's [project] name
+
+JobArg = Annotated[str, typer.Argument(metavar="JOB", help="the job's id (job_id in its file)", show_default=False)]
+RunArg = Annotated[str, typer.Argument(metavar="RUN", help="the run's id (run-...)", show_default=False)]
+EmailArg = Annotated[str, typer.Argument(metavar="EMAIL", help="a person's or a distribution list's address")]
+OwnerArg = Annotated[str, typer.Argument(metavar="ID", help="the job's id (or the collection's, with --collection)")]
+RunTypeOption = Annotated[
+    str, typer.Option("--type", metavar="TYPE", help="the run type: read, resync, simulate or validate")
+]
+WaitOption = Annotated[bool, typer.Option("--wait", help="follow it to its end; exit 0 only if it succeeded")]
+TimeoutOption = Annotated[float, typer.Option(metavar="SECONDS", help="how long --wait waits at most")]
+YesOption = Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")]
 
 
 class _State:
@@ -49,81 +79,187 @@ def api() -> Api:
     return _State.api
 
 
+def package_version() -> str:
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        sys.stdout.write(f"syncjobs {package_version()}\n")
+        raise typer.Exit(OK)
+
+
 @app.callback()
 def main(
-    api_url: Annotated[str | None, typer.Option("--api", envvar="SYNCJOBS_API", help="admin API base URL")] = None,
-    stack: Annotated[str, typer.Option(envvar="SYNCJOBS_STACK", help="CloudFormation stack name")] = "syncjobs",
-    profile: Annotated[str | None, typer.Option(envvar="AWS_PROFILE", help="AWS profile")] = None,
-    region: Annotated[str | None, typer.Option(envvar="AWS_REGION", help="AWS region")] = None,
+    api_url: Annotated[
+        str | None, typer.Option("--api", metavar="URL", envvar="SYNCJOBS_API", help="the admin API's base URL")
+    ] = None,
+    stack: Annotated[
+        str, typer.Option(metavar="NAME", envvar="SYNCJOBS_STACK", help="the CloudFormation stack's name")
+    ] = "syncjobs",
+    profile: Annotated[str | None, typer.Option(metavar="NAME", envvar="AWS_PROFILE", help="the AWS profile")] = None,
+    region: Annotated[str | None, typer.Option(metavar="REGION", envvar="AWS_REGION", help="the AWS region")] = None,
+    output: OutputOption = None,
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", help="print the version and exit", is_eager=True, callback=_print_version),
+    ] = False,
 ) -> None:
+    from syncjobs_cli.output import choose
+
     _State.api = None
     _State.options = {"api_url": api_url, "stack": stack, "profile": profile, "region": region}
+    choose(output)
 
 
 Loaded = TypeVar("Loaded")
 
 
 def load_file(loader: Callable[[Path], Loaded], file: Path) -> Loaded:
-    """A definition file read and checked here, before anything is sent (exit 2 naming the field)."""
+    """A definition file read and checked here, before anything is sent (exit 2 naming the field).
+    The loader's message names the file already."""
     from syncjobs.admin.operations import InvalidInput
 
     try:
         return loader(file)
     except InvalidInput as problem:
-        raise CliError(f"{file}: {problem}", INVALID) from None
+        raise CliError(str(problem), INVALID) from None
     except OSError as problem:
         raise CliError(f"{file}: {problem.strerror}", INVALID) from None
 
 
+def detail_table(rows: list[tuple[str, str]]) -> Table:
+    table = Table(show_header=False, box=None)
+    for name, value in rows:
+        table.add_row(label(name), value)
+    return table
+
+
 # ---------------------------------------------------------------------- jobs
+FileOption = Annotated[Path, typer.Option("--file", "-f", metavar="FILE", help="the job's YAML file")]
+
+
 @jobs_app.command("apply")
-def jobs_apply(file: Annotated[Path, typer.Option("--file", "-f", help="job YAML file")]) -> None:
-    """Create or replace a job from its YAML file."""
-    from syncjobs.admin.operations import load_job_file
+def jobs_apply(file: FileOption, output: OutputOption = None) -> None:
+    """Create or replace a job from its YAML file. A file that matches the stored job changes nothing."""
+    from syncjobs.admin.operations import load_job_file, parse_job
 
     job = load_file(load_job_file, file)
-    answer = api().call("PUT", f"/jobs/{segment(job.job_id)}", job.to_document())
-    out.print(f"job {job.job_id} applied (version {answer['version']})")
+    path = f"/jobs/{segment(job.job_id)}"
+    try:
+        stored = api().call("GET", path)
+    except CliError as problem:
+        if problem.code != NOT_FOUND:
+            raise
+        stored = None
+    if stored is not None and parse_job(stored["definition"]).to_document() == job.to_document():
+        answer = {"job_id": job.job_id, "version": stored["version"], "changed": False}
+    else:
+        answer = {**api().call("PUT", path, job.to_document()), "changed": True}
+    word = "applied" if answer["changed"] else "unchanged"
+    emit(
+        answer,
+        current(output),
+        lambda: say(f"job {job.job_id} {word} (version {answer['version']})"),
+        [(answer["job_id"], answer["version"], word)],
+    )
 
 
 @jobs_app.command("list")
-def jobs_list() -> None:
+def jobs_list(output: OutputOption = None) -> None:
     """Every job, with its schedule and last status."""
-    table = Table("job", "name", "source", "target", "schedule", "last status", "active run")
-    for job in api().call("GET", "/jobs")["jobs"]:
-        status = job["last_status"] or "-"
-        table.add_row(
-            job["job_id"],
-            job["name"],
-            job["source"],
-            job["target"],
-            job["schedule"] or "-",
-            f"{status} (quarantined)" if job.get("quarantine") else status,
-            job["active_run"] or "-",
-        )
-    out.print(table)
+    answer = api().call("GET", "/jobs")
+    jobs = answer["jobs"]
+
+    def status(job: dict[str, Any]) -> str:
+        last = job["last_status"] or "-"
+        return f"{last} (quarantined)" if job.get("quarantine") else last
+
+    def table() -> None:
+        table = Table("job", "name", "source", "target", "schedule", "last status", "active run")
+        for job in jobs:
+            table.add_row(
+                job["job_id"],
+                job["name"],
+                job["source"],
+                job["target"],
+                job["schedule"] or "-",
+                status(job),
+                job["active_run"] or "-",
+            )
+        out.print(table)
+
+    rows = [(j["job_id"], j["name"], j["source"], j["target"], j["schedule"], status(j), j["active_run"]) for j in jobs]
+    emit(answer, current(output), table, rows)
 
 
 @jobs_app.command("show")
-def jobs_show(job_id: str) -> None:
-    """A job's definition summary, schedule, subscribers and state."""
+def jobs_show(job_id: JobArg, output: OutputOption = None) -> None:
+    """A job's summary, schedule, subscribers, state and mapping (`jobs get` prints its whole definition)."""
     job = api().call("GET", f"/jobs/{segment(job_id)}")
-    table = Table(show_header=False, box=None)
-    for label, value in (
-        ("job", f"{job['job_id']} (version {job['version']})"),
-        ("name", job["name"]),
-        ("source", job["source"]),
-        ("target", job["target"]),
-        ("entity types", ", ".join(job["entity_types"])),
-        ("schedule", job["schedule"] or "none"),
-        ("last status", job["last_status"] or "never ran"),
-        ("failed runs in a row", str(job["failure_streak"])),
-        ("quarantine", _quarantine(job.get("quarantine"))),
-        ("active run", job["active_run"] or "none"),
-        ("subscribers", ", ".join(f"{s['email']} ({s['trigger']})" for s in job["subscribers"]) or "none"),
-    ):
-        table.add_row(f"[bold]{label}[/bold]", value)
-    out.print(table)
+    definition = job.get("definition") or {}
+
+    def table() -> None:
+        rows = [
+            ("job", f"{job['job_id']} (version {job['version']})"),
+            ("name", job["name"]),
+            ("source", job["source"]),
+            ("target", job["target"]),
+            ("entity types", ", ".join(job["entity_types"])),
+            ("schedule", job["schedule"] or "none"),
+            ("last status", job["last_status"] or "never ran"),
+            ("failed runs in a row", str(job["failure_streak"])),
+            ("quarantine", _quarantine(job.get("quarantine"))),
+            ("active run", job["active_run"] or "none"),
+            ("subscribers", ", ".join(f"{s['email']} ({s['trigger']})" for s in job["subscribers"]) or "none"),
+        ]
+        out.print(detail_table(rows))
+        for entity_type, attributes in (definition.get("mapping") or {}).items():
+            mapping = Table(f"{entity_type}: target attribute", "expression")
+            for attribute, expression in attributes.items():
+                mapping.add_row(attribute, expression)
+            out.print(mapping)
+
+    text = [
+        (
+            job["job_id"],
+            job["version"],
+            job["name"],
+            job["source"],
+            job["target"],
+            job["schedule"],
+            job["last_status"],
+            job["failure_streak"],
+            job["active_run"],
+        ),
+        *(
+            ("MAPPING", entity_type, attribute, expression)
+            for entity_type, attributes in (definition.get("mapping") or {}).items()
+            for attribute, expression in attributes.items()
+        ),
+    ]
+    emit(job, current(output), table, text)
+
+
+@jobs_app.command("get")
+def jobs_get(
+    job_id: JobArg,
+    output: Annotated[
+        str, typer.Option("--output", "-o", metavar="FORMAT", help="yaml or json: what `jobs apply -f` reads")
+    ] = "yaml",
+) -> None:
+    """A job's definition, exactly as `jobs apply -f FILE` takes it back:
+    `syncjobs jobs get JOB > job.yaml`, edit, `syncjobs jobs apply -f job.yaml`."""
+    if output not in {"yaml", "json"}:
+        raise CliError(f"--output: jobs get prints yaml or json (got {output!r})", INVALID)
+    definition = api().call("GET", f"/jobs/{segment(job_id)}")["definition"]
+    if output == "json":
+        emit(definition, Format.JSON, lambda: None)
+    else:
+        sys.stdout.write(yaml.safe_dump(definition, sort_keys=False, allow_unicode=True, width=1_000_000))
 
 
 def _quarantine(quarantine: dict[str, Any] | None) -> str:
@@ -141,42 +277,54 @@ def _when(iso: str) -> str:
 
 
 @jobs_app.command("restart")
-def jobs_restart(job_id: str) -> None:
+def jobs_restart(job_id: JobArg, output: OutputOption = None) -> None:
     """Clear a quarantine, the streak of outright failures and the delta watermarks (full read next)."""
     job = api().call("POST", f"/jobs/{segment(job_id)}/restart")
-    out.print(f"job {job_id} restarted: not quarantined, next run reads everything ({job['last_status'] or '-'})")
+    line = f"job {job_id} restarted: not quarantined, next run reads everything ({job['last_status'] or '-'})"
+    emit(job, current(output), lambda: say(line), [(job["job_id"], job["last_status"])])
 
 
 @jobs_app.command("delete")
-def jobs_delete(job_id: str, yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False) -> None:
+def jobs_delete(job_id: JobArg, yes: YesOption = False, output: OutputOption = None) -> None:
     """Delete a job, its subscriptions and schedule (its runs and logs stay)."""
-    if not yes and not typer.confirm(f"Delete job {job_id}?"):
+    if not yes and not typer.confirm(f"Delete job {job_id}?", err=True):
         raise typer.Exit(OK)
-    api().call("DELETE", f"/jobs/{segment(job_id)}")
-    out.print(f"job {job_id} deleted")
+    answer = api().call("DELETE", f"/jobs/{segment(job_id)}")
+    emit(answer, current(output), lambda: say(f"job {job_id} deleted"), [(job_id, "deleted")])
 
 
 # ---------------------------------------------------------------------- runs
 @app.command("run")
 def run(
-    job_id: str,
-    run_type: Annotated[str, typer.Option("--type", help="read, resync, simulate or validate")] = "read",
-    wait: Annotated[bool, typer.Option("--wait", help="follow the run to its end")] = False,
-    timeout: Annotated[float, typer.Option(help="seconds --wait waits at most")] = 3600,
+    job_id: JobArg,
+    run_type: RunTypeOption = "read",
+    wait: WaitOption = False,
+    timeout: TimeoutOption = 3600,
+    output: OutputOption = None,
 ) -> None:
-    """Start a run now. With --wait, show its progress; the exit code is 0 only if it succeeded."""
+    """Start a run now. Without --wait, print its id and how to follow it; with --wait, show its
+    progress and its details (exit 0 only if it succeeded)."""
+    fmt = current(output)
     answer = api().call(
         "POST", f"/jobs/{segment(job_id)}/runs", {"type": run_type}, headers={"Idempotency-Key": str(uuid.uuid4())}
     )
     if answer.get("approval_id"):
-        out.print(f"job {job_id} needs approval: request {answer['approval_id']}; its approvers get a preview")
+        line = f"job {job_id} needs approval: request {answer['approval_id']}; its approvers get a preview"
+        emit(answer, fmt, lambda: say(line), [("APPROVAL", answer["approval_id"])])
         return
     run_id = answer["run_id"]
-    out.print(f"run {run_id} started")
     if not wait:
+
+        def started() -> None:
+            say(f"run {run_id} started")
+            say(f"  follow it: syncjobs runs show {run_id}   (or start with --wait: syncjobs run {job_id} --wait)")
+
+        emit(answer, fmt, started, [(run_id,)])
         return
-    final = _follow(run_id, timeout)
-    _print_run(final)
+    if fmt is Format.TABLE:
+        say(f"run {run_id} started")
+    final = _follow(run_id, timeout, show_progress=fmt is Format.TABLE)
+    emit(final, fmt, lambda: _print_run(final), [_run_row(final)])
     if final["status"] != "succeeded":
         raise typer.Exit(FAILED_RUN)
 
@@ -187,124 +335,193 @@ def poll(path: str, not_yet: dict[str, Any], what: str, timeout: float, seen: Ca
     deadline = time.monotonic() + timeout
     while True:
         try:
-            current = api().call("GET", path)
+            current_state = api().call("GET", path)
         except CliError as problem:
             if problem.code != NOT_FOUND:  # start_run (asynchronous) has not written it yet
                 raise
-            current = not_yet
-        seen(current)
-        if current["status"] in FINAL:
-            return current
+            current_state = not_yet
+        seen(current_state)
+        if current_state["status"] in FINAL:
+            return current_state
         if time.monotonic() > deadline:
-            raise CliError(f"{what} is still {current['status']} after {timeout:.0f}s", FAILED_RUN)
+            raise CliError(f"{what} is still {current_state['status']} after {timeout:.0f}s", FAILED_RUN)
         time.sleep(0.5)
 
 
-def printer() -> Callable[[str], None]:
+def printer(enabled: bool = True) -> Callable[[str], None]:
     """Print a line only when it differs from the last one printed (progress off a terminal)."""
     last = [""]
 
     def show(line: str) -> None:
-        if line != last[0]:
-            out.print(line)
+        if enabled and line != last[0]:
+            say(line)
             last[0] = line
 
     return show
 
 
-def _follow(run_id: str, timeout: float) -> dict[str, Any]:
-    """Poll the run to its end: a live bar on a terminal, a line per change of progress otherwise."""
+def _follow(run_id: str, timeout: float, show_progress: bool) -> dict[str, Any]:
+    """Poll the run to its end: a live bar on a terminal, a line per change of progress otherwise
+    (neither for json and text output: stdout is the answer only)."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    show = printer()
-    with Progress(*columns, console=out, disable=not out.is_terminal) as progress:
+    show = printer(show_progress and not out.is_terminal)
+    with Progress(*columns, console=out, disable=not (show_progress and out.is_terminal)) as progress:
         task = progress.add_task("shards", total=None)
 
-        def seen(current: dict[str, Any]) -> None:
-            entities = sum(n for per in current["counts"].values() for n in per.values())
-            shards = f"{current['shards_done']}/{current['shards_total'] or '?'}"
-            line = f"{current['status']}: {shards} shards, {entities} entities"
-            progress.update(task, total=current["shards_total"], completed=current["shards_done"], description=line)
-            if not out.is_terminal:
-                show(line)
+        def seen(state: dict[str, Any]) -> None:
+            entities = sum(n for per in state["counts"].values() for n in per.values())
+            shards = f"{state['shards_done']}/{state['shards_total'] or '?'}"
+            line = f"{state['status']}: {shards} shards, {entities} entities"
+            progress.update(task, total=state["shards_total"], completed=state["shards_done"], description=line)
+            show(line)
 
         not_yet = {"status": "queued", "shards_done": 0, "shards_total": None, "counts": {}}
         return dict(poll(f"/runs/{segment(run_id)}", not_yet, f"run {run_id}", timeout, seen))
 
 
+_OUTCOMES = ("created", "updated", "deleted", "skipped", "failed")
+
+
 @runs_app.command("list")
-def runs_list(job_id: str) -> None:
-    """A job's runs, newest first."""
-    run_column = Column("run", no_wrap=True)
-    table = Table(run_column, "type", "mode", "trigger", "status", "started", "created", "updated", "deleted", "failed")
-    for r in api().call("GET", f"/jobs/{segment(job_id)}/runs")["runs"]:
-        totals = _totals(r)
-        table.add_row(
-            r["run_id"],
-            r["run_type"],
-            r["read_mode"],
-            r["trigger"],
-            r["status"],
-            (r["started_at"] or "-")[:19],
-            *(str(totals[o]) for o in ("created", "updated", "deleted", "failed")),
-        )
-    out.print(table)
+def runs_list(
+    job_arg: Annotated[
+        str | None, typer.Argument(metavar="JOB", help="the job's id (or --job)", show_default=False)
+    ] = None,
+    job: Annotated[str | None, typer.Option("--job", metavar="JOB", help="the job whose runs to list")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            metavar="STATUS",
+            help="only runs in this status: queued, running, stopping, stopped, succeeded, "
+            "finished_with_errors, failed or skipped",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(metavar="WHEN", help="only runs created since: an ISO time or a duration back (30m, 12h, 7d)"),
+    ] = None,
+    limit: Annotated[int, typer.Option(metavar="N", min=1, max=100, help="runs per page (1-100)")] = 50,
+    next_token: Annotated[
+        str | None, typer.Option("--next-token", metavar="TOKEN", help="the next page: the token the last one gave")
+    ] = None,
+    output: OutputOption = None,
+) -> None:
+    """A job's runs, newest first, a page at a time (json carries next_token; table and text say it)."""
+    job_id = job or job_arg
+    if job and job_arg and job != job_arg:
+        raise CliError(f"two jobs given: {job_arg} and --job {job}", INVALID)
+    if not job_id:
+        raise CliError("which job? syncjobs runs list --job JOB", INVALID)
+    query: dict[str, str] = {"limit": str(limit)}
+    if status:
+        query["status"] = status
+    if since:
+        query["since"] = parse_since(since).isoformat()
+    if next_token:
+        query["next_token"] = next_token
+    answer = api().call("GET", f"/jobs/{segment(job_id)}/runs", params=query)
+    runs = answer["runs"]
+    token = answer.get("next_token")
+    more = f"more runs: syncjobs runs list --job {job_id} --next-token {token}" if token else ""
+
+    def table() -> None:
+        run_column = Column("run", no_wrap=True)
+        table = Table(run_column, "type", "mode", "trigger", "status", "started", *_OUTCOMES[:3], "failed")
+        for r in runs:
+            totals = _totals(r)
+            table.add_row(
+                r["run_id"],
+                r["run_type"],
+                r["read_mode"],
+                r["trigger"],
+                r["status"],
+                (r["started_at"] or "-")[:19],
+                *(str(totals[o]) for o in ("created", "updated", "deleted", "failed")),
+            )
+        out.print(table)
+        if more:
+            say(more)
+
+    emit(answer, current(output), table, [_run_row(r) for r in runs])
+    if more and current(output) is Format.TEXT:
+        err.print(more)
+
+
+def _run_row(r: dict[str, Any]) -> tuple[Any, ...]:
+    totals = _totals(r)
+    return (
+        r["run_id"],
+        r["job_id"],
+        r["run_type"],
+        r["read_mode"],
+        r["trigger"],
+        r["status"],
+        r["created_at"],
+        r["started_at"],
+        r["ended_at"],
+        *(totals[o] for o in _OUTCOMES),
+    )
 
 
 @runs_app.command("show")
-def runs_show(run_id: str) -> None:
+def runs_show(run_id: RunArg, output: OutputOption = None) -> None:
     """A run's details: type, read mode, trigger, status, times, counts, failures, mails, logs."""
-    _print_run(api().call("GET", f"/runs/{segment(run_id)}"))
+    r = api().call("GET", f"/runs/{segment(run_id)}")
+    emit(r, current(output), lambda: _print_run(r), [_run_row(r)])
 
 
 def _totals(r: dict[str, Any]) -> dict[str, int]:
-    totals = dict.fromkeys(("created", "updated", "deleted", "skipped", "failed"), 0)
+    totals = dict.fromkeys(_OUTCOMES, 0)
     for per in r["counts"].values():
         for outcome, n in per.items():
-            totals[outcome] += n
+            totals[outcome] = totals.get(outcome, 0) + n
     return totals
 
 
 def _print_run(r: dict[str, Any]) -> None:
-    details = Table(show_header=False, box=None)
-    for label, value in (
-        ("run", r["run_id"]),
-        ("job", f"{r['job_name']} ({r['job_id']})"),
-        ("type / read mode", f"{r['run_type']} / {r['read_mode']}"),
-        ("trigger", f"{r['trigger']} by {r['triggered_by']}"),
-        ("status", r["status"] + (f": {r['reason']}" if r.get("reason") else "")),
-        ("started / ended", f"{r['started_at'] or '-'} / {r['ended_at'] or '-'}"),
-        ("deletions", r.get("deletes_note") or "as planned"),
-    ):
-        details.add_row(f"[bold]{label}[/bold]", str(value))
-    out.print(details)
-    counts = Table("entity type", "created", "updated", "deleted", "skipped", "failed")
-    for entity_type, per in r["counts"].items():
-        counts.add_row(
-            entity_type, *(str(per.get(o, 0)) for o in ("created", "updated", "deleted", "skipped", "failed"))
+    out.print(
+        detail_table(
+            [
+                ("run", r["run_id"]),
+                ("job", f"{r['job_name']} ({r['job_id']})"),
+                ("type / read mode", f"{r['run_type']} / {r['read_mode']}"),
+                ("trigger", f"{r['trigger']} by {r['triggered_by']}"),
+                ("status", r["status"] + (f": {r['reason']}" if r.get("reason") else "")),
+                ("started / ended", f"{r['started_at'] or '-'} / {r['ended_at'] or '-'}"),
+                ("deletions", r.get("deletes_note") or "as planned"),
+            ]
         )
+    )
+    counts = Table("entity type", *_OUTCOMES)
+    for entity_type, per in r["counts"].items():
+        counts.add_row(entity_type, *(str(per.get(o, 0)) for o in _OUTCOMES))
     out.print(counts)
     for failure in r.get("failures", []):
-        out.print(f"  failed {failure['entity_type']} {failure['entity_id']}: {failure['reason']}")
+        say(f"  failed {failure['entity_type']} {failure['entity_id']}: {failure['reason']}")
     for note in r.get("notifications", []):
-        out.print(f"  mail {note['kind']} to {note['recipient']}: {note['state']} ({note['reason']})")
+        say(f"  mail {note['kind']} to {note['recipient']}: {note['state']} ({note['reason']})")
     if r.get("log_keys"):
-        out.print("  logs: " + ", ".join(sorted(r["log_keys"])) + f"  (syncjobs logs get {r['run_id']} --outcome ...)")
+        say("  logs: " + ", ".join(sorted(r["log_keys"])) + f"  (syncjobs logs get {r['run_id']} --outcome ...)")
 
 
 @app.command("stop")
-def stop(run_id: str) -> None:
+def stop(run_id: RunArg, output: OutputOption = None) -> None:
     """Stop a run: every shard stops within one batch; the run ends `stopped` with its logs."""
     answer = api().call("POST", f"/runs/{segment(run_id)}/stop")
-    out.print(f"run {run_id} is {answer['status']}")
+    emit(answer, current(output), lambda: say(f"run {run_id} is {answer['status']}"), [(run_id, answer["status"])])
 
 
 @logs_app.command("get")
 def logs_get(
-    run_id: str,
-    outcome: Annotated[str, typer.Option(help="created, updated, deleted, skipped or failed")] = "failed",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="file (default: stdout)")] = None,
+    run_id: RunArg,
+    outcome: Annotated[
+        str, typer.Option(metavar="OUTCOME", help="created, updated, deleted, skipped or failed")
+    ] = "failed",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", metavar="FILE", help="write it to FILE (default: stdout)")
+    ] = None,
 ) -> None:
-    """Download one of a run's outcome logs."""
+    """Download one of a run's outcome logs (CSV or JSON lines, as the job's log_format says)."""
     response = api().send("GET", f"/runs/{segment(run_id)}/logs/{segment(outcome)}")
     if response.status_code != 302:
         Api.raise_for(response)  # the API's reason (404: no such run or log)
@@ -320,31 +537,43 @@ def logs_get(
 # ---------------------------------------------------------------------- subscriptions
 @app.command("subscribe")
 def subscribe(
-    job_id: str,
-    email: str,
-    trigger: Annotated[str, typer.Option(help="default, always, records_updated, errors or job_fails")] = "default",
+    job_id: JobArg,
+    email: EmailArg,
+    trigger: Annotated[
+        str,
+        typer.Option(metavar="TRIGGER", help="when mail goes: default, always, records_updated, errors or job_fails"),
+    ] = "default",
+    output: OutputOption = None,
 ) -> None:
     """Subscribe a person or a distribution list to a job's mails."""
     answer = api().call("PUT", f"/jobs/{segment(job_id)}/subscribers/{segment(email)}", {"trigger": trigger})
-    out.print(f"{answer['email']} subscribed to {job_id} ({answer['trigger']})")
+    line = f"{answer['email']} subscribed to {job_id} ({answer['trigger']})"
+    emit(answer, current(output), lambda: say(line), [(answer["email"], answer["trigger"])])
 
 
 @app.command("unsubscribe")
-def unsubscribe(job_id: str, email: str) -> None:
-    api().call("DELETE", f"/jobs/{segment(job_id)}/subscribers/{segment(email)}")
-    out.print(f"{email} unsubscribed from {job_id}")
+def unsubscribe(job_id: JobArg, email: EmailArg, output: OutputOption = None) -> None:
+    """Stop a job's mails to an address."""
+    answer = api().call("DELETE", f"/jobs/{segment(job_id)}/subscribers/{segment(email)}")
+    emit(answer, current(output), lambda: say(f"{email} unsubscribed from {job_id}"), [(email, "unsubscribed")])
 
 
 @app.command("subscribers")
-def subscribers(job_id: str) -> None:
-    table = Table("email", "trigger")
-    for s in api().call("GET", f"/jobs/{segment(job_id)}/subscribers")["subscribers"]:
-        table.add_row(s["email"], s["trigger"])
-    out.print(table)
+def subscribers(job_id: JobArg, output: OutputOption = None) -> None:
+    """Who gets a job's mails, and when (the trigger)."""
+    answer = api().call("GET", f"/jobs/{segment(job_id)}/subscribers")
+
+    def table() -> None:
+        table = Table("email", "trigger")
+        for s in answer["subscribers"]:
+            table.add_row(s["email"], s["trigger"])
+        out.print(table)
+
+    emit(answer, current(output), table, [(s["email"], s["trigger"]) for s in answer["subscribers"]])
 
 
 # ---------------------------------------------------------------------- schedules
-_COLLECTION = typer.Option("--collection", help="the id names a job collection, not a job")
+CollectionFlag = Annotated[bool, typer.Option("--collection", help="the id names a job collection, not a job")]
 
 
 def _owner(collection: bool) -> tuple[str, str]:
@@ -353,44 +582,56 @@ def _owner(collection: bool) -> tuple[str, str]:
 
 @schedule_app.command("set")
 def schedule_set(
-    job_id: str,
-    expression: str,
-    run_type: Annotated[str, typer.Option("--type", help="the run type fired")] = "read",
-    collection: Annotated[bool, _COLLECTION] = False,
+    job_id: OwnerArg,
+    expression: Annotated[
+        str, typer.Argument(metavar="EXPRESSION", help="'rate(1 hour)' or 'cron(0 8 ? * MON-FRI *)' (UTC)")
+    ],
+    run_type: Annotated[str, typer.Option("--type", metavar="TYPE", help="the run type fired")] = "read",
+    collection: CollectionFlag = False,
+    output: OutputOption = None,
 ) -> None:
     """Schedule a job (or a collection): 'rate(1 hour)' or 'cron(0 8 ? * MON-FRI *)' (UTC)."""
     path, noun = _owner(collection)
     answer = api().call("PUT", f"/{path}/{segment(job_id)}/schedule", {"expression": expression, "type": run_type})
-    out.print(f"{noun} {job_id} scheduled: {answer['expression']} ({answer['type']}); next {answer['next_fires'][0]}")
+    line = f"{noun} {job_id} scheduled: {answer['expression']} ({answer['type']}); next {answer['next_fires'][0]}"
+    emit(answer, current(output), lambda: say(line), [(job_id, answer["expression"], answer["type"])])
 
 
 @schedule_app.command("clear")
-def schedule_clear(job_id: str, collection: Annotated[bool, _COLLECTION] = False) -> None:
+def schedule_clear(job_id: OwnerArg, collection: CollectionFlag = False, output: OutputOption = None) -> None:
+    """Remove a job's (or a collection's) schedule; runs started by hand are unaffected."""
     path, noun = _owner(collection)
     answer = api().call("DELETE", f"/{path}/{segment(job_id)}/schedule")
-    out.print(f"{noun} {job_id}: schedule {'removed' if answer['removed'] else 'was not set'}")
+    line = f"{noun} {job_id}: schedule {'removed' if answer['removed'] else 'was not set'}"
+    emit(answer, current(output), lambda: say(line), [(job_id, answer["removed"])])
 
 
 @schedule_app.command("next")
-def schedule_next(job_id: str, collection: Annotated[bool, _COLLECTION] = False) -> None:
+def schedule_next(job_id: OwnerArg, collection: CollectionFlag = False, output: OutputOption = None) -> None:
     """The next five fire times (UTC)."""
     path, noun = _owner(collection)
     answer = api().call("GET", f"/{path}/{segment(job_id)}/schedule")
-    if not answer["scheduled"]:
-        out.print(f"{noun} {job_id} has no schedule")
-        return
-    out.print(f"{answer['expression']} ({answer['type']}):")
-    for fire in answer["next_fires"]:
-        out.print(f"  {fire}")
+
+    def table() -> None:
+        if not answer["scheduled"]:
+            say(f"{noun} {job_id} has no schedule")
+            return
+        say(f"{answer['expression']} ({answer['type']}):")
+        for fire in answer["next_fires"]:
+            say(f"  {fire}")
+
+    emit(answer, current(output), table, [(fire,) for fire in answer["next_fires"]])
 
 
 # ---------------------------------------------------------------------- local stack
 @local_app.command("up")
-def local_up(workdir: Annotated[Path | None, typer.Option(help="where the outbox goes")] = None) -> None:
+def local_up(
+    workdir: Annotated[Path | None, typer.Option(metavar="DIR", help="where the outbox goes")] = None,
+) -> None:
     """Run the local stack in the foreground; the other commands find it until it stops (Ctrl-C)."""
     from syncjobs_cli.local import serve
 
-    serve(workdir, out)
+    serve(workdir, Console(highlight=False))
 
 
 from syncjobs_cli import collections_cli  # noqa: E402, F401 - adds `collections` and `approvals` to `app`
@@ -401,5 +642,5 @@ def run_cli() -> None:
     try:
         app()
     except CliError as problem:
-        err.print(f"[red]error:[/red] {problem.message}", highlight=False)
+        print_error(problem.message)
         sys.exit(problem.code)

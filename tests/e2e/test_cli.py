@@ -115,6 +115,7 @@ def test_an_admin_drives_a_job_from_the_terminal(stack, tmp_path):
     # stop: a long run stopped from the terminal ends stopped
     started = cli(stack, "run", "cli-job", "--type", "resync")
     long_run = started.stdout.split()[1]
+    assert f"follow it: syncjobs runs show {long_run}" in started.stdout  # without --wait: how to follow it
     stopped = cli(stack, "stop", long_run)
     if stopped.returncode == 0:
         assert stopped.stdout.strip() in {f"run {long_run} is stopping", f"run {long_run} is stopped"}

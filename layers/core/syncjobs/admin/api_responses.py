@@ -100,9 +100,10 @@ class RunStarted(BaseModel):
 
 
 class RunList(BaseModel):
-    """A job's runs, newest first."""
+    """A page of a job's runs, newest first."""
 
     runs: list[Run]
+    next_token: str | None = Field(default=None, description="the next page's token; null on the last page")
 
 
 class RunDetail(Run):

@@ -14,12 +14,13 @@ from syncjobs.models.errors import describe
 from syncjobs.models.events import StartEvent, run_id_of
 from syncjobs.models.job import JobDefinition, Subscription
 from syncjobs.models.quarantine import Quarantine
-from syncjobs.models.run import Run, RunType
+from syncjobs.models.run import Run, RunStatus, RunType
 from syncjobs.schedules import ScheduleError, parse
 from syncjobs.settings import get_settings
 from syncjobs.store.collections import CollectionStore
 from syncjobs.store.errors import NotFound
 from syncjobs.store.functions import Functions
+from syncjobs.store.index import BadToken
 from syncjobs.store.jobs import JobRecord, JobStore
 from syncjobs.store.notifications import NotificationRecord, NotificationStore
 from syncjobs.store.rules import ScheduleRule, ScheduleRules
@@ -156,9 +157,27 @@ def get_run(run_id: str) -> Run:
     return RunStore().get(run_id).run
 
 
-def list_runs(job_id: str, limit: int = 50) -> list[Run]:
+def list_runs(
+    job_id: str, limit: int = 50, since: datetime | None = None, status: str | None = None, token: str | None = None
+) -> tuple[list[Run], str | None]:
+    """A page of the job's runs, newest first (filtered by creation time and status), and the next page's token."""
     JobStore().get(job_id)
-    return RunStore().list_for_job(job_id, limit)
+    problems = []
+    if status is not None and status not in {s.value for s in RunStatus}:
+        problems.append(f"status: must be one of {', '.join(s.value for s in RunStatus)} (got {status!r})")
+    if since is not None:
+        try:
+            since = since.astimezone(UTC) if since.tzinfo else None
+        except OverflowError:  # year 1 east of UTC
+            since = None
+        if since is None:
+            problems.append("since: give a time with its zone (2026-01-31T08:00:00Z)")
+    if problems:
+        raise InvalidInput("run filter", problems)
+    try:
+        return RunStore().page_for_job(job_id, limit, since, status, token)
+    except BadToken as err:
+        raise InvalidInput("run listing", [f"next_token: {err}"]) from None
 
 
 def run_notifications(run_id: str) -> list[NotificationRecord]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from syncjobs.admin import operations
@@ -43,9 +44,16 @@ def request_run(
 
 
 @router.get("/jobs/<job_id>/runs", responses=documented(200, *READ))
-def list_runs(job_id: str) -> RunList:
-    """The job's runs, newest first (the last 50)."""
-    return RunList(runs=operations.list_runs(job_id))
+def list_runs(
+    job_id: str,
+    limit: Annotated[int, Query(ge=1, le=100, description="runs per page")] = 50,
+    since: Annotated[datetime | None, Query(description="only runs created at or after this time")] = None,
+    status: Annotated[str | None, Query(description="only runs in this status")] = None,
+    next_token: Annotated[str | None, Query(description="the next_token of the previous page")] = None,
+) -> RunList:
+    """The job's runs, newest first, a page at a time (`next_token` is null on the last page)."""
+    runs, token = operations.list_runs(job_id, limit, since, status, next_token)
+    return RunList(runs=runs, next_token=token)
 
 
 _RUN_OR_PAGE: OpenAPIResponse = {

@@ -47,7 +47,7 @@ from syncjobs.settings import get_settings
 from syncjobs.store import codec
 from syncjobs.store.clients import client
 from syncjobs.store.errors import Conflict, NotFound, translate
-from syncjobs.store.index import gsi1_items
+from syncjobs.store.index import gsi1_items, gsi1_page
 from syncjobs.store.jobs import job_key
 from syncjobs.store.locks import CreateResult, create_locked, put_once
 
@@ -177,6 +177,28 @@ class RunStore:
     def list_for_job(self, job_id: str, limit: int = 50) -> list[Run]:
         items = gsi1_items(self._ddb, self._table, f"JOB#{job_id}", f"listing runs of job {job_id}", limit)
         return [Run.model_validate(item) for item in items]
+
+    def page_for_job(
+        self,
+        job_id: str,
+        limit: int,
+        since: datetime | None = None,
+        status: str | None = None,
+        token: str | None = None,
+    ) -> tuple[list[Run], str | None]:
+        """A page of the job's runs, newest first, created at or after `since`, in `status` only; and the
+        token of the next page (index.BadToken for a token another listing handed out)."""
+        page = gsi1_page(
+            self._ddb,
+            self._table,
+            f"JOB#{job_id}",
+            f"listing runs of job {job_id}",
+            limit,
+            sk_from=since.isoformat() if since else None,  # UTC, as created_at is written
+            status=status,
+            token=token,
+        )
+        return [Run.model_validate(item) for item in page.items], page.next_token
 
     # ------------------------------------------------------------------ progress
     def mark_running(
