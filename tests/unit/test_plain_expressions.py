@@ -121,6 +121,9 @@ INPUTS: list[dict[str, Any]] = [
     {"a": "X", "range": "a column named range", "self": "x", "missing": "here"},
     {"a": Markup("<B>Ü</B>"), "b": _Text("Str Subclass"), "n": "İ", "l": ["ẞ"]},
     {},
+    # past mapping_limits: a join of the two, a list of three, a join of the list, a dict holding one
+    {"a": "x" * 40_000, "b": "y" * 30_000, "n": "3", "d": {"k": "w" * 70_000}, "l": ["z" * 20_000] * 4},
+    {"a": "x" * 65_000, "b": "y" * 600, "n": "3", "d": {"k": "w"}, "l": [["v" * 30_000]] * 3},
 ]
 
 
@@ -187,6 +190,36 @@ def test_given_a_whole_mapping_when_applied_then_the_resource_and_its_key_order_
     assert plain._plain is not None
     for attributes in INPUTS:
         assert outcome(plain.apply, attributes) == outcome(jinja_only(mapping).apply, attributes), attributes
+
+
+@pytest.mark.parametrize(
+    "mapping",
+    [
+        {f"a{i}": "{{ a ~ a }}" for i in range(20)},  # each join within the value limit, all past the entity's
+        {f"a{i}": "{{ (a + a) | length }}" for i in range(20)},  # the same, the values themselves small
+        {"x": "{{ a }}", "y": "{{ a }}"},  # the resource past the value limit, each value within it
+        {"x": "{{ a ~ a ~ a }}"},  # one join past the value limit
+        {"x": "{{ [a, a] }}"},  # one value past it
+        {"x": "{{ {'k': a, a: [a, 'v', 1], 'n': none} }}", "y": "{{ [[a], {'k': a ~ a}] }}"},  # sized from items
+        {"x": "{{ [a] if a else [a ~ a] }}", "y": "{{ a + a if a else a }}"},
+        {"x": "{{ a }}", "name.givenName": "{{ [a] | join(',') }}"},
+    ],
+)
+def test_given_values_past_the_mapping_limits_when_applied_then_plain_and_jinja_agree(mapping):
+    # Given a mapping in the subset, When its values or the joins and sums on the way pass the limits of
+    # mapping_limits, Then the outcome is jinja's (the evaluator gives up where jinja would fail)
+    plain = CompiledMapping(mapping)
+    assert plain._plain is not None
+    for size in (10, 20_000, 33_000, 60_000):
+        attributes = {"a": "x" * size}
+        assert outcome(plain.apply, attributes) == outcome(jinja_only(mapping).apply, attributes), (mapping, size)
+
+
+def test_given_a_join_past_the_value_limit_when_applied_then_the_entity_fails_naming_the_limit():
+    mapping = CompiledMapping({"userName": "{{ a }}", "displayName": "{{ a }} {{ a }}"})
+    assert mapping._plain is not None
+    with pytest.raises(MappingError, match="displayName: MappingLimit: '~' would make a value of 80,001"):
+        mapping.apply({"a": "x" * 40_000})
 
 
 def test_given_a_missing_column_when_applied_then_the_error_names_the_attribute_as_before():

@@ -274,7 +274,8 @@ def _plain(parsed: dict[str, nodes.Template]) -> Callable[[dict[str, Any]], dict
         if expression is None:
             return None
         expressions.append((split_path(path), expression))
-    return plain_expressions.compile_mapping(_env, expressions)
+    # jinja's output is a dict of each path (as written) to its value: mapping_limits charges its keys too
+    return plain_expressions.compile_mapping(_env, expressions, sum(len(path) + 1 for path in parsed))
 
 
 def _plain_scope(scope: str | None) -> Callable[[dict[str, Any]], Any] | None:
@@ -324,8 +325,8 @@ class CompiledMapping:
         if self._scope_plain is not None:
             try:
                 return bool(self._scope_plain(attributes))
-            except Exception:  # noqa: S110 - jinja says what it is
-                pass
+            except Exception:  # jinja says what it is, from nothing, as it would without the evaluator
+                limits.new_entity()
         try:
             value = self._scope.render(attributes)
             return bool(value["scope"] if isinstance(value, dict) and "scope" in value else value)
@@ -340,6 +341,7 @@ class CompiledMapping:
                 out = self._plain(attributes)
             except Exception:
                 out = None
+                limits.new_entity()  # jinja starts from nothing, as it would without the evaluator
         if out is None:
             values = self._render_combined(attributes)
             if values is None:
