@@ -122,6 +122,7 @@ class _Context:
     schema_problems: Callable[[dict[str, Any]], list[str]] | None
     member_targets: dict[str, str] | None  # groups: member user's source id -> its target id
     owners: _Owners
+    immediate: bool  # one writer: an entity is written when it is decided (no write handed back to a pool)
 
 
 class _Owners:
@@ -228,7 +229,9 @@ def process_shard(
     target_or_none = target if writes else None
     writers = max(1, concurrency) if target_or_none is not None else 1
     owners = _Owners(lookup_owners, concurrent=writers > 1)
-    context = _Context(run_id, entity_type, run_type, mapping, target_or_none, schema_problems, member_targets, owners)
+    context = _Context(
+        run_id, entity_type, run_type, mapping, target_or_none, schema_problems, member_targets, owners, writers == 1
+    )
     first_row: dict[str, int] = {}
     pending: deque[_Entry] = deque()  # entries not yet accounted, in row order (none is a bare decision)
     pool = ThreadPoolExecutor(writers, thread_name_prefix="shard-write") if writers > 1 else None
@@ -277,6 +280,9 @@ _VALUES = {outcome: outcome.value for outcome in Outcome}  # an enum's .value is
 # class goes through the hook of EnumType.__getattr__ (and is not specialized), every time.
 _CREATED, _UPDATED, _SKIPPED, _FAILED = Outcome.CREATED, Outcome.UPDATED, Outcome.SKIPPED, Outcome.FAILED
 _SKIP, _UPDATE, _VALIDATE = Action.SKIP, Action.UPDATE, RunType.VALIDATE
+# A named tuple (LogLine, EntityState) built with all its fields, without the Python-level __new__ a
+# named tuple's class call runs (per entity, that call was most of the tuple's cost).
+_new_tuple = tuple.__new__
 
 
 class _Entry:
@@ -375,7 +381,7 @@ def _account_decided(result: ShardResult, record: SourceRecord | SourceRowError,
     result.last_row = row
     result.last_id = entity_id
     outcome, reason, target_id, resource, seen, change = decided
-    line = LogLine(result.entity_type, entity_id, target_id, row, reason, resource)
+    line = _new_tuple(LogLine, (result.entity_type, entity_id, target_id, row, reason, resource))
     if outcome is _FAILED:
         result.add(outcome, line)
     else:  # what add does for any other outcome
@@ -449,6 +455,8 @@ def _apply(
     if ctx.target is None:  # simulate: what a resync would do
         outcome = Outcome.CREATED if action is Action.CREATE else Outcome.UPDATED
         return outcome, f"simulated {action.value}", known_id, resource, True, None
+    if ctx.immediate:  # one writer: written now, no partial to call back
+        return _write(ctx, record, stored, resource, action, new_hash)
     return functools.partial(_write, ctx, record, stored, resource, action, new_hash)  # no closure cells
 
 
@@ -478,6 +486,8 @@ def _write(
     except TargetError as err:
         return Outcome.FAILED, err.reason, known_id, resource, True, None
     reason = (written.reason or "matched existing target entity") if written.adopted else ""
-    change = EntityState(record.entity_id, written.target_id, new_hash, ctx.run_id, _VALUES[outcome])
-    ctx.owners.record(written.target_id, record.entity_id)
-    return outcome, reason, written.target_id, resource, True, change
+    target_id = written.target_id
+    entity_id = record.entity_id
+    change = _new_tuple(EntityState, (entity_id, target_id, new_hash, ctx.run_id, _VALUES[outcome]))
+    ctx.owners.record(target_id, entity_id)
+    return outcome, reason, target_id, resource, True, change
