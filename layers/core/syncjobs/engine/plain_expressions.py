@@ -138,6 +138,8 @@ def _data_size(value: Any) -> int:
 
 
 _DATA_SCALARS = frozenset({int, float, bool, type(None)})
+# What orjson writes as json.dumps does (engine.diff): a value made only of these, lists and dicts.
+JSON_SCALARS = frozenset({str, int, bool, type(None)})
 _CONSTANT_TYPES = frozenset({str, *_DATA_SCALARS})
 
 
@@ -176,6 +178,8 @@ class _Generator:
         self.constants: list[Any] = []
         self._temporaries = 0
         self.made: list[str] = []  # the results of joins and sums, by name: what they charge jinja's budget
+        self.leaves: list[str] = []  # the items of written-out lists and dicts not constant, by name
+        self.json_constants = True  # no constant item of those is a float
         self.filters_charge = False  # a filter charging the budget itself (mapping_limits.GROWING_FILTERS)
 
     def constant(self, value: Any) -> str:
@@ -218,6 +222,7 @@ class _Generator:
         made. A list or dict written out is sized from its items (a constant is data of a known size; any
         other item is named as it is made and sized on its own), instead of walking it afterwards."""
         if isinstance(node, nodes.Const) and type(node.value) in _CONSTANT_TYPES:
+            self.json_constants &= type(node.value) in JSON_SCALARS
             return self._Const(node), str(len(node.value) if type(node.value) is str else 0)
         if isinstance(node, nodes.List):
             items = [self.sized(item) for item in node.items]
@@ -229,6 +234,7 @@ class _Generator:
             return "{" + ", ".join(f"{k[0]}: {v[0]}" for k, v in pairs) + "}", f"({' + '.join(sizes)})"
         name = f"_v{self._temporaries}"
         self._temporaries += 1
+        self.leaves.append(name)
         size = f"(len({name}) if type({name}) is str else {self.constant(_data_size)}({name}))"
         return f"({name} := {self.expression(node)})", size
 
@@ -274,12 +280,13 @@ class _Generator:
         """Lines before the body: each join or sum result named, so that one not reached counts nothing."""
         return [f"    {name} = ''" for name in self.made]
 
-    def finish(self, value: str, size: str, paths: int) -> str:
-        """The function's return: `value` checked against the limits, given the `size` of its values."""
+    def finish(self, value: str, size: str, paths: int, flag: str = "") -> str:
+        """The function's return: `value` checked against the limits, given the `size` of its values
+        (and `flag`, when given, beside it)."""
         size_of = self.constant(limits.deep_size)
         made = " + ".join(f"len({n})" if n[1] == "j" else f"{size_of}({n})" for n in self.made) or "0"
         check = self.constant(_output_check(paths, self.filters_charge))
-        return f"    return {check}({value}, {size}, {made})"
+        return f"    return {check}({value}, {size}, {made}){', ' + flag if flag else ''}"
 
     def _CondExpr(self, node: nodes.CondExpr) -> str:
         if node.expr2 is None:  # `a if b` with no else: jinja makes an Undefined
@@ -352,31 +359,41 @@ def compile_expression(environment: Environment, expression: nodes.Expr) -> Call
 
 def compile_mapping(
     environment: Environment, expressions: list[tuple[tuple[str, ...], nodes.Expr]], paths: int
-) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+) -> Callable[[dict[str, Any]], tuple[dict[str, Any], bool]] | None:
     """A function of the attributes giving the resource CompiledMapping.apply builds from jinja's values
-    (each expression's value set at its path, in order, unless it is None or ""), or raising when jinja
-    must be asked; None if an expression is outside the subset. `paths`: the characters of the mapping's
-    paths as written, one more each (what mapping_limits charges for the keys of jinja's output).
+    (each expression's value set at its path, in order, unless it is None or ""), and whether each of its
+    values is JSON_SCALARS, or lists and dicts of them, as it found in passing (False: it may not be), or
+    raising when jinja must be asked; None if an expression is outside the subset. `paths`: the
+    characters of the mapping's paths as written, one more each (what mapping_limits charges for the
+    keys of jinja's output).
     The function gives up as jinja would fail: the operators that can grow a value charged as jinja's
     limited environment charges them, and the values as jinja's output is charged and _build checks them."""
     generator = _Generator(environment)
     lines = ["    out = {}", "    n = 0"]
     try:
-        size = generator.constant(_data_size)
+        size, scalars = generator.constant(_data_size), generator.constant(JSON_SCALARS)
         for parts, expression in expressions:
-            if isinstance(expression, (nodes.List, nodes.Dict)):  # sized from its items
-                value, value_size = generator.sized(expression)
-            else:
-                value = generator.expression(expression)
-                value_size = f"len(v) if type(v) is str else 0 if type(v) is bool else {size}(v)"
-            lines.append(f"    v = {value}")
             target = "out"
             for part in parts[:-1]:  # what _set_path does: node = node.setdefault(part, {})
                 target = f"{target}.setdefault({generator.constant(part)}, {{}})"
-            lines.append('    if not (v is None or v == ""):')
-            lines.append(f"        n += {value_size}")
-            lines.append(f"        {target}[{generator.constant(parts[-1])}] = v")
-        lines.append(generator.finish("out", "n", paths))
+            key = generator.constant(parts[-1])
+            if isinstance(expression, (nodes.List, nodes.Dict)):  # sized from its items
+                leaves = len(generator.leaves)
+                value, value_size = generator.sized(expression)
+                plain = " and ".join(f"type({leaf}) in {scalars}" for leaf in generator.leaves[leaves:])
+                lines += [f"    v = {value}", '    if not (v is None or v == ""):', f"        n += {value_size}"]
+                lines += [f"        if not ({plain}):", "            j = False"] if plain else []
+            else:
+                lines += [f"    v = {generator.expression(expression)}", '    if not (v is None or v == ""):']
+                lines += [
+                    "        if type(v) is str:",
+                    "            n += len(v)",
+                    f"        elif type(v) not in {scalars}:",
+                ]
+                lines += [f"            n += {size}(v)", "            j = False"]
+            lines.append(f"        {target}[{key}] = v")
+        lines.append(generator.finish("out", "n", paths, "j"))
+        lines.insert(0, f"    j = {generator.json_constants}")
         source = "\n".join([generator.signature("mapping"), *generator.preamble(), *lines]) + "\n"
         return _build(source, generator.constants, "mapping")
     except (_Unsupported, RecursionError, SyntaxError, MemoryError):

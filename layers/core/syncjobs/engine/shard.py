@@ -410,15 +410,15 @@ def _process(ctx: _Context, record: SourceRecord, stored: EntityState | None) ->
         if not in_scope:  # not "seen": one that left the scope is deprovisioned like one that left the source
             return Outcome.SKIPPED, OUT_OF_SCOPE, known_id, None, False, None
     try:
-        resource = ctx.mapping.apply(record.attributes)
+        resource, json_plain = ctx.mapping.apply_json(record.attributes)
     except MappingError as err:
         return Outcome.FAILED, f"mapping failed: {err}", known_id, None, True, None
     if ctx.entity_type == "users" and not resource.get("externalId"):  # else marked() keeps it as it is
-        resource = marked(resource, record.entity_id)
+        resource = marked(resource, record.entity_id)  # a str added: still plain JSON
     if ctx.member_targets is None:
-        return _apply(ctx, record, stored, resource)
-    resource, note = with_members(resource, record, ctx.member_targets)
-    applied = _apply(ctx, record, stored, resource)
+        return _apply(ctx, record, stored, resource, json_plain)
+    resource, note = with_members(resource, record, ctx.member_targets)  # lists of dicts of str added
+    applied = _apply(ctx, record, stored, resource, json_plain)
     if not note:
         return applied
     if callable(applied):
@@ -433,11 +433,12 @@ def _noted(decided: _Decided, note: str) -> _Decided:
 
 
 def _apply(
-    ctx: _Context, record: SourceRecord, stored: EntityState | None, resource: dict[str, Any]
+    ctx: _Context, record: SourceRecord, stored: EntityState | None, resource: dict[str, Any], json_plain: bool
 ) -> _Decided | _Write:
-    """Diff a mapped entity with its state: the outcome, or the write the run type asks for."""
+    """Diff a mapped entity with its state: the outcome, or the write the run type asks for. `json_plain`:
+    the mapping knows the resource holds nothing but what orjson writes as json.dumps does (diff.entity_hash)."""
     known_id = stored.target_id if stored else ""
-    new_hash = entity_hash(resource)
+    new_hash = entity_hash(resource, json_plain)
     if stored is not None and stored.run_id == ctx.run_id and stored.hash == new_hash and stored.outcome:
         # This run already wrote the entity (an earlier attempt at this shard died before it was
         # counted): count what that attempt did, without writing again.
@@ -489,5 +490,8 @@ def _write(
     target_id = written.target_id
     entity_id = record.entity_id
     change = _new_tuple(EntityState, (entity_id, target_id, new_hash, ctx.run_id, _VALUES[outcome]))
-    ctx.owners.record(target_id, entity_id)
+    if ctx.immediate:  # one writer: no lock to take
+        ctx.owners.written[target_id] = entity_id
+    else:
+        ctx.owners.record(target_id, entity_id)
     return outcome, reason, target_id, resource, True, change
