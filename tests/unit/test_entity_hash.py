@@ -262,3 +262,15 @@ def test_given_a_resource_hashed_by_an_earlier_release_when_hashed_now_then_the_
     resource, digest
 ):
     assert entity_hash(resource) == digest
+
+
+@pytest.mark.parametrize(("resource", "digest"), PINNED[:2])
+def test_given_a_resource_the_mapping_knows_plain_when_hashed_without_the_walk_then_the_digest_is_the_stored_one(
+    resource, digest
+):
+    assert entity_hash(resource, json_plain=True) == digest
+
+
+def test_given_a_plain_resource_orjson_refuses_when_hashed_without_the_walk_then_it_goes_the_json_way():
+    resource = {"userName": "big", "n": 2**64, "k": {1: "int key"}}  # orjson refuses both: json.dumps writes them
+    assert entity_hash(resource, json_plain=True) == reference_hash(resource)

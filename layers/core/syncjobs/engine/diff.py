@@ -83,7 +83,13 @@ _SHA256 = hashlib.sha256()  # copied per hash: cheaper than OpenSSL fetching the
 
 def entity_hash(resource: dict[str, Any], json_plain: bool = False) -> str:
     digest = _SHA256.copy()
-    digest.update(canonical_json(resource, json_plain))
+    if json_plain:  # canonical_json's first step, without a call per entity
+        try:
+            digest.update(orjson.dumps(resource, default=_refuse, option=_ORJSON_OPTIONS))
+            return digest.hexdigest()[:32]
+        except (TypeError, RecursionError):  # orjson.JSONEncodeError is a TypeError
+            pass
+    digest.update(canonical_json(resource))
     return digest.hexdigest()[:32]
 
 

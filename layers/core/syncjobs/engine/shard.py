@@ -280,6 +280,7 @@ _VALUES = {outcome: outcome.value for outcome in Outcome}  # an enum's .value is
 # class goes through the hook of EnumType.__getattr__ (and is not specialized), every time.
 _CREATED, _UPDATED, _SKIPPED, _FAILED = Outcome.CREATED, Outcome.UPDATED, Outcome.SKIPPED, Outcome.FAILED
 _SKIP, _UPDATE, _VALIDATE = Action.SKIP, Action.UPDATE, RunType.VALIDATE
+_CREATE_ACTION = Action.CREATE
 # A named tuple (LogLine, EntityState) built with all its fields, without the Python-level __new__ a
 # named tuple's class call runs (per entity, that call was most of the tuple's cost).
 _new_tuple = tuple.__new__
@@ -444,8 +445,10 @@ def _apply(
         # counted): count what that attempt did, without writing again.
         return Outcome(stored.outcome), "", known_id, resource, True, None
     # simulate shows what a resync would do, so it writes (in its logs) everything a resync writes
-    always_write = ctx.run_type in _ALWAYS_WRITE
-    action = decide(stored.hash if stored else None, new_hash, always_write=always_write)
+    if stored is None:  # what decide says of an entity without state, without the call
+        action = _CREATE_ACTION
+    else:
+        action = decide(stored.hash, new_hash, always_write=ctx.run_type in _ALWAYS_WRITE)
     if action is _SKIP and ctx.run_type is not _VALIDATE:
         return _SKIPPED, "unchanged", known_id, resource, True, None
     if ctx.run_type is _VALIDATE:
