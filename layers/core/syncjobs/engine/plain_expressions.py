@@ -383,13 +383,10 @@ def compile_mapping(
                 plain = " and ".join(f"type({leaf}) in {scalars}" for leaf in generator.leaves[leaves:])
                 lines += [f"    v = {value}", '    if not (v is None or v == ""):', f"        n += {value_size}"]
                 lines += [f"        if not ({plain}):", "            j = False"] if plain else []
-            else:
-                lines += [f"    v = {generator.expression(expression)}", '    if not (v is None or v == ""):']
-                lines += [
-                    "        if type(v) is str:",
-                    "            n += len(v)",
-                    f"        elif type(v) not in {scalars}:",
-                ]
+            else:  # text first: for a str, `not (v is None or v == "")` is `v`
+                lines += [f"    v = {generator.expression(expression)}", "    if type(v) is str:", "        if v:"]
+                lines += ["            n += len(v)", f"            {target}[{key}] = v"]
+                lines += ['    elif not (v is None or v == ""):', f"        if type(v) not in {scalars}:"]
                 lines += [f"            n += {size}(v)", "            j = False"]
             lines.append(f"        {target}[{key}] = v")
         lines.append(generator.finish("out", "n", paths, "j"))
