@@ -28,7 +28,8 @@ MAPPING = {
 SCOPE = "{{ department != 'Contractors' and status != 'gone' }}"
 
 
-def reference_hash(resource: dict[str, Any]) -> str:
+def reference_hash(resource: dict[str, Any], json_plain: bool = False) -> str:
+    """entity_hash as it was (json.dumps), whatever the mapping says it knows of the resource's types."""
     canonical = json.dumps(resource, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 

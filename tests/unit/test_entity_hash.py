@@ -221,3 +221,56 @@ def test_given_threads_hashing_at_once_then_each_digest_is_the_json_one():
     # Then each is the digest of its own resource, and the same again when hashed alone
     assert digests == [reference_hash(r) for r in resources]
     assert len(set(digests)) == 2000
+
+
+# Digests stored in entity state by earlier releases (the json.dumps canonical form): pinned as literals,
+# so a change to the hash that also changed its reference above would still be caught.
+PINNED = [
+    (
+        {
+            "userName": "ada@example.com",
+            "externalId": "E0001",
+            "name": {"givenName": "Ada", "familyName": "Lovelace"},
+            "displayName": "Ada Lovelace",
+            "title": "Engineer",
+            "active": True,
+            "emails": [{"value": "ada@example.com", "type": "work", "primary": True}],
+        },
+        "283f4b965ec93e1283ac22dd64071b75",
+    ),
+    (
+        {"userName": "zoë.ærø@例え.jp", "displayName": 'Zoë 😀 \u2028 "q" \\ \n\t\x00', "active": False},
+        "d852429b7fc6a983dbafae5e4ca12592",
+    ),
+    (
+        {
+            "userName": "n",
+            "score": 1.5,
+            "tiny": 1e-05,
+            "big": 10**40,
+            "neg": -(2**63) - 1,
+            "none": None,
+            "nested": [[{"b": [1, 2.0]}]],
+        },
+        "936200ef7812bf96d86d6be32b76174c",
+    ),
+]
+
+
+@pytest.mark.parametrize(("resource", "digest"), PINNED)
+def test_given_a_resource_hashed_by_an_earlier_release_when_hashed_now_then_the_digest_is_the_stored_one(
+    resource, digest
+):
+    assert entity_hash(resource) == digest
+
+
+@pytest.mark.parametrize(("resource", "digest"), PINNED[:2])
+def test_given_a_resource_the_mapping_knows_plain_when_hashed_without_the_walk_then_the_digest_is_the_stored_one(
+    resource, digest
+):
+    assert entity_hash(resource, json_plain=True) == digest
+
+
+def test_given_a_plain_resource_orjson_refuses_when_hashed_without_the_walk_then_it_goes_the_json_way():
+    resource = {"userName": "big", "n": 2**64, "k": {1: "int key"}}  # orjson refuses both: json.dumps writes them
+    assert entity_hash(resource, json_plain=True) == reference_hash(resource)

@@ -1,6 +1,8 @@
 """The plain-Python evaluator of mapping expressions: the same values and the same errors as jinja,
 for every expression and input, and nothing the sandbox refuses."""
 
+import hashlib
+import json
 import math
 import random
 from typing import Any
@@ -10,6 +12,7 @@ from jinja2 import Environment, TemplateAssertionError
 from markupsafe import Markup
 
 from syncjobs.engine import plain_expressions
+from syncjobs.engine.diff import _orjson_writes_as_json, entity_hash
 from syncjobs.engine.mapping import CompiledMapping, MappingError, _as_expression, _env
 
 # In the plain subset: each must compile to plain Python (else the comparisons below prove nothing).
@@ -121,7 +124,16 @@ INPUTS: list[dict[str, Any]] = [
     {"a": "X", "range": "a column named range", "self": "x", "missing": "here"},
     {"a": Markup("<B>Ü</B>"), "b": _Text("Str Subclass"), "n": "İ", "l": ["ẞ"]},
     {},
+    # past mapping_limits: a join of the two, a list of three, a join of the list, a dict holding one
+    {"a": "x" * 40_000, "b": "y" * 30_000, "n": "3", "d": {"k": "w" * 70_000}, "l": ["z" * 20_000] * 4},
+    {"a": "x" * 65_000, "b": "y" * 600, "n": "3", "d": {"k": "w"}, "l": [["v" * 30_000]] * 3},
 ]
+
+
+def reference_hash(resource: dict[str, Any]) -> str:
+    """entity_hash as it was before orjson (json.dumps)."""
+    canonical = json.dumps(resource, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
 def jinja_only(mapping: dict[str, str], scope: str | None = None, required: tuple[str, ...] = ()) -> CompiledMapping:
@@ -189,6 +201,36 @@ def test_given_a_whole_mapping_when_applied_then_the_resource_and_its_key_order_
         assert outcome(plain.apply, attributes) == outcome(jinja_only(mapping).apply, attributes), attributes
 
 
+@pytest.mark.parametrize(
+    "mapping",
+    [
+        {f"a{i}": "{{ a ~ a }}" for i in range(20)},  # each join within the value limit, all past the entity's
+        {f"a{i}": "{{ (a + a) | length }}" for i in range(20)},  # the same, the values themselves small
+        {"x": "{{ a }}", "y": "{{ a }}"},  # the resource past the value limit, each value within it
+        {"x": "{{ a ~ a ~ a }}"},  # one join past the value limit
+        {"x": "{{ [a, a] }}"},  # one value past it
+        {"x": "{{ {'k': a, a: [a, 'v', 1], 'n': none} }}", "y": "{{ [[a], {'k': a ~ a}] }}"},  # sized from items
+        {"x": "{{ [a] if a else [a ~ a] }}", "y": "{{ a + a if a else a }}"},
+        {"x": "{{ a }}", "name.givenName": "{{ [a] | join(',') }}"},
+    ],
+)
+def test_given_values_past_the_mapping_limits_when_applied_then_plain_and_jinja_agree(mapping):
+    # Given a mapping in the subset, When its values or the joins and sums on the way pass the limits of
+    # mapping_limits, Then the outcome is jinja's (the evaluator gives up where jinja would fail)
+    plain = CompiledMapping(mapping)
+    assert plain._plain is not None
+    for size in (10, 20_000, 33_000, 60_000):
+        attributes = {"a": "x" * size}
+        assert outcome(plain.apply, attributes) == outcome(jinja_only(mapping).apply, attributes), (mapping, size)
+
+
+def test_given_a_join_past_the_value_limit_when_applied_then_the_entity_fails_naming_the_limit():
+    mapping = CompiledMapping({"userName": "{{ a }}", "displayName": "{{ a }} {{ a }}"})
+    assert mapping._plain is not None
+    with pytest.raises(MappingError, match="displayName: MappingLimit: '~' would make a value of 80,001"):
+        mapping.apply({"a": "x" * 40_000})
+
+
 def test_given_a_missing_column_when_applied_then_the_error_names_the_attribute_as_before():
     mapping = {"userName": "{{ a }}", "title": "{{ job_title }}"}
     assert outcome(CompiledMapping(mapping).apply, {"a": "x"}).startswith("error MappingError: title: UndefinedError")
@@ -241,6 +283,42 @@ def test_given_random_expressions_and_inputs_when_applied_then_plain_and_jinja_a
             assert got == outcome(reference.apply, attributes), (mapping, attributes)
             plain_values += plain._apply_plain(attributes) is not None
     assert plain_values > 150  # the plain evaluator gave values, not only gave up
+
+
+def test_given_any_mapping_and_input_when_the_evaluator_says_plain_json_then_it_is_and_hashes_as_json_does():
+    # Given expressions of the subset (random, and each of SUBSET in a list and a dict), When a resource
+    # comes with json_plain True, Then it holds only what orjson writes as json.dumps does, and its hash
+    # is the json.dumps one
+    rng = random.Random(7)
+    expressions = [_random_expression(rng) for _ in range(100)]
+    expressions += [s[3:-3] for s in SUBSET if s.startswith("{{ ") and s.endswith(" }}") and s.count("{{") == 1]
+    said_plain = said_not = 0
+    written = ["{{ %s }}", "{{ [%s, 'c', 2] }}", "{{ {'k': %s, 'n': none} }}", "{{ [%s, 1.5] if 0 else 1.5 }}"]
+    for mapping in ({"x": form % expression, "y": "{{ a }}"} for expression in expressions for form in written):
+        compiled = CompiledMapping(mapping)
+        assert compiled._plain is not None, mapping
+        for attributes in INPUTS:
+            try:
+                resource, json_plain = compiled.apply_json(attributes)
+            except MappingError:
+                continue
+            if json_plain:
+                said_plain += 1
+                assert _orjson_writes_as_json(resource), (mapping, attributes)
+                fast = outcome(lambda r: entity_hash(r, True), resource)
+                assert fast == outcome(reference_hash, resource), (mapping, attributes)
+            else:
+                said_not += 1
+    assert said_plain > 100  # both ways taken
+    assert said_not > 100
+
+
+def test_given_a_float_constant_in_a_written_out_list_then_the_resource_is_not_said_plain_json():
+    resource, json_plain = CompiledMapping({"x": "{{ [a, 1.5] }}"}).apply_json({"a": "t"})
+    assert resource == {"x": ["t", 1.5]}
+    assert json_plain is False
+    assert CompiledMapping({"x": "{{ [a, 1] }}", "y": "{{ a ~ 'b' }}"}).apply_json({"a": "t"})[1] is True
+    assert CompiledMapping({"x": "{{ a }}"}).apply_json({"a": 1.5})[1] is False
 
 
 def test_given_a_plain_mapping_then_jinja_compiles_it_only_for_an_entity_the_evaluator_gives_up_on():

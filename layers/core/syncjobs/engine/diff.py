@@ -65,10 +65,12 @@ def _refuse(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def canonical_json(resource: dict[str, Any]) -> bytes:
-    """The bytes entity_hash digests (what json.dumps gives, UTF-8 encoded)."""
+def canonical_json(resource: dict[str, Any], json_plain: bool = False) -> bytes:
+    """The bytes entity_hash digests (what json.dumps gives, UTF-8 encoded). `json_plain`: the caller
+    knows the resource holds only exact str, int, bool, None, lists and dicts (the plain mapping evaluator
+    saw each value as it made it), so orjson writes it without the walk that looks for anything else."""
     try:
-        if _orjson_writes_as_json(resource):
+        if json_plain or _orjson_writes_as_json(resource):
             return orjson.dumps(resource, default=_refuse, option=_ORJSON_OPTIONS)
     except (TypeError, RecursionError):  # orjson.JSONEncodeError is a TypeError
         pass
@@ -79,8 +81,14 @@ def canonical_json(resource: dict[str, Any]) -> bytes:
 _SHA256 = hashlib.sha256()  # copied per hash: cheaper than OpenSSL fetching the algorithm by name each time
 
 
-def entity_hash(resource: dict[str, Any]) -> str:
+def entity_hash(resource: dict[str, Any], json_plain: bool = False) -> str:
     digest = _SHA256.copy()
+    if json_plain:  # canonical_json's first step, without a call per entity
+        try:
+            digest.update(orjson.dumps(resource, default=_refuse, option=_ORJSON_OPTIONS))
+            return digest.hexdigest()[:32]
+        except (TypeError, RecursionError):  # orjson.JSONEncodeError is a TypeError
+            pass
     digest.update(canonical_json(resource))
     return digest.hexdigest()[:32]
 

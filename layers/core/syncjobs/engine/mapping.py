@@ -266,7 +266,7 @@ def _combined(parsed: dict[str, nodes.Template]) -> NativeTemplate | None:
     return _dict_template(pairs)
 
 
-def _plain(parsed: dict[str, nodes.Template]) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+def _plain(parsed: dict[str, nodes.Template]) -> Callable[[dict[str, Any]], tuple[dict[str, Any], bool]] | None:
     """The whole mapping as one plain-Python function: None unless every expression is in the subset."""
     expressions = []
     for path, template in parsed.items():
@@ -274,7 +274,8 @@ def _plain(parsed: dict[str, nodes.Template]) -> Callable[[dict[str, Any]], dict
         if expression is None:
             return None
         expressions.append((split_path(path), expression))
-    return plain_expressions.compile_mapping(_env, expressions)
+    # jinja's output is a dict of each path (as written) to its value: mapping_limits charges its keys too
+    return plain_expressions.compile_mapping(_env, expressions, sum(len(path) + 1 for path in parsed))
 
 
 def _plain_scope(scope: str | None) -> Callable[[dict[str, Any]], Any] | None:
@@ -306,7 +307,7 @@ class CompiledMapping:
         self._lock = threading.Lock()
         try:
             # before jinja compiles the trees: its compiler optimizes a tree in place (folds constants)
-            self._plain = _plain(parsed)
+            self._plain = _plain(parsed)  # (resource, JSON-plain), or it gives up
             if self._plain is None:  # jinja renders every entity: compile now (and fail now, if it must)
                 self._jinja()
         except (RecursionError, SyntaxError, MemoryError):
@@ -324,8 +325,8 @@ class CompiledMapping:
         if self._scope_plain is not None:
             try:
                 return bool(self._scope_plain(attributes))
-            except Exception:  # noqa: S110 - jinja says what it is
-                pass
+            except Exception:  # jinja says what it is, from nothing, as it would without the evaluator
+                limits.new_entity()
         try:
             value = self._scope.render(attributes)
             return bool(value["scope"] if isinstance(value, dict) and "scope" in value else value)
@@ -333,22 +334,31 @@ class CompiledMapping:
             raise MappingError("scope", f"{type(err).__name__}: {err}") from None
 
     def apply(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        return self.apply_json(attributes)[0]
+
+    def apply_json(self, attributes: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """The resource, and whether it is known to hold only str, int, bool, None, lists and dicts (what
+        engine.diff's hash writes with orjson without looking first). False: not known, not that it does not."""
         limits.new_entity()
-        out = None
-        if self._plain is not None:  # what _apply_plain does, without a call per entity
+        if self._plain is not None:
             try:
-                out = self._plain(attributes)
+                out, json_plain = self._plain(attributes)
             except Exception:
-                out = None
-        if out is None:
-            values = self._render_combined(attributes)
-            if values is None:
-                values = self._render_each(attributes)  # raises MappingError naming the attribute
-            out = self._build(values)
+                limits.new_entity()  # jinja starts from nothing, as it would without the evaluator
+            else:
+                self._check_required(out)
+                return out, json_plain
+        values = self._render_combined(attributes)
+        if values is None:
+            values = self._render_each(attributes)  # raises MappingError naming the attribute
+        out = self._build(values)
+        self._check_required(out)
+        return out, False
+
+    def _check_required(self, out: dict[str, Any]) -> None:
         for path in self._required:
             if path not in out:
                 raise MappingError(path, "is required but mapped to an empty value")
-        return out
 
     def _apply_plain(self, attributes: dict[str, Any]) -> dict[str, Any] | None:
         """What _build makes of jinja's values, in plain Python; None when the evaluator gives up (jinja
@@ -356,7 +366,7 @@ class CompiledMapping:
         if self._plain is None:
             return None
         try:
-            return self._plain(attributes)
+            return self._plain(attributes)[0]
         except Exception:
             return None
 

@@ -93,6 +93,11 @@ def charge(value: Any, what: str) -> Any:
     return value
 
 
+def produced() -> int:
+    """What this thread's entity has made so far (its budget since new_entity)."""
+    return _budget.produced
+
+
 _WIDTH = re.compile(r"%[-+ #0]*(\*|\d+)?(?:\.(\*|\d+))?")
 _BRACE_WIDTH = re.compile(r"\{[^{}]*?:[^{}]*?(\d+)")
 

@@ -122,6 +122,7 @@ class _Context:
     schema_problems: Callable[[dict[str, Any]], list[str]] | None
     member_targets: dict[str, str] | None  # groups: member user's source id -> its target id
     owners: _Owners
+    immediate: bool  # one writer: an entity is written when it is decided (no write handed back to a pool)
 
 
 class _Owners:
@@ -228,7 +229,9 @@ def process_shard(
     target_or_none = target if writes else None
     writers = max(1, concurrency) if target_or_none is not None else 1
     owners = _Owners(lookup_owners, concurrent=writers > 1)
-    context = _Context(run_id, entity_type, run_type, mapping, target_or_none, schema_problems, member_targets, owners)
+    context = _Context(
+        run_id, entity_type, run_type, mapping, target_or_none, schema_problems, member_targets, owners, writers == 1
+    )
     first_row: dict[str, int] = {}
     pending: deque[_Entry] = deque()  # entries not yet accounted, in row order (none is a bare decision)
     pool = ThreadPoolExecutor(writers, thread_name_prefix="shard-write") if writers > 1 else None
@@ -277,6 +280,10 @@ _VALUES = {outcome: outcome.value for outcome in Outcome}  # an enum's .value is
 # class goes through the hook of EnumType.__getattr__ (and is not specialized), every time.
 _CREATED, _UPDATED, _SKIPPED, _FAILED = Outcome.CREATED, Outcome.UPDATED, Outcome.SKIPPED, Outcome.FAILED
 _SKIP, _UPDATE, _VALIDATE = Action.SKIP, Action.UPDATE, RunType.VALIDATE
+_CREATE_ACTION = Action.CREATE
+# A named tuple (LogLine, EntityState) built with all its fields, without the Python-level __new__ a
+# named tuple's class call runs (per entity, that call was most of the tuple's cost).
+_new_tuple = tuple.__new__
 
 
 class _Entry:
@@ -375,7 +382,7 @@ def _account_decided(result: ShardResult, record: SourceRecord | SourceRowError,
     result.last_row = row
     result.last_id = entity_id
     outcome, reason, target_id, resource, seen, change = decided
-    line = LogLine(result.entity_type, entity_id, target_id, row, reason, resource)
+    line = _new_tuple(LogLine, (result.entity_type, entity_id, target_id, row, reason, resource))
     if outcome is _FAILED:
         result.add(outcome, line)
     else:  # what add does for any other outcome
@@ -404,15 +411,15 @@ def _process(ctx: _Context, record: SourceRecord, stored: EntityState | None) ->
         if not in_scope:  # not "seen": one that left the scope is deprovisioned like one that left the source
             return Outcome.SKIPPED, OUT_OF_SCOPE, known_id, None, False, None
     try:
-        resource = ctx.mapping.apply(record.attributes)
+        resource, json_plain = ctx.mapping.apply_json(record.attributes)
     except MappingError as err:
         return Outcome.FAILED, f"mapping failed: {err}", known_id, None, True, None
     if ctx.entity_type == "users" and not resource.get("externalId"):  # else marked() keeps it as it is
-        resource = marked(resource, record.entity_id)
+        resource = marked(resource, record.entity_id)  # a str added: still plain JSON
     if ctx.member_targets is None:
-        return _apply(ctx, record, stored, resource)
-    resource, note = with_members(resource, record, ctx.member_targets)
-    applied = _apply(ctx, record, stored, resource)
+        return _apply(ctx, record, stored, resource, json_plain)
+    resource, note = with_members(resource, record, ctx.member_targets)  # lists of dicts of str added
+    applied = _apply(ctx, record, stored, resource, json_plain)
     if not note:
         return applied
     if callable(applied):
@@ -427,18 +434,21 @@ def _noted(decided: _Decided, note: str) -> _Decided:
 
 
 def _apply(
-    ctx: _Context, record: SourceRecord, stored: EntityState | None, resource: dict[str, Any]
+    ctx: _Context, record: SourceRecord, stored: EntityState | None, resource: dict[str, Any], json_plain: bool
 ) -> _Decided | _Write:
-    """Diff a mapped entity with its state: the outcome, or the write the run type asks for."""
+    """Diff a mapped entity with its state: the outcome, or the write the run type asks for. `json_plain`:
+    the mapping knows the resource holds nothing but what orjson writes as json.dumps does (diff.entity_hash)."""
     known_id = stored.target_id if stored else ""
-    new_hash = entity_hash(resource)
+    new_hash = entity_hash(resource, json_plain)
     if stored is not None and stored.run_id == ctx.run_id and stored.hash == new_hash and stored.outcome:
         # This run already wrote the entity (an earlier attempt at this shard died before it was
         # counted): count what that attempt did, without writing again.
         return Outcome(stored.outcome), "", known_id, resource, True, None
     # simulate shows what a resync would do, so it writes (in its logs) everything a resync writes
-    always_write = ctx.run_type in _ALWAYS_WRITE
-    action = decide(stored.hash if stored else None, new_hash, always_write=always_write)
+    if stored is None:  # what decide says of an entity without state, without the call
+        action = _CREATE_ACTION
+    else:
+        action = decide(stored.hash, new_hash, always_write=ctx.run_type in _ALWAYS_WRITE)
     if action is _SKIP and ctx.run_type is not _VALIDATE:
         return _SKIPPED, "unchanged", known_id, resource, True, None
     if ctx.run_type is _VALIDATE:
@@ -449,6 +459,8 @@ def _apply(
     if ctx.target is None:  # simulate: what a resync would do
         outcome = Outcome.CREATED if action is Action.CREATE else Outcome.UPDATED
         return outcome, f"simulated {action.value}", known_id, resource, True, None
+    if ctx.immediate:  # one writer: written now, no partial to call back
+        return _write(ctx, record, stored, resource, action, new_hash)
     return functools.partial(_write, ctx, record, stored, resource, action, new_hash)  # no closure cells
 
 
@@ -478,6 +490,11 @@ def _write(
     except TargetError as err:
         return Outcome.FAILED, err.reason, known_id, resource, True, None
     reason = (written.reason or "matched existing target entity") if written.adopted else ""
-    change = EntityState(record.entity_id, written.target_id, new_hash, ctx.run_id, _VALUES[outcome])
-    ctx.owners.record(written.target_id, record.entity_id)
-    return outcome, reason, written.target_id, resource, True, change
+    target_id = written.target_id
+    entity_id = record.entity_id
+    change = _new_tuple(EntityState, (entity_id, target_id, new_hash, ctx.run_id, _VALUES[outcome]))
+    if ctx.immediate:  # one writer: no lock to take
+        ctx.owners.written[target_id] = entity_id
+    else:
+        ctx.owners.record(target_id, entity_id)
+    return outcome, reason, target_id, resource, True, change

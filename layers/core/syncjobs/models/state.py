@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class EntityState:
+class EntityState(NamedTuple):
+    """A named tuple, not a frozen dataclass: a shard makes one per entity it writes, and a frozen
+    dataclass sets each field through object.__setattr__ (as much as the rest of the state's part of
+    the engine); a tuple is built in one step, is as immutable, and compares field by field."""
+
     entity_id: str
     target_id: str
     hash: str
