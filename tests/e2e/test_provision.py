@@ -125,3 +125,20 @@ def test_provisioning_an_id_not_in_the_source_is_a_clear_error(stack):
     assert f"users E999999 is not in the source of job {prepared.job_id}" in missing.stderr
     assert JobStore().get(prepared.job_id).active_run is None
     assert not RunStore().list_for_job(prepared.job_id)
+
+
+def test_a_job_that_requires_approval_for_writes_refuses_a_provision_with_the_reason(stack):
+    # Given a job whose writes start only through an approved request
+    approval = {"required": True, "approvers": ["approver@example.com"]}
+    prepared = prepare(stack, users=5, bad_rows=False, subscriber=None, approval=approval)
+    entity_id = sorted(prepared.export.valid)[0]
+
+    # When a user of it is provisioned on demand
+    refused = _provision(stack, prepared.job_id, entity_id)
+
+    # Then it is refused with the approval gate's reason, and nothing ran or was written
+    assert refused.returncode != 0
+    assert f"job {prepared.job_id} requires approval" in refused.stderr
+    assert "not approved one entity at a time" in refused.stderr
+    assert entity_id not in scim_users(stack)
+    assert not RunStore().list_for_job(prepared.job_id)
