@@ -82,6 +82,15 @@ def test_a_mapping_that_fails_is_the_last_step_before_the_outcome():
     ]
 
 
+def test_a_row_that_could_not_be_read_says_so_and_ends_there():
+    seen = observed(Outcome.FAILED, "row has 3 fields, the header 5", content=None)
+    steps = provision_steps(Observed(**{**seen.__dict__, "unreadable": True}))
+    assert [(s.step, s.summary) for s in steps] == [
+        ("read", "read users E1 (row 2): the row could not be read: row has 3 fields, the header 5"),
+        ("outcome", "failed: row has 3 fields, the header 5"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("value", "shown"),
     [

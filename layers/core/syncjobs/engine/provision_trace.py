@@ -69,6 +69,7 @@ class Observed:
     outcome: Outcome
     line: LogLine
     exchanges: list[Exchange] = field(default_factory=list)
+    unreadable: bool = False  # the source row could not be read (its error is the line's reason)
 
 
 def redacted(value: Any) -> Any:
@@ -141,7 +142,13 @@ def provision_steps(seen: Observed) -> list[ProvisionStep]:
     """The steps shown for one provisioned entity, in the order the engine took them; a step the entity
     did not reach (out of scope, a mapping that failed) is not shown."""
     line = seen.line
-    steps = [ProvisionStep(step="read", summary=f"read {seen.entity_type} {seen.entity_id} (row {seen.row})")]
+    read = f"read {seen.entity_type} {seen.entity_id} (row {seen.row})"
+    if seen.unreadable:
+        return [
+            ProvisionStep(step="read", summary=f"{read}: the row could not be read: {line.reason}"),
+            ProvisionStep(step="outcome", summary=f"{seen.outcome.value}: {line.reason}"),
+        ]
+    steps = [ProvisionStep(step="read", summary=read)]
     scope = _scope_step(seen)
     steps.append(scope)
     if line.content is not None:

@@ -167,6 +167,7 @@ def provision(job_id: str, entity_type_name: str, entity_id: str, requested_by: 
             outcome=outcome,
             line=result.lines[outcome][0],
             exchanges=recorder.exchanges,
+            unreadable=isinstance(record, SourceRowError),
         )
     )
 
