@@ -8,6 +8,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from syncjobs.admin import operations
@@ -16,9 +17,10 @@ from syncjobs.store.jobs import JobStore
 from syncjobs.store.runs import RunStore
 from syncjobs.workflows.finalize import fail_run
 from syncjobs.workflows.start_run import new_run
-from syncjobs_local.demo import prepare
-from tests.e2e.helpers import scim_users
+from syncjobs_local.demo import SECRET_NAME, prepare
+from tests.e2e.helpers import scim_groups, scim_users
 from tests.e2e.test_cli import cli
+from tests.e2e.test_scim_source import GROUP_SCHEMA, USER_SCHEMA
 
 pytestmark = pytest.mark.e2e
 
@@ -142,3 +144,44 @@ def test_a_job_that_requires_approval_for_writes_refuses_a_provision_with_the_re
     assert "not approved one entity at a time" in refused.stderr
     assert entity_id not in scim_users(stack)
     assert not RunStore().list_for_job(prepared.job_id)
+
+
+def test_a_scim_source_is_asked_for_the_one_id_and_a_group_gets_its_provisioned_members(stack):
+    # Given a SCIM service as the source with two users and a group of both
+    source_url = stack.scim.tenant_url(f"source-{uuid.uuid4().hex[:8]}")
+    http = httpx.Client(base_url=source_url, headers={"Authorization": f"Bearer {stack.scim.token}"})
+    ids = []
+    for name in ("ada", "grace"):
+        user = {"schemas": [USER_SCHEMA], "userName": f"{name}@source.example.com", "displayName": name}
+        ids.append(http.post("/Users", json=user).json()["id"])
+    group = {"schemas": [GROUP_SCHEMA], "displayName": "Pioneers", "members": [{"value": i} for i in ids]}
+    group_id = http.post("/Groups", json=group).json()["id"]
+    prepared = prepare(stack, users=1, bad_rows=False, subscriber=None)  # the target and its token secret
+    document = {
+        **prepared.document,
+        "job_id": "scim-on-demand",
+        "source": {"type": "scim", "name": "Source", "base_url": source_url, "token_secret": SECRET_NAME},
+        "entity_types": ["users", "groups"],
+        "mapping": {
+            "users": {"userName": "{{ userName }}", "externalId": "{{ id }}", "displayName": "{{ displayName }}"},
+            "groups": {"displayName": "{{ displayName }}"},
+        },
+    }
+    operations.apply_job(operations.parse_job(document))
+
+    # When the first user, then the group are provisioned on demand, and an unknown id is asked for
+    user = _provision(stack, "scim-on-demand", ids[0])
+    grouped = _provision(stack, "scim-on-demand", group_id, "--entity-type", "groups", "--output", "json")
+    missing = _provision(stack, "scim-on-demand", "no-such-id")
+
+    # Then the user is in the target; the group holds the one member this job provisioned, the other is named
+    assert user.returncode == 0, user.stderr
+    assert scim_users(stack)[ids[0]]["userName"] == "ada@source.example.com"
+    assert grouped.returncode == 0, grouped.stderr
+    answer = json.loads(grouped.stdout)
+    assert answer["outcome"] == "created"
+    assert f"1 member(s) left out, not provisioned by this job: {ids[1]}" in answer["reason"]
+    target_group = scim_groups(stack)[group_id]
+    assert [m["value"] for m in target_group.get("members", [])] == [scim_users(stack)[ids[0]]["id"]]
+    assert missing.returncode != 0
+    assert "users no-such-id is not in the source of job scim-on-demand" in missing.stderr

@@ -27,6 +27,7 @@ import httpx
 
 from syncjobs.connectors.base import SourceRecord, SourceRowError
 from syncjobs.connectors.registry import source_for
+from syncjobs.connectors.scim_source import ScimSourceConnector
 from syncjobs.deadline import Budget
 from syncjobs.engine.approval_gate import write_refusal
 from syncjobs.engine.provision_trace import Exchange, Observed, Provisioned, provisioned
@@ -65,9 +66,16 @@ class NotInSource(NotFound):
 
 
 def find_entity(job: JobDefinition, entity_type: EntityType, entity_id: str, budget: Budget) -> tuple[ShardSpec, Any]:
-    """The shard holding `entity_id` and its record (or its row's error), read from the source."""
+    """The shard holding `entity_id` and its record (or its row's error), read from the source: a SCIM
+    source is asked for that id; a CSV export is read shard by shard until the id turns up."""
     source = source_for(job, entity_type, budget)
     try:
+        if isinstance(source, ScimSourceConnector):
+            found = source.read_one(entity_id)
+            if found is not None and found.entity_id == entity_id:
+                one = ShardSpec(shard_id=shard_id(0), entity_type=entity_type, start=0, end=1, first_row=1)
+                return one, found
+            raise NotInSource(f"{entity_type.value} {entity_id} is not in the source of job {job.job_id}")
         for shard in source.plan(job.shard_size):
             for record in source.read(shard):
                 if record.entity_id == entity_id:
