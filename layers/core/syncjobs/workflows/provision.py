@@ -26,8 +26,9 @@ from typing import Any
 import httpx
 
 from syncjobs.connectors.base import SourceRecord, SourceRowError
+from syncjobs.connectors.csv_s3 import CsvSourceError
 from syncjobs.connectors.registry import source_for
-from syncjobs.connectors.scim_source import ScimSourceConnector
+from syncjobs.connectors.scim_source import ScimSourceConnector, ScimSourceError
 from syncjobs.deadline import Budget
 from syncjobs.engine.approval_gate import write_refusal
 from syncjobs.engine.provision_trace import Exchange, Observed, Provisioned, provisioned
@@ -242,7 +243,8 @@ def _record(message: ShardMessage, job: JobDefinition, result: ShardResult, budg
 
 def provision_answer(payload: dict[str, Any], budget: Budget) -> dict[str, Any]:
     """What the run_shard function answers the admin API: {"provisioned": ...}, or a refusal it turns into
-    its 409 ({"refused": reason}) or 404 ({"not_found": reason})."""
+    its 409 ({"refused": reason}: the lock, the approval, a source that cannot be read) or 404
+    ({"not_found": reason})."""
     try:
         done = provision(
             str(payload["job_id"]),
@@ -253,6 +255,8 @@ def provision_answer(payload: dict[str, Any], budget: Budget) -> dict[str, Any]:
         )
     except ProvisionRefused as err:
         return {"refused": str(err)}
+    except (CsvSourceError, ScimSourceError) as err:  # before the lock: nothing ran
+        return {"refused": f"the source of job {payload['job_id']} could not be read: {err}"}
     except NotFound as err:
         return {"not_found": str(err)}
     return {"provisioned": done.model_dump(mode="json")}
