@@ -511,6 +511,36 @@ def stop(run_id: RunArg, output: OutputOption = None) -> None:
     emit(answer, current(output), lambda: say(f"run {run_id} is {answer['status']}"), [(run_id, answer["status"])])
 
 
+EntityIdOption = Annotated[
+    str, typer.Option("--id", metavar="ID", help="the entity's id in the job's source", show_default=False)
+]
+EntityTypeOption = Annotated[str, typer.Option("--entity-type", metavar="TYPE", help="users or groups")]
+
+
+@app.command("provision")
+def provision(
+    job_id: JobArg, entity_id: EntityIdOption, entity_type: EntityTypeOption = "users", output: OutputOption = None
+) -> None:
+    """Provision one entity now and show each step: scope, mapped resource, stored state and diff, the
+    target's request and response (no credentials), the outcome. Recorded as a run (trigger provision);
+    refused while a run holds the job's lock. Exit 0 unless the entity failed."""
+    answer = api().call("POST", f"/jobs/{segment(job_id)}/provision", {"id": entity_id, "entity_type": entity_type})
+
+    def steps() -> None:
+        say(f"provision {answer['entity_type']} {answer['entity_id']} of job {answer['job_id']}")
+        for step in answer["steps"]:
+            say(f"  {step['step']:<8} {step['summary']}")
+            for line in yaml.safe_dump(step["detail"], sort_keys=False).splitlines() if step.get("detail") else ():
+                say(f"             {line}")
+        run_id, outcome = answer["run_id"], answer["outcome"]
+        say(f"run {run_id} ({answer['run_status']}): syncjobs logs get {run_id} --outcome {outcome}")
+
+    rows = [(s["step"], s["summary"]) for s in answer["steps"]]
+    emit(answer, current(output), steps, [*rows, ("run", answer["run_id"], answer["run_status"])])
+    if answer["outcome"] == "failed":
+        raise typer.Exit(FAILED_RUN)
+
+
 @logs_app.command("get")
 def logs_get(
     run_id: RunArg,

@@ -23,6 +23,7 @@ from syncjobs.settings import get_settings
 from syncjobs.workflows.dead_shard import count_dead_shard
 from syncjobs.workflows.delete_batch import run_delete_batch
 from syncjobs.workflows.parts import queued_part
+from syncjobs.workflows.provision import provision_answer
 from syncjobs.workflows.run_shard import run_shard
 
 # What the imports above made (about 120,000 objects: pydantic models, boto3, powertools) lives as long as
@@ -45,5 +46,7 @@ def _record_handler(record: SQSRecord, budget: Budget) -> str:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     budget = Budget.of_invocation(context.get_remaining_time_in_millis)
+    if "provision" in event:  # the admin API's provision on demand (invoked synchronously)
+        return provision_answer(event["provision"], budget)
     handler = functools.partial(_record_handler, budget=budget)
     return process_batch(event, context, EventType.SQS, handler, metric="ShardMessages")

@@ -125,6 +125,11 @@ def test_every_operation_answers_real_requests_as_its_document_describes(stack):
     tour.call("GET", "/runs/{run_id}/logs/{outcome}", 302, run_id=run_id, outcome="created")
     tour.call("POST", "/runs/{run_id}/stop", 409, run_id=run_id)  # over: a stop of a running run races it
     tour.call("POST", "/jobs/{job_id}/restart", 200, job_id=job_id)
+    entity_id = sorted(job.export.valid)[0]
+    provision = "/jobs/{job_id}/provision"
+    assert tour.call("POST", provision, 200, body={"id": entity_id}, job_id=job_id)["outcome"] == "skipped"
+    tour.call("POST", provision, 404, body={"id": "E999999", "entity_type": "users"}, job_id=job_id)
+    tour.call("POST", provision, 409, body={"id": entity_id}, job_id=gated.job_id)  # it requires approval
 
     tour.call("GET", "/collections", 200)
     tour.call("GET", "/collections/{collection_id}", 200, collection_id="nightly")

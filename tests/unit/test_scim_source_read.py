@@ -12,7 +12,7 @@ import pytest
 
 from syncjobs.connectors.base import SourceRecord, SourceRowError
 from syncjobs.connectors.scim_paging import ID_RANGE, OFFSET
-from syncjobs.connectors.scim_source import ScimSourceConnector
+from syncjobs.connectors.scim_source import ScimSourceConnector, ScimSourceError
 from syncjobs.models.job import RetryPolicy, ScimSource
 from syncjobs.models.outcome import EntityType
 
@@ -160,3 +160,30 @@ def test_a_service_that_ignores_startIndex_is_not_listed_forever_and_its_read_is
     # Then planning stops at the repeated page, and the read names the ids listed twice
     assert len(errors(records)) == 1
     assert 'id "u000" listed twice (startIndex 5)' in errors(records)[0]
+
+
+def _by_id(status: int, body: object) -> ScimSourceConnector:
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.url.raw_path.decode() == "/v2/Users/a%2Fb"  # the id is one path segment
+        return httpx.Response(status, json=body)
+
+    config = ScimSource(type="scim", base_url="https://source.example.test/v2")
+    return ScimSourceConnector(
+        config, EntityType.USERS, None, RetryPolicy(retries=0), transport=httpx.MockTransport(answer)
+    )
+
+
+def test_read_one_gets_the_entity_by_its_id_as_a_read_gives_it():
+    found = _by_id(200, {"id": "a/b", "userName": "ab@example.test"}).read_one("a/b")
+    assert isinstance(found, SourceRecord)
+    assert (found.entity_id, found.row, found.attributes["userName"]) == ("a/b", 1, "ab@example.test")
+
+
+def test_read_one_of_an_id_the_service_does_not_have_is_none():
+    assert _by_id(404, {"detail": "not found"}).read_one("a/b") is None
+
+
+@pytest.mark.parametrize(("status", "body"), [(500, {"detail": "down"}), (200, ["not", "a", "resource"])])
+def test_read_one_refused_or_garbled_is_a_source_error_naming_the_path(status, body):
+    with pytest.raises(ScimSourceError, match="/Users/a%2Fb"):
+        _by_id(status, body).read_one("a/b")

@@ -36,6 +36,7 @@ class Settings:
     continuations: bool = True  # test hook (CONTINUATIONS=off): shards ignore their deadline, as before
     loopback_http: bool = False  # the local stack (LOOPBACK_HTTP=allowed): secrets may go over http to loopback
     sender_name: str = "syncjobs"  # the display name of mails' From (SENDER_NAME; empty: the address alone)
+    provision_function: str = ""  # what the admin API invokes (synchronously) to provision one entity now
 
 
 def _required(name: str) -> str:
@@ -75,6 +76,7 @@ def get_settings() -> Settings:
         continuations=os.environ.get("CONTINUATIONS", "on") != "off",
         loopback_http=os.environ.get("LOOPBACK_HTTP", "") == "allowed",
         sender_name=os.environ.get("SENDER_NAME", "syncjobs").strip(),
+        provision_function=os.environ.get("PROVISION_FUNCTION", ""),
     )
 
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from syncjobs.admin.collections import CollectionSummary
 from syncjobs.admin.operations import JobSummary
+from syncjobs.engine.provision_trace import Provisioned
 from syncjobs.models.approval import Approval
 from syncjobs.models.collection import CollectionDefinition, CollectionRun
 from syncjobs.models.job import JobDefinition, Subscription
+from syncjobs.models.outcome import EntityType
 from syncjobs.models.run import Run, RunType
 from syncjobs.store.notifications import NotificationRecord
 from syncjobs.store.rules import ScheduleRule
@@ -73,6 +75,20 @@ class JobDetail(JobSummary):
 
     definition: JobDefinition
     subscribers: list[Subscription]
+
+
+class ProvisionRequest(BaseModel):
+    """Which entity to provision now: its id in the source, and its type."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=256, description="the entity's id in the job's source")
+    entity_type: EntityType = EntityType.USERS
+
+
+class ProvisionResult(Provisioned):
+    """One entity provisioned now: each step the engine took (credentials never shown) and the small run
+    (trigger `provision`) that recorded it, with its outcome log."""
 
 
 class JobApplied(BaseModel):

@@ -1,4 +1,4 @@
-"""Admin API routes of jobs: list, show, apply, delete, restart, trace the next run."""
+"""Admin API routes of jobs: list, show, apply, delete, restart, trace the next run, provision one entity."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from syncjobs.admin.api_responses import (
     JobDeleted,
     JobDetail,
     JobList,
+    ProvisionRequest,
+    ProvisionResult,
     TraceSet,
     documented,
 )
@@ -62,3 +64,11 @@ def restart_job(job_id: str) -> JobSummary:
 def trace_next_run(job_id: str, request: Annotated[TraceRequest, Body()]) -> TraceSet:
     operations.trace_next_run(job_id, request.outcomes)
     return TraceSet(job_id=job_id, trace_next_run=sorted(set(request.outcomes)))
+
+
+@router.post("/jobs/<job_id>/provision", responses=documented(200, *WITH_BODY))
+def provision(job_id: str, request: Annotated[ProvisionRequest, Body()]) -> ProvisionResult:
+    """Provision one entity now and show each step: refused (409, with the reason) while a run holds the
+    job's lock or when the job requires approval for writes; 404 for an id not in the source."""
+    done = operations.provision(job_id, request.entity_type.value, request.id, caller_of(router.current_event))
+    return ProvisionResult.model_validate(done.model_dump())

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from syncjobs.engine.provision_trace import Provisioned
 from syncjobs.models.errors import describe
 from syncjobs.models.events import StartEvent, run_id_of
 from syncjobs.models.job import JobDefinition, Subscription
@@ -18,7 +19,7 @@ from syncjobs.models.run import Run, RunStatus, RunType
 from syncjobs.schedules import ScheduleError, parse
 from syncjobs.settings import get_settings
 from syncjobs.store.collections import CollectionStore
-from syncjobs.store.errors import NotFound
+from syncjobs.store.errors import Conflict, NotFound
 from syncjobs.store.functions import Functions
 from syncjobs.store.index import BadToken
 from syncjobs.store.jobs import JobRecord, JobStore
@@ -297,3 +298,17 @@ def log_url(run_id: str, outcome: str) -> str:
         known = ", ".join(sorted(run.log_keys)) or "none"
         raise NotFound(f"run {run_id} has no {outcome} log (its logs: {known})")
     return presign_briefly(run, key)
+
+
+def provision(job_id: str, entity_type: str, entity_id: str, requested_by: str) -> Provisioned:
+    """Provision one entity of the job now (in the run_shard function, which holds a run's rights): its
+    steps; Conflict while a run holds the job's lock or when its writes need approval, NotFound for an
+    unknown job or an id not in its source."""
+    JobStore().get(job_id)  # NotFound for an unknown job
+    payload = {"job_id": job_id, "entity_type": entity_type, "entity_id": entity_id, "requested_by": requested_by}
+    answer = Functions().provision({"provision": payload})
+    if "refused" in answer:
+        raise Conflict(str(answer["refused"]))
+    if "not_found" in answer:
+        raise NotFound(str(answer["not_found"]))
+    return Provisioned.model_validate(answer["provisioned"])

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -123,6 +124,21 @@ class ScimSourceConnector:
         reason = scim_paging.incomplete_reason(problems, shard.shard_id)
         if reason is not None:
             yield SourceRowError(row + 1, f"shard {shard.shard_id}", reason, id_known=False)
+
+    def read_one(self, entity_id: str) -> SourceRecord | SourceRowError | None:
+        """One entity by its id (GET {endpoint}/{id}), as `read` gives it at row 1; None when the service
+        answers 404 (provision on demand: workflows/provision.py)."""
+        path = f"{self._path}/{quote(entity_id, safe='')}"
+        response = self._client.request("GET", path, None)
+        if response.status_code == 404:
+            return None
+        try:
+            resource = self._client.checked(response, f"reading {path}").json()
+        except (TargetError, ValueError) as err:
+            raise ScimSourceError(f"{self.name}{path}: {err}") from err
+        if not isinstance(resource, dict):
+            raise ScimSourceError(f"{self.name}{path}: the answer is not a resource")
+        return self._record(1, resource)
 
     def rest(self, shard: ShardSpec, last_row: int, last_id: str | None) -> ShardSpec:
         """What follows the entity read last. By id: the ids after `last_id` in the shard's range (the

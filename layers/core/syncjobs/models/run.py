@@ -55,6 +55,7 @@ class Trigger(StrEnum):
     API = "api"
     CLI = "cli"
     COLLECTION = "collection"
+    PROVISION = "provision"  # one entity provisioned on demand (workflows/provision.py)
 
 
 Counts = dict[str, dict[str, int]]

@@ -29,6 +29,20 @@ class Functions:
         name = function or get_settings().finalize_function
         self._invoke_async(name, "FINALIZE_FUNCTION", payload, f"finalizing run {run_id}")
 
+    def provision(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Provision one entity now in the run_shard function (synchronously: its answer is the result)."""
+        name = get_settings().provision_function
+        if not name:
+            raise StoreError("PROVISION_FUNCTION is not set: this function cannot provision")
+        try:
+            answer = self._lambda.invoke(FunctionName=name, Payload=json.dumps(payload).encode())
+        except ClientError as err:
+            raise translate(err, "provisioning an entity") from err
+        body = json.loads(answer["Payload"].read() or b"null")
+        if answer.get("FunctionError") or not isinstance(body, dict):
+            raise StoreError(f"provisioning an entity failed in {name}: {body}")
+        return body
+
     def _invoke_async(self, name: str, setting: str, payload: dict[str, Any], what: str) -> None:
         if not name:
             raise StoreError(f"{setting} is not set: this function cannot do that ({what})")
