@@ -23,8 +23,9 @@ FailedIds = dict[str, list[str]]  # entity type -> ids, in the order the log lis
 
 
 def ids_key(run_id: str) -> str:
-    """Where a failed-of run keeps the ids it processes (in the log bucket, with the run's logs)."""
-    return f"runs/{run_id}/failed-of-ids.json"
+    """Where a failed-of run keeps the ids it processes: with its shard plans (store/objects.plan_key),
+    written by start_run and read by each shard."""
+    return f"runs/{run_id}/plan/failed-of-ids.json"
 
 
 def refusal(earlier: Run, job_id: str) -> tuple[str, str] | None:
