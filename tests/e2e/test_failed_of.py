@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from syncjobs.engine.deletes import FAILED_OF_NO_DELETES
+from syncjobs.engine.failed_of import NOT_IN_SOURCE
 from syncjobs.models.outcome import Outcome
 from syncjobs.store.jobs import JobStore
 from syncjobs_local.demo import Prepared, prepare, start, wait_for_run
@@ -104,6 +105,31 @@ def test_failed_of_processes_exactly_the_failed_entities_of_a_run_and_nothing_el
     assert f"run {run['run_id']} has no failed entities" in nothing.stderr + nothing.stdout
     assert unknown.returncode != 0
     assert "failed_of: run 20260101T000000Z-0000000000 not found" in unknown.stderr + unknown.stdout
+
+
+def test_a_failed_entity_gone_from_the_source_is_skipped_as_not_in_the_source_any_more(stack):
+    # Given a run where 4 rows failed, then a source where 3 of them are fixed and the fourth is gone
+    prepared = prepare(stack, users=12, bad_rows=False, shard_size=5, subscriber=None)
+    break_rows(prepared)
+    first = wait_for_run(start(stack, prepared.job_id), stack=stack)
+    assert first.totals()[Outcome.FAILED] == 3  # E000018 is not among 12 users: only 3 broke
+    gone = BROKEN[0]
+    valid = prepared.export.valid
+    rewrite_export(
+        prepared.bucket,
+        prepared.key,
+        lambda rows: [[r[0], valid[r[0]]["email"], *r[2:]] if r[0] in BROKEN else r for r in rows if r[0] != gone],
+    )
+
+    # When its failed are retried
+    code, run = run_json(stack, prepared.job_id, "--failed-of", first.run_id)
+
+    # Then the 2 still there are created and the one gone is skipped, saying why
+    assert code == 0, run
+    assert run["counts"]["users"] == {"created": 2, "updated": 0, "deleted": 0, "skipped": 1, "failed": 0}
+    skipped = log_rows(stack, run["log_keys"]["skipped"])
+    assert [(r["entity_id"], r["reason"]) for r in skipped] == [(gone, NOT_IN_SOURCE)]
+    assert sorted(r["entity_id"] for r in log_rows(stack, run["log_keys"]["created"])) == list(BROKEN[1:3])
 
 
 def test_a_validate_run_counts_valid_and_invalid_entities(stack):

@@ -108,3 +108,10 @@ def test_failed_of_travels_from_the_start_event_to_the_start_request():
 def test_failed_of_is_refused_for_a_collection():
     with pytest.raises(ValueError, match="failed_of"):
         StartEvent.model_validate({"collection_id": "nightly", "trigger": "cli", "failed_of": "r1"})
+
+
+def test_the_wanted_ids_the_read_did_not_meet_are_the_ones_not_in_the_source_any_more():
+    wanted = {"users": ["E1", "E2", "E3"], "groups": ["G1"]}
+    read = {"users": {"E1", "E3", "E9"}}
+    assert failed_of.not_in_source(wanted, read) == [("users", "E2"), ("groups", "G1")]
+    assert failed_of.not_in_source(wanted, {"users": {"E1", "E2", "E3"}, "groups": {"G1"}}) == []

@@ -74,6 +74,16 @@ def _unquoted(cell: str) -> str:
     return cell[1:] if cell.startswith("'") and cell[1:2] in ("=", "+", "-", "@", "\t", "\r") else cell
 
 
+NOT_IN_SOURCE = "not in the source any more: nothing to retry"
+
+
+def not_in_source(wanted: FailedIds, read: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(entity type, id) of each wanted id the run's complete read did not meet (`read`: per type, the
+    ids read, in scope or not). Counted skipped with NOT_IN_SOURCE: there is nothing left to retry, and
+    a later full read deletes what the job had provisioned of it."""
+    return [(t, entity_id) for t, ids in wanted.items() for entity_id in ids if entity_id not in read.get(t, set())]
+
+
 def dump(ids: FailedIds) -> bytes:
     return json.dumps(ids, ensure_ascii=False).encode()
 
