@@ -4,20 +4,27 @@ and a validate run's counts read valid and invalid (the CLI, the API, the run pa
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
 
+from syncjobs.admin import collections, operations
 from syncjobs.engine.deletes import FAILED_OF_NO_DELETES
 from syncjobs.engine.failed_of import NOT_IN_SOURCE
+from syncjobs.models.approval import ApprovalStatus
 from syncjobs.models.outcome import Outcome
+from syncjobs.models.run import ReadMode, RunStatus, RunType
+from syncjobs.store.approvals import ApprovalStore
+from syncjobs.store.errors import NotFound
 from syncjobs.store.jobs import JobStore
 from syncjobs_local.demo import Prepared, prepare, start, wait_for_run
-from tests.e2e.helpers import log_rows, rewrite_export, scim_users
+from tests.e2e.helpers import log_rows, rewrite_export, scim_users, wait_until
 from tests.e2e.test_cli import cli
 
 pytestmark = pytest.mark.e2e
 
+APPROVER = "approver@example.com"
 BROKEN = ("E000003", "E000007", "E000012", "E000018")  # in three of the four shards of five rows
 GONE = "E000020"  # leaves the source before the retry: a full read would delete it, the retry must not
 CHANGED = "E000001"  # changes in the source before the retry: a full read would update it, the retry must not
@@ -52,6 +59,14 @@ def fix_rows(prepared: Prepared) -> None:
 def cells(line: str) -> list[str]:
     """A line of a table the CLI prints, as its cells (rich draws the borders)."""
     return [cell.strip() for cell in line.replace("┃", "│").split("│") if cell.strip()]
+
+
+def approval_status(approval_id: str) -> ApprovalStatus | None:
+    """None until start_run (asynchronous) has recorded the request."""
+    try:
+        return ApprovalStore().get(approval_id).status
+    except NotFound:
+        return None
 
 
 def run_json(stack, *args: str) -> tuple[int, dict[str, Any]]:
@@ -130,6 +145,39 @@ def test_a_failed_entity_gone_from_the_source_is_skipped_as_not_in_the_source_an
     skipped = log_rows(stack, run["log_keys"]["skipped"])
     assert [(r["entity_id"], r["reason"]) for r in skipped] == [(gone, NOT_IN_SOURCE)]
     assert sorted(r["entity_id"] for r in log_rows(stack, run["log_keys"]["created"])) == list(BROKEN[1:3])
+
+
+def test_a_retry_of_the_failed_of_a_job_that_needs_approval_previews_and_runs_only_those(stack):
+    # Given a run where 4 rows failed, a fixed source, and then the job needs approval
+    prepared = prepare(stack, users=20, bad_rows=False, shard_size=5, subscriber=None)
+    break_rows(prepared)
+    first = wait_for_run(start(stack, prepared.job_id), stack=stack)
+    fix_rows(prepared)
+    document = operations.show_job(prepared.job_id)[1].to_document()
+    document["approval"] = {"required": True, "approvers": [APPROVER]}
+    operations.apply_job(operations.parse_job(document))
+    before = scim_users(stack)
+
+    # When its failed are retried through the API
+    started = operations.request_run(prepared.job_id, "read", "ada", "api", str(uuid.uuid4()), first.run_id)
+
+    # Then the approvers get a preview of those 4 only, and nothing is written before the approval
+    assert started.run_id is None
+    assert started.approval_id is not None
+    wait_until(lambda: approval_status(started.approval_id) is ApprovalStatus.PENDING, "the preview to end")
+    approval = ApprovalStore().get(started.approval_id)
+    assert approval.failed_of == first.run_id
+    preview = operations.get_run(approval.preview_id)
+    assert (preview.run_type, preview.failed_of) == (RunType.SIMULATE, first.run_id)
+    assert preview.counts["users"] == {"created": 4, "updated": 0, "deleted": 0, "skipped": 0, "failed": 0}
+    assert scim_users(stack) == before
+    # And once approved, the run carries out exactly those 4
+    collections.decide_approval(started.approval_id, True, APPROVER)
+    wait_until(lambda: ApprovalStore().get(started.approval_id).run_id is not None, "the approved run")
+    run = wait_for_run(str(ApprovalStore().get(started.approval_id).run_id), stack=stack)
+    assert (run.status, run.failed_of, run.read_mode) == (RunStatus.SUCCEEDED, first.run_id, ReadMode.FAILED_OF)
+    assert run.counts["users"] == {"created": 4, "updated": 0, "deleted": 0, "skipped": 0, "failed": 0}
+    assert set(scim_users(stack)) == set(before) | set(BROKEN)
 
 
 def test_a_validate_run_counts_valid_and_invalid_entities(stack):

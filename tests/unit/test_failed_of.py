@@ -115,3 +115,12 @@ def test_the_wanted_ids_the_read_did_not_meet_are_the_ones_not_in_the_source_any
     read = {"users": {"E1", "E3", "E9"}}
     assert failed_of.not_in_source(wanted, read) == [("users", "E2"), ("groups", "G1")]
     assert failed_of.not_in_source(wanted, {"users": {"E1", "E2", "E3"}, "groups": {"G1"}}) == []
+
+
+def test_failed_of_survives_the_event_that_restarts_a_request_through_an_approval():
+    # Given a request of only a run's failed entities (its preview and its approved run are started by events)
+    request = StartEvent.model_validate(
+        {"job_id": "hr", "trigger": "cli", "request_id": "q3", "failed_of": "r1"}
+    ).job_request()
+    # When it is turned into the event that starts it again, Then it still names the run
+    assert StartEvent.of(request).job_request().failed_of == "r1"

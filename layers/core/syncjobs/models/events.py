@@ -78,6 +78,7 @@ class StartEvent(BaseModel):
                 "job_id": request.job_id,
                 "collection_run_id": request.collection_run_id,
                 "collection_step": request.collection_step,
+                "failed_of": request.failed_of,
             }
         )
         return cls(
