@@ -301,13 +301,21 @@ def run(
     wait: WaitOption = False,
     timeout: TimeoutOption = 3600,
     output: OutputOption = None,
+    failed_of: Annotated[
+        str | None,
+        typer.Option(
+            "--failed-of", metavar="RUN", help="process only the failed entities of RUN, an ended run of the job"
+        ),
+    ] = None,
 ) -> None:
     """Start a run now. Without --wait, print its id and how to follow it; with --wait, show its
-    progress and its details (exit 0 only if it succeeded)."""
+    progress and its details (exit 0 only if it succeeded). With --failed-of, only that run's failed
+    entities are read and processed (and nothing is deleted)."""
     fmt = current(output)
-    answer = api().call(
-        "POST", f"/jobs/{segment(job_id)}/runs", {"type": run_type}, headers={"Idempotency-Key": str(uuid.uuid4())}
-    )
+    body: dict[str, Any] = {"type": run_type}
+    if failed_of is not None:
+        body["failed_of"] = failed_of
+    answer = api().call("POST", f"/jobs/{segment(job_id)}/runs", body, headers={"Idempotency-Key": str(uuid.uuid4())})
     if answer.get("approval_id"):
         line = f"job {job_id} needs approval: request {answer['approval_id']}; its approvers get a preview"
         emit(answer, fmt, lambda: say(line), [("APPROVAL", answer["approval_id"])])
@@ -492,10 +500,14 @@ def _print_run(r: dict[str, Any]) -> None:
             ]
         )
     )
-    counts = Table("entity type", *_OUTCOMES)
-    for entity_type, per in r["counts"].items():
-        counts.add_row(entity_type, *(str(per.get(o, 0)) for o in _OUTCOMES))
+    named = r.get("named_counts") or r["counts"]  # a validate run's: valid and invalid (the API names them)
+    names = next(iter(named.values()), None) or dict.fromkeys(_OUTCOMES, 0)
+    counts = Table("entity type", *names)
+    for entity_type, per in named.items():
+        counts.add_row(entity_type, *(str(per.get(name, 0)) for name in names))
     out.print(counts)
+    if r.get("failed_of"):
+        say(f"  only the failed entities of run {r['failed_of']}")
     for failure in r.get("failures", []):
         say(f"  failed {failure['entity_type']} {failure['entity_id']}: {failure['reason']}")
     for note in r.get("notifications", []):

@@ -29,6 +29,8 @@ SEEN = {f"e{i}" for i in range(2, 10)}  # e0, e1 left the source
         (RunType.SIMULATE, ReadMode.FULL, DeletePolicy(), False, None),
         (RunType.VALIDATE, ReadMode.FULL, DeletePolicy(), False, "validate runs never delete"),
         (RunType.READ, ReadMode.DELTA, DeletePolicy(), False, "a delta read never deletes"),
+        (RunType.READ, ReadMode.FAILED_OF, DeletePolicy(), False, "reads only those, so it never deletes"),
+        (RunType.RESYNC, ReadMode.FAILED_OF, DeletePolicy(), False, "reads only those, so it never deletes"),
         (RunType.READ, ReadMode.FULL, DeletePolicy(enabled=False), False, "upsert only"),
         (RunType.READ, ReadMode.FULL, DeletePolicy(), True, "stopped"),
     ],

@@ -112,6 +112,24 @@ def test_the_run_page_escapes_names_and_lists_the_decisions():
     assert "<td>3</td>" in page
 
 
+def test_the_run_page_of_a_validate_run_shows_valid_and_invalid_not_skipped_and_failed():
+    # Given a validate run that found 1 valid and 2 invalid users
+    validate = run(run_type="validate")
+    # When its page is rendered
+    page = render_run_page(validate, [], {"skipped": "tok-s", "failed": "tok-f"}, None)
+    # Then its counts are headed valid and invalid, per entity type, and its logs named so
+    assert "<th>Valid</th><th>Invalid</th>" in page
+    assert "<th>Users</th><td>1</td><td>2</td>" in page
+    assert "<th>Skipped</th>" not in page
+    assert "<th>Created</th>" not in page
+    assert "Download valid entities logs" in page
+    assert "Download invalid entities logs" in page
+    # And a read run's page still shows every outcome
+    assert "<th>Created</th><th>Updated</th><th>Deleted</th><th>Skipped</th><th>Failed</th>" in render_run_page(
+        run(), [], {}, None
+    )
+
+
 @pytest.mark.parametrize(
     ("count", "word", "expected"),
     [

@@ -93,7 +93,13 @@ WITH_ERRORS = {
 }
 
 
-def why(kind: MailKind, run: Run, change: Change = Change.FINISHED, streak_before: int = 0) -> str:
+def why(
+    kind: MailKind,
+    run: Run,
+    change: Change = Change.FINISHED,
+    streak_before: int = 0,
+    policy: NotificationSettings | None = None,
+) -> str:
     """The reason the notification rules give a default subscription for this mail."""
     totals = run.totals_by_name()
     transition = Transition(
@@ -106,7 +112,7 @@ def why(kind: MailKind, run: Run, change: Change = Change.FINISHED, streak_befor
         deletes_held=run.deletes_held,
         quarantine_notice=run.quarantine_notice is not None,
     )
-    policy = NotificationSettings(ignored_consecutive_failures=0)
+    policy = policy or NotificationSettings(ignored_consecutive_failures=0)
     (decision,) = [d for d in decide(policy, SubscriptionTrigger.DEFAULT, transition) if d.kind is kind]
     assert decision.send, decision.reason
     return decision.reason
@@ -191,6 +197,23 @@ def test_a_run_that_failed_outright():
         reason="source.key: the export s3://acme-hr-exports/nightly/hr.csv does not exist",
     )
     matches_snapshot("failed", run_mail(MailKind.FINISHED_WITH_ERROR, run))
+
+
+def test_a_validate_run_counts_valid_and_invalid_entities_not_skipped_and_failed():
+    run = a_run(
+        **{
+            **WITH_ERRORS,
+            "run_type": "validate",
+            "counts": {
+                "users": {"created": 0, "updated": 0, "deleted": 0, "skipped": 502, "failed": 2},
+                "groups": {"created": 0, "updated": 0, "deleted": 0, "skipped": 40, "failed": 0},
+            },
+            "log_keys": {"skipped": "runs/x/skipped.csv", "failed": "runs/x/failed.csv"},
+        }
+    )
+    notifies_validate = NotificationSettings(notify_run_types=[RunType.READ, RunType.VALIDATE])
+    reason = why(MailKind.FINISHED_WITH_ERROR, run, policy=notifies_validate)
+    matches_snapshot("validate", run_mail(MailKind.FINISHED_WITH_ERROR, run, why=reason))
 
 
 def test_a_run_an_admin_stopped_says_who_and_when():

@@ -23,6 +23,12 @@ class _Body(BaseModel):
 
 class RunRequest(_Body):
     type: RunType = RunType.READ
+    failed_of: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="process only the failed entities of this earlier run of the job (it must have ended)",
+    )
 
 
 class ScheduleRequest(_Body):

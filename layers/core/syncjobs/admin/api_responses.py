@@ -126,6 +126,11 @@ class RunDetail(Run):
     """A run with the mails sent about it."""
 
     notifications: list[NotificationRecord] = Field(description="the mails about the run: to whom, their state, why")
+    named_counts: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="`counts` per entity type under the names its run type means: a validate run's valid "
+        "and invalid (counted skipped and failed); other runs' outcomes as they are",
+    )
 
 
 class LogLocation(BaseModel):

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from syncjobs.engine.failed_of import refusal as failed_of_refusal
 from syncjobs.engine.provision_trace import Provisioned
 from syncjobs.models.errors import describe
 from syncjobs.models.events import StartEvent, run_id_of
@@ -111,14 +112,29 @@ def subscribers(job_id: str) -> list[Subscription]:
     return JobStore().subscriptions(job_id)
 
 
-def request_run(job_id: str, run_type: str, triggered_by: str, trigger: str, request_id: str) -> Started:
+def request_run(
+    job_id: str, run_type: str, triggered_by: str, trigger: str, request_id: str, failed_of: str | None = None
+) -> Started:
     """Ask for a run of the job now (start_run runs asynchronously); returns the run's id (or, for a
     job that needs approval, the id of the approval request its preview goes to).
 
     The same `request_id` names the same run: a retried request asks start_run again for that very
-    run (start_run ignores a run it has already started), so a request whose invoke failed is not lost."""
+    run (start_run ignores a run it has already started), so a request whose invoke failed is not lost.
+    `failed_of`: only the failed entities of that earlier run of the job (Conflict when it has not
+    ended or failed nothing, InvalidInput when it is another job's)."""
     JobStore().get(job_id)  # NotFound for an unknown job
-    return request_start("job", job_id, run_type, triggered_by, trigger, request_id)
+    if failed_of is not None:
+        try:
+            earlier = RunStore().get(failed_of).run
+        except NotFound:
+            raise InvalidInput("run request", [f"failed_of: run {failed_of} not found"]) from None
+        refused = failed_of_refusal(earlier, job_id)
+        if refused is not None:
+            kind, why = refused
+            if kind == "conflict":
+                raise Conflict(why)
+            raise InvalidInput("run request", [why])
+    return request_start("job", job_id, run_type, triggered_by, trigger, request_id, failed_of)
 
 
 @dataclass(frozen=True)
@@ -130,11 +146,19 @@ class Started:
 
 
 def request_start(
-    kind: str, subject_id: str, run_type: str, triggered_by: str, trigger: str, request_id: str
+    kind: str,
+    subject_id: str,
+    run_type: str,
+    triggered_by: str,
+    trigger: str,
+    request_id: str,
+    failed_of: str | None = None,
 ) -> Started:
     now = datetime.now(UTC)
     key = "collection_id" if kind == "collection" else "job_id"
     document = {key: subject_id, "type": run_type, "trigger": trigger, "triggered_by": triggered_by}
+    if failed_of is not None:
+        document["failed_of"] = failed_of
     try:
         event = StartEvent.model_validate({**document, "request_id": request_id, "time": now})
     except ValidationError as err:

@@ -25,6 +25,7 @@ from syncjobs.admin.api_responses import (
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import Run
 from syncjobs.notify.render import render_run_page
+from syncjobs.notify.words import named_counts_by_type
 
 router = new_router()
 
@@ -34,10 +35,11 @@ def request_run(
     job_id: str, request: Annotated[RunRequest, Body()], idempotency_key: IdempotencyKey = None
 ) -> Response[RunStarted]:
     """Start a run now (202: start_run runs asynchronously). The same Idempotency-Key names the same run.
-    A job that needs approval answers with the approval request (`approval_id`) its preview goes to."""
+    A job that needs approval answers with the approval request (`approval_id`) its preview goes to.
+    `failed_of`: only that earlier run's failed entities (409 when it has not ended or failed nothing)."""
     event = router.current_event
     started = operations.request_run(
-        job_id, request.type.value, caller_of(event), "api", request_id_of(event, idempotency_key)
+        job_id, request.type.value, caller_of(event), "api", request_id_of(event, idempotency_key), request.failed_of
     )
     body = RunStarted(job_id=job_id, run_id=started.run_id, approval_id=started.approval_id)
     return Response(202, content_types.APPLICATION_JSON, body)
@@ -74,7 +76,8 @@ def get_run(run_id: str) -> Response[RunDetail | str]:
     if "text/html" in (headers.get("Accept") or headers.get("accept") or ""):
         links = {outcome: f"{segment(run_id)}/logs/{outcome}" for outcome in run.log_keys}
         return Response(200, "text/html; charset=utf-8", render_run_page(run, notes, links))
-    body = RunDetail(**dict(run), notifications=notes)
+    named = named_counts_by_type(run.run_type.value, run.counts)
+    body = RunDetail(**dict(run), notifications=notes, named_counts=named)
     return Response(200, content_types.APPLICATION_JSON, body)
 
 

@@ -17,6 +17,7 @@ from syncjobs.models.job import DeleteMode, DeletePolicy
 from syncjobs.models.run import ReadMode, RunType
 
 DELETING_TYPES = frozenset({RunType.READ, RunType.RESYNC, RunType.SIMULATE})
+FAILED_OF_NO_DELETES = "a retry of an earlier run's failed entities reads only those, so it never deletes"
 DISABLED = "disabled: kept in the target with active false"  # a deleted entity's reason in disable mode
 
 
@@ -50,6 +51,8 @@ def why_no_deletes(
         return f"{run_type.value} runs never delete"
     if not policy.enabled:
         return "deletes are off for this job (upsert only)"
+    if read_mode is ReadMode.FAILED_OF:
+        return FAILED_OF_NO_DELETES
     if read_mode is not ReadMode.FULL:
         return "a delta read never deletes"
     if stopped:

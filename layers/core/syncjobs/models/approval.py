@@ -37,6 +37,7 @@ class Approval(BaseModel):
     subject_id: str
     name: str = ""
     run_type: RunType  # what runs once approved
+    failed_of: str | None = None  # what runs once approved is only this run's failed entities
     trigger: Trigger  # what fired the request
     triggered_by: str
     request_id: str

@@ -34,11 +34,14 @@ class StartEvent(BaseModel):
     collection_step: int | None = Field(default=None, ge=0, le=49)
     preview_of: str | None = Field(default=None, max_length=64)
     approval_id: str | None = Field(default=None, max_length=64)
+    failed_of: str | None = Field(default=None, max_length=64, description="only the failed entities of this run")
 
     @model_validator(mode="after")
     def _one_subject(self) -> StartEvent:
         if (self.job_id is None) == (self.collection_id is None):
             raise ValueError("job_id or collection_id: name exactly one of them")
+        if self.failed_of is not None and self.collection_id is not None:
+            raise ValueError("failed_of: retries the failed entities of one job's run, not of a collection")
         return self
 
     def to_request(self, now: datetime | None = None) -> StartRequest | CollectionStartRequest:
@@ -61,6 +64,7 @@ class StartEvent(BaseModel):
             job_id=str(self.job_id),
             collection_run_id=self.collection_run_id,
             collection_step=self.collection_step,
+            failed_of=self.failed_of,
             **common,
         )
 
@@ -74,6 +78,7 @@ class StartEvent(BaseModel):
                 "job_id": request.job_id,
                 "collection_run_id": request.collection_run_id,
                 "collection_step": request.collection_step,
+                "failed_of": request.failed_of,
             }
         )
         return cls(

@@ -48,6 +48,7 @@ class RunType(StrEnum):
 class ReadMode(StrEnum):
     FULL = "full"
     DELTA = "delta"
+    FAILED_OF = "failed_of"  # only the failed entities of an earlier run (`Run.failed_of`): never deletes
 
 
 class Trigger(StrEnum):
@@ -94,6 +95,7 @@ class StartRequest(BaseModel):
     collection_step: int | None = Field(default=None, ge=0)
     preview_of: str | None = Field(default=None, description="the approval request this simulate previews")
     approval_id: str | None = Field(default=None, description="the approved request this run carries out")
+    failed_of: str | None = Field(default=None, description="process only the failed entities of this earlier run")
 
 
 class Phase(BaseModel):
@@ -172,6 +174,9 @@ class Run(BaseModel):
     collection_step: int | None = None
     preview_of: str | None = None
     approval_id: str | None = None
+    failed_of: str | None = Field(
+        default=None, description="the earlier run whose failed entities this run processes (and only those)"
+    )
     quarantined_before: bool = Field(default=False, description="the job was quarantined when this run ended")
     quarantine_notice: Quarantine | None = Field(
         default=None, description="this run put the job in quarantine, or changed why: the subscribers are told"

@@ -24,9 +24,9 @@ from syncjobs.models.approval import Approval
 from syncjobs.models.collection import CollectionRun
 from syncjobs.models.notification import HeldMail
 from syncjobs.models.outcome import OUTCOMES
-from syncjobs.models.run import Run
+from syncjobs.models.run import Run, RunType
 from syncjobs.notify.rules import MailKind
-from syncjobs.notify.words import plural
+from syncjobs.notify.words import named_counts, named_counts_by_type, plural
 
 SUBJECT_TAG = "[syncjobs]"  # one tag for every mail: a mail filter's hook
 SUBJECTS = {  # SAP's titles, heading each mail's body
@@ -44,6 +44,17 @@ LINK_LABELS = {  # SAP's wording
     "skipped": "Download skipped entities logs",
     "deleted": "Download deleted entities logs",
 }
+VALIDATE_LINK_LABELS = {  # a validate run's skipped log lists the valid entities, its failed log the invalid
+    **LINK_LABELS,
+    "skipped": "Download valid entities logs",
+    "failed": "Download invalid entities logs",
+}
+
+
+def link_labels(run: Run) -> dict[str, str]:
+    return VALIDATE_LINK_LABELS if run.run_type is RunType.VALIDATE else LINK_LABELS
+
+
 STATUS_LABELS = {
     "queued": "Queued",
     "running": "Running",
@@ -153,10 +164,10 @@ def render(
         "title": mail_title(kind, run),
         "run": run,
         "status_label": STATUS_LABELS[run.status.value],
-        "totals": run.totals_by_name(),
-        "by_type": {t: c for t, c in run.counts.items()} if len(run.counts) > 1 else {},
+        "totals": named_counts(run.run_type.value, run.totals_by_name()),
+        "by_type": named_counts_by_type(run.run_type.value, run.counts) if len(run.counts) > 1 else {},
         "links": links,
-        "link_labels": LINK_LABELS,
+        "link_labels": link_labels(run),
         "details_url": details_url,
         "links_expire_at": links_expire_at,
         "why": why,
@@ -185,10 +196,10 @@ def render_run_page(run: Run, notes: list[Any], links: dict[str, str], links_exp
     return env.get_template("run.html.j2").render(
         run=run,
         status_label=STATUS_LABELS[run.status.value],
-        outcomes=[o.value for o in OUTCOMES],
+        counts=named_counts_by_type(run.run_type.value, run.counts),
         notes=notes,
         links=links,
-        link_labels=LINK_LABELS,
+        link_labels=link_labels(run),
         links_expire_at=links_expire_at,
     )
 

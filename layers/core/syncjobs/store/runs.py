@@ -492,7 +492,7 @@ class RunStore:
         if run.read_mode is ReadMode.DELTA:
             job_update += ", delta_reads_since_full = if_not_exists(delta_reads_since_full, :zero) + :one"
             job_values.update({":zero": codec.dump(0), ":one": codec.dump(1)})
-        elif status is RunStatus.SUCCEEDED and run.run_type is RunType.READ:
+        elif status is RunStatus.SUCCEEDED and run.run_type is RunType.READ and run.read_mode is ReadMode.FULL:
             job_update += ", delta_reads_since_full = :zero"
             job_values[":zero"] = codec.dump(0)
         removes: list[str] = []

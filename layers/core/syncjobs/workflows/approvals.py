@@ -182,6 +182,7 @@ def _request_approval(
         subject_id=subject_id,
         name=name,
         run_type=request.run_type,
+        failed_of=request.failed_of if isinstance(request, StartRequest) else None,
         trigger=request.trigger,
         triggered_by=request.triggered_by,
         request_id=request.request_id,
@@ -324,7 +325,7 @@ def start_approved(approval: Approval) -> str:
     request: Request = (
         CollectionStartRequest(collection_id=approval.subject_id, **common)
         if approval.subject_kind == "collection"
-        else StartRequest(job_id=approval.subject_id, **common)
+        else StartRequest(job_id=approval.subject_id, failed_of=approval.failed_of, **common)
     )
     run_id = run_id_of(request)
     Functions().start_run_async(StartEvent.of(request).payload())

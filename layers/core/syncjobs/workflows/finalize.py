@@ -17,6 +17,7 @@ from syncjobs.connectors.base import TargetError
 from syncjobs.connectors.registry import target_for
 from syncjobs.connectors.scim import ScimTargetConnector
 from syncjobs.deadline import Budget, OutOfTime
+from syncjobs.engine import failed_of
 from syncjobs.engine.deletes import (
     DISABLED,
     DeletePlan,
@@ -37,6 +38,7 @@ from syncjobs.models.outcome import OUTCOMES, EntityType, Outcome
 from syncjobs.models.run import (
     DeleteBatchMessage,
     FailureSample,
+    ReadMode,
     RunStatus,
     RunType,
     shard_id,
@@ -213,6 +215,8 @@ def _deletes(record: RunRecord, manifests: Manifests, logs: LogObjects) -> _Extr
     """Deletes per entity type, groups before users (a group is gone before its members are)."""
     run, job = record.run, record.job
     extra = _Extra()
+    if run.read_mode is ReadMode.FAILED_OF and run.status is not RunStatus.STOPPING:
+        _not_in_source(record, manifests, logs, extra)
     only_type = len(job.phases) == 1
     why_not: dict[str, str] = {}
     partial: set[str] = set()  # types with unreadable rows: only entities read and out of scope may go
@@ -266,6 +270,19 @@ def _deletes(record: RunRecord, manifests: Manifests, logs: LogObjects) -> _Extr
         if target is not None:
             target.close()
     return extra
+
+
+def _not_in_source(record: RunRecord, manifests: Manifests, logs: LogObjects, extra: _Extra) -> None:
+    """A retry of failed entities (engine/failed_of.py): a line for each id its read did not meet."""
+    if any(m.get("dead") for _, _, m in manifests):
+        return  # the read is not complete: an id not met may be in a part that could not be processed
+    wanted = failed_of.load(logs.get(failed_of.ids_key(record.run.run_id)))
+    read = {
+        t: seen_ids(record, logs, t, SEEN, manifests) | seen_ids(record, logs, t, OUT_OF_SCOPE, manifests)
+        for t in wanted
+    }
+    for entity_type, entity_id in failed_of.not_in_source(wanted, read):
+        extra.lines[Outcome.SKIPPED].append(LogLine(entity_type, entity_id, "", None, failed_of.NOT_IN_SOURCE))
 
 
 @dataclass

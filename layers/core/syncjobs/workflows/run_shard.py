@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from syncjobs.connectors.base import Source
 from syncjobs.connectors.registry import source_for
 from syncjobs.deadline import Budget, recording_times
-from syncjobs.engine import schema_check
+from syncjobs.engine import failed_of, schema_check
 from syncjobs.engine.delta import DeltaFilter
 from syncjobs.engine.shard import ShardResult, compile_mapping, process_shard
 from syncjobs.models.job import JobDefinition
@@ -29,6 +29,7 @@ from syncjobs.models.outcome import EntityType
 from syncjobs.models.run import Run, RunStatus, RunType, ShardMessage
 from syncjobs.observability import logger
 from syncjobs.store.entity_state import EntityStateStore
+from syncjobs.store.objects import LogObjects
 from syncjobs.store.pace import PaceStore
 from syncjobs.store.runs import RunRecord, RunStore
 from syncjobs.workflows.finalize import OUT_OF_SCOPE, SEEN
@@ -154,12 +155,18 @@ def _process(
             def lookup_members(ids: list[str]) -> dict[str, str]:
                 return {e: s.target_id for e, s in states.get_many(job.job_id, users, ids).items()}
 
+        records = source.read(shard, run.delta_since.get(entity_type))
+        if run.failed_of is None:
+            records = delta(records)
+        else:  # only the earlier run's failed ids; no watermark read (engine/failed_of.py)
+            wanted = failed_of.load(LogObjects().get(failed_of.ids_key(run.run_id))).get(entity_type, [])
+            records = failed_of.only(records, wanted)
         result = process_shard(
             run.run_id,
             entity_type,
             run.run_type,
             compile_mapping(job.mapping[shard.entity_type], job.scope.get(shard.entity_type), entity_type),
-            delta(source.read(shard, run.delta_since.get(entity_type))),
+            records,
             lambda ids: states.get_many(job.job_id, entity_type, ids),
             target,
             should_stop=lambda: RunStore().status(run.run_id) is RunStatus.STOPPING,

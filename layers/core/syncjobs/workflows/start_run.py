@@ -12,17 +12,19 @@ from datetime import UTC, datetime
 from syncjobs.connectors.csv_s3 import CsvSourceError
 from syncjobs.connectors.registry import source_for
 from syncjobs.connectors.scim_source import ScimSourceError
+from syncjobs.engine import failed_of
 from syncjobs.engine.delta import choose_read_mode
 from syncjobs.engine.phases import number_phases
 from syncjobs.engine.quarantine import skip_reason
 from syncjobs.models.job import JobDefinition, TraceLevel
 from syncjobs.models.outcome import EntityType
-from syncjobs.models.run import Run, RunStatus, ShardSpec, StartRequest, Trigger, run_id_for, zero_counts
+from syncjobs.models.run import ReadMode, Run, RunStatus, ShardSpec, StartRequest, Trigger, run_id_for, zero_counts
 from syncjobs.observability import logger
 from syncjobs.store.collections import CollectionStore
 from syncjobs.store.errors import NotFound, StoreError, TransientStoreError
 from syncjobs.store.jobs import JobRecord, JobStore
 from syncjobs.store.locks import CreateResult
+from syncjobs.store.objects import LogObjects
 from syncjobs.store.runs import RunStore
 from syncjobs.workflows.approvals import write_refused
 from syncjobs.workflows.collections import step_not_started
@@ -57,6 +59,7 @@ def new_run(request: StartRequest, job: JobDefinition, now: datetime | None = No
         collection_step=request.collection_step,
         preview_of=request.preview_of,
         approval_id=request.approval_id,
+        failed_of=request.failed_of,
         job_name=job.name,
         source_name=job.source.display_name,
         target_name=job.target.name,
@@ -145,6 +148,30 @@ def _fail(run_id: str, reason: str) -> Run:
     return runs.get(run_id).run
 
 
+def _keep_failed_ids(run: Run) -> str | None:
+    """Save the ids of the earlier run's failed log for the shards to read (engine/failed_of.py);
+    or why this run cannot go on. The admin API checked the earlier run when the run was asked for;
+    this checks again (a redelivered or older event) and reads its log, which may have expired since."""
+    assert run.failed_of is not None
+    try:
+        earlier = RunStore().get(run.failed_of).run
+    except NotFound:
+        return f"failed_of: run {run.failed_of} not found"
+    refused = failed_of.refusal(earlier, run.job_id)
+    if refused is not None:
+        return refused[1]
+    logs = LogObjects()
+    try:
+        body = logs.get(earlier.log_keys["failed"])
+    except NotFound:
+        return f"failed_of: the failed log of run {earlier.run_id} is gone (logs expire)"
+    ids = failed_of.failed_ids(body, "jsonl" if earlier.log_keys["failed"].endswith(".jsonl") else "csv")
+    if not ids:
+        return f"failed_of: the failed log of run {earlier.run_id} names no entity (rows without an id)"
+    logs.put(failed_of.ids_key(run.run_id), failed_of.dump(ids))
+    return None
+
+
 def _locked(request: StartRequest, run: Run, job_record: JobRecord, created: CreateResult) -> Run:
     """Everything start_run does once it holds the job's lock (and the run item exists)."""
     jobs, runs = JobStore(), RunStore()
@@ -165,6 +192,9 @@ def _locked(request: StartRequest, run: Run, job_record: JobRecord, created: Cre
     if problems:
         logger.warning("run failed its preflight", extra={"run_id": run.run_id, "problems": len(problems)})
         return _fail(run.run_id, "; ".join(problems))
+    if run.failed_of is not None and (why := _keep_failed_ids(run)) is not None:
+        logger.warning("run failed: no failed ids to retry", extra={"run_id": run.run_id, "failed_of": run.failed_of})
+        return _fail(run.run_id, why)
 
     try:
         planned = [(entity_type, _plan(job, entity_type)) for entity_type in job.phases]
@@ -182,6 +212,8 @@ def _locked(request: StartRequest, run: Run, job_record: JobRecord, created: Cre
     mode, since = choose_read_mode(
         run.run_type, job.delta, job_record.watermarks, job_record.delta_reads_since_full, types
     )
+    if run.failed_of is not None:
+        mode, since = ReadMode.FAILED_OF, {}  # only some ids: no deletes, the watermarks stay
     runs.mark_running(run.run_id, phases, mode, since, datetime.now(UTC))
     advance(runs.get(run.run_id))
     logger.info(
