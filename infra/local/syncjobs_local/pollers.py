@@ -272,11 +272,6 @@ class StreamPoller(_Loop):
             )
 
 
-def _utc(value: datetime) -> datetime:
-    """A timestamp as botocore parses it (a datetime, maybe naive) in UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def transform(transformer: dict[str, Any], event: dict[str, Any]) -> Any:
     """An input transformer with top-level paths ($.time, $.id), as EventBridge applies it: in a JSON
     template, a string value is inserted quoted."""
@@ -346,9 +341,9 @@ class Scheduler(_Loop):
             except ScheduleError as err:
                 log.warning("schedule is invalid", extra={"schedule": name, "error": str(err)})
                 continue
+            # a rate counts from when this scheduler first saw it, as for rules: the schedule's StartDate
+            # (made + one rate) is wall-clock time, and tests run this scheduler on a simulated clock
             anchor = self._anchors.setdefault(f"{group}/{name}", now)
-            if schedule.rate is not None and found.get("StartDate"):
-                anchor = _utc(found["StartDate"]) - schedule.rate  # a rate's first fire is its StartDate
             if key not in self._next:
                 self._next[key] = self._next_fire(schedule, now, anchor, zone_name)
             if self._next[key] is None or now < self._next[key]:
