@@ -45,7 +45,7 @@ app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=F
 jobs_app = typer.Typer(help="Define and inspect jobs.", no_args_is_help=True)
 runs_app = typer.Typer(help="Inspect runs.", no_args_is_help=True)
 logs_app = typer.Typer(help="Download a run's outcome logs.", no_args_is_help=True)
-schedule_app = typer.Typer(help="Schedule jobs (EventBridge rules).", no_args_is_help=True)
+schedule_app = typer.Typer(help="Schedule jobs (EventBridge Scheduler, in a time zone).", no_args_is_help=True)
 local_app = typer.Typer(help="The local stack (moto, scim2-server, pollers).", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(runs_app, name="runs")
@@ -626,17 +626,40 @@ def _owner(collection: bool) -> tuple[str, str]:
 def schedule_set(
     job_id: OwnerArg,
     expression: Annotated[
-        str, typer.Argument(metavar="EXPRESSION", help="'rate(1 hour)' or 'cron(0 8 ? * MON-FRI *)' (UTC)")
+        str,
+        typer.Argument(metavar="EXPRESSION", help="'rate(1 hour)' or 'cron(0 8 ? * MON-FRI *)' (times in --timezone)"),
     ],
     run_type: Annotated[str, typer.Option("--type", metavar="TYPE", help="the run type fired")] = "read",
+    timezone: Annotated[
+        str,
+        typer.Option(
+            "--timezone",
+            metavar="ZONE",
+            help="the IANA time zone of a cron's times, daylight saving included (Europe/Berlin)",
+        ),
+    ] = "UTC",
     collection: CollectionFlag = False,
     output: OutputOption = None,
 ) -> None:
-    """Schedule a job (or a collection): 'rate(1 hour)' or 'cron(0 8 ? * MON-FRI *)' (UTC)."""
+    """Schedule a job (or a collection): 'rate(1 hour)' or 'cron(0 8 ? * MON-FRI *)', in UTC or --timezone."""
     path, noun = _owner(collection)
-    answer = api().call("PUT", f"/{path}/{segment(job_id)}/schedule", {"expression": expression, "type": run_type})
-    line = f"{noun} {job_id} scheduled: {answer['expression']} ({answer['type']}); next {answer['next_fires'][0]}"
-    emit(answer, current(output), lambda: say(line), [(job_id, answer["expression"], answer["type"])])
+    body = {"expression": expression, "type": run_type, "timezone": timezone}
+    answer = api().call("PUT", f"/{path}/{segment(job_id)}/schedule", body)
+    fires = _fires(answer)
+    zone = "" if answer.get("timezone", "UTC") == "UTC" else f" in {answer['timezone']}"
+    first = fires[0] if fires else "none"
+    line = f"{noun} {job_id} scheduled: {answer['expression']}{zone} ({answer['type']}); next {first}"
+    text = [(job_id, answer["expression"], answer.get("timezone", "UTC"), answer["type"])]
+    emit(answer, current(output), lambda: say(line), text)
+
+
+def _fires(answer: dict[str, Any]) -> list[str]:
+    """A schedule's next fires as people read them: local time and UTC, or UTC alone for a UTC schedule."""
+    utc = answer["next_fires"]
+    local = answer.get("next_fires_local") or utc
+    if answer.get("timezone", "UTC") == "UTC":
+        return list(utc)
+    return [f"{at}  ({then} UTC)" for at, then in zip(local, utc, strict=True)]
 
 
 @schedule_app.command("clear")
@@ -650,7 +673,7 @@ def schedule_clear(job_id: OwnerArg, collection: CollectionFlag = False, output:
 
 @schedule_app.command("next")
 def schedule_next(job_id: OwnerArg, collection: CollectionFlag = False, output: OutputOption = None) -> None:
-    """The next five fire times (UTC)."""
+    """The next five fire times, in the schedule's time zone and in UTC."""
     path, noun = _owner(collection)
     answer = api().call("GET", f"/{path}/{segment(job_id)}/schedule")
 
@@ -658,11 +681,13 @@ def schedule_next(job_id: OwnerArg, collection: CollectionFlag = False, output: 
         if not answer["scheduled"]:
             say(f"{noun} {job_id} has no schedule")
             return
-        say(f"{answer['expression']} ({answer['type']}):")
-        for fire in answer["next_fires"]:
+        zone = "" if answer.get("timezone", "UTC") == "UTC" else f" in {answer['timezone']}"
+        say(f"{answer['expression']}{zone} ({answer['type']}):")
+        for fire in _fires(answer):
             say(f"  {fire}")
 
-    emit(answer, current(output), table, [(fire,) for fire in answer["next_fires"]])
+    local = answer.get("next_fires_local") or answer["next_fires"]
+    emit(answer, current(output), table, list(zip(local, answer["next_fires"], strict=True)))
 
 
 # ---------------------------------------------------------------------- local stack

@@ -37,7 +37,7 @@ def test_a_run_with_users_groups_mail_links_and_the_api_makes_no_call_its_policy
         assert log.read()  # the API's 302 to a presigned URL, followed
     schedule = urllib.request.Request(
         f"{stack.admin_api_url}/jobs/{prepared.job_id}/schedule",
-        data=json.dumps({"expression": "cron(0 6 * * ? *)"}).encode(),
+        data=json.dumps({"expression": "cron(0 6 * * ? *)", "timezone": "Europe/Berlin"}).encode(),
         headers={"Content-Type": "application/json"},
         method="PUT",
     )
@@ -56,3 +56,5 @@ def test_a_run_with_users_groups_mail_links_and_the_api_makes_no_call_its_policy
     for function in ("StartRunFunction", "RunShardFunction", "NotifyFunction", "LinksFunction", "AdminApiFunction"):
         assert result["functions"][function]["calls"], f"{function} made no call: the test missed it"
     assert "sqs:SendMessage" in result["functions"]["RunShardFunction"]["used"]  # the groups phase
+    # the schedule: a Scheduler schedule in the stack's group, naming the scheduler role (passed to Scheduler)
+    assert {"scheduler:CreateSchedule", "iam:PassRole"} <= set(result["functions"]["AdminApiFunction"]["used"])

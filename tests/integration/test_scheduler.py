@@ -1,5 +1,6 @@
 """The local scheduler does what EventBridge does: fires a rule's target at the rule's times (UTC),
-with the target's constant input, into start_run."""
+with the target's constant input, into start_run; and what EventBridge Scheduler does: fires a
+schedule at its times in its time zone, with its input's context attributes filled in."""
 
 import json
 import time
@@ -72,3 +73,39 @@ def test_a_cron_rule_fires_on_weekdays_at_its_hour_utc(aws):
     assert fired(scheduler) == [("hr-weekdays", datetime(2026, 11, 23, 8, 0, tzinfo=UTC))]
     runs_of(job_id, 1)
     scheduler.drain()
+
+
+def test_a_scheduler_schedule_fires_in_its_time_zone_and_skips_the_time_spring_forward_skips(aws):
+    # Given a Scheduler schedule, daily at 02:30 Berlin time (02:30 does not exist on 29 March 2026)
+    job_id = prepare(aws, users=5).job_id
+    group = aws.resources.name("ScheduleGroup")
+    boto3.client("scheduler").create_schedule(
+        Name="hr-berlin",
+        GroupName=group,
+        ScheduleExpression="cron(30 2 * * ? *)",
+        ScheduleExpressionTimezone="Europe/Berlin",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={
+            "Arn": aws.function_arn("StartRunFunction"),
+            "RoleArn": aws.resources.attr("SchedulerRole", "Arn"),
+            "Input": json.dumps({"job_id": job_id, "type": "read", "time": "<aws.scheduler.scheduled-time>"}),
+        },
+    )
+    now = [datetime(2026, 3, 27, 12, 0, tzinfo=UTC)]
+    scheduler = Scheduler(aws.invoker, clock=lambda: now[0])
+    scheduler.tick()
+
+    # When the clock passes 02:30 Berlin time on Saturday, Sunday (twice: 00:30 and 01:30 UTC) and Monday
+    for moment in ("2026-03-28T01:30:30", "2026-03-29T00:30:30", "2026-03-29T01:30:30", "2026-03-30T00:30:30"):
+        now[0] = datetime.fromisoformat(moment).replace(tzinfo=UTC)
+        scheduler.tick()
+        scheduler.drain()
+
+    # Then it fired Saturday 02:30 CET (01:30 UTC) and Monday 02:30 CEST (00:30 UTC), not on Sunday
+    assert fired(scheduler) == [
+        ("hr-berlin", datetime(2026, 3, 28, 1, 30, tzinfo=UTC)),
+        ("hr-berlin", datetime(2026, 3, 30, 0, 30, tzinfo=UTC)),
+    ]
+    # And the first fire's run is named by its scheduled time, filled in from the input's context attribute
+    runs = runs_of(job_id, 1)
+    assert datetime(2026, 3, 28, 1, 30, tzinfo=UTC) in [r.created_at for r in runs]

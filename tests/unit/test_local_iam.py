@@ -87,6 +87,21 @@ TABLE = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/jobs"
             [("events:PutTargets", f"arn:aws:events:{REGION}:{ACCOUNT}:rule/syncjobs-j1")],
         ),
         (
+            "scheduler",
+            "CreateSchedule",
+            {"Name": "syncjobs-j1", "GroupName": "g", "Target": {"RoleArn": f"arn:aws:iam::{ACCOUNT}:role/sched"}},
+            [
+                ("scheduler:CreateSchedule", f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/g/syncjobs-j1"),
+                ("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/sched"),
+            ],
+        ),
+        (
+            "scheduler",
+            "GetSchedule",
+            {"Name": "syncjobs-j1"},
+            [("scheduler:GetSchedule", f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/syncjobs-j1")],
+        ),
+        (
             "lambda",
             "Invoke",
             {"FunctionName": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:start:live"},
@@ -167,3 +182,22 @@ ODD_DENY = {
 def test_a_policy_allows_only_what_a_statement_grants_and_no_statement_denies(statements, check, verdict):
     # Given a role's statements / When a call's check is judged / Then as IAM judges it
     assert allowed(statements, check) is verdict
+
+
+def test_passing_the_scheduler_role_is_allowed_to_scheduler_only():
+    # Given the admin API's grant: PassRole on the scheduler role, passed to Scheduler
+    grant = {
+        "Effect": "Allow",
+        "Action": ["iam:PassRole"],
+        "Resource": f"arn:aws:iam::{ACCOUNT}:role/sched",
+        "Condition": {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+    }
+    params = {"Name": "syncjobs-j1", "Target": {"RoleArn": f"arn:aws:iam::{ACCOUNT}:role/sched"}}
+    (_, passing) = checks("scheduler", "UpdateSchedule", params, REGION, ACCOUNT)
+    # Then a schedule may name that role, and no other, and the role may go nowhere else
+    assert allowed([grant], passing)
+    other = Check("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/admin", passing.keys)
+    assert not allowed([grant], other)
+    assert not allowed(
+        [grant], Check("iam:PassRole", passing.resource, {"iam:PassedToService": "lambda.amazonaws.com"})
+    )

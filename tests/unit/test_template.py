@@ -150,8 +150,9 @@ ALARMS = {k: v["Properties"] for k, v in R.items() if v["Type"] == "AWS::CloudWa
 
 
 def _dead_letter_queues() -> set[str]:
-    """Every queue something dead-letters into: a redrive target or a stream's on-failure destination."""
-    queues = set()
+    """Every queue something dead-letters into: a redrive target, a stream's on-failure destination or
+    the schedules' dead-letter queue."""
+    queues = {"ScheduleDeadLetterQueue"}
     for resource in R.values():
         redrive = resource.get("Properties", {}).get("RedrivePolicy", {})
         if "deadLetterTargetArn" in redrive:
@@ -285,3 +286,43 @@ def test_approvers_are_callers_holding_the_permission_the_template_names():
     assert [(s["Effect"], routes(s)) for s in admin] == [("Allow", {"${AdminApi}/prod/*"}), ("Deny", decisions)]
     (approver,) = R["ApproverCallerPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert routes(approver) == decisions | {"${AdminApi}/prod/GET/approvals*"}
+
+
+def test_scheduler_runs_schedules_as_a_role_that_may_start_runs_and_dead_letter_only():
+    role = R["SchedulerRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert (trust["Principal"], trust["Action"]) == ({"Service": "scheduler.amazonaws.com"}, "sts:AssumeRole")
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    (policy,) = role["Policies"]
+    grants = [(s["Action"], s["Resource"]) for s in policy["PolicyDocument"]["Statement"]]
+    assert grants == [
+        ("lambda:InvokeFunction", {"Fn::GetAtt": ["StartRunFunction", "Arn"]}),
+        ("sqs:SendMessage", {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}),
+    ]
+    assert "ManagedPolicyArns" not in role
+
+
+def test_the_admin_api_may_pass_the_scheduler_role_to_scheduler_and_touch_its_groups_schedules_only():
+    env = FUNCTIONS["AdminApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["SCHEDULE_GROUP"] == {"Ref": "ScheduleGroup"}
+    assert env["SCHEDULER_ROLE_ARN"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+    assert env["SCHEDULE_DEAD_LETTER_QUEUE_ARN"] == {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}
+    statements = [
+        s
+        for p in FUNCTIONS["AdminApiFunction"]["Properties"]["Policies"]
+        if "Statement" in p
+        for s in p["Statement"]
+        if isinstance(s, dict) and "Action" in s
+    ]
+    (passing,) = [s for s in statements if "iam:PassRole" in s["Action"]]
+    assert passing["Resource"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+    (scheduling,) = [s for s in statements if any(a.startswith("scheduler:") for a in s["Action"])]
+    assert sorted(scheduling["Action"]) == [
+        "scheduler:CreateSchedule",
+        "scheduler:DeleteSchedule",
+        "scheduler:GetSchedule",
+        "scheduler:UpdateSchedule",
+    ]
+    schedules = "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ScheduleGroup}/syncjobs-*"
+    assert scheduling["Resource"] == {"Fn::Sub": schedules}

@@ -138,6 +138,15 @@ def checks(
         if name:
             return [Check(f"events:{operation}", f"arn:aws:events:{region}:{account}:rule/{name}")]
         return [Check(f"events:{operation}", "*")]
+    if service == "scheduler" and "Name" in params and operation.endswith("Schedule"):
+        group = params.get("GroupName") or "default"
+        out = [
+            Check(f"scheduler:{operation}", f"arn:aws:scheduler:{region}:{account}:schedule/{group}/{params['Name']}")
+        ]
+        role = params.get("Target", {}).get("RoleArn")
+        if role:  # naming the role a schedule runs as passes it to Scheduler
+            out.append(Check("iam:PassRole", str(role), {"iam:PassedToService": "scheduler.amazonaws.com"}))
+        return out
     if service == "lambda" and operation in {"Invoke", "InvokeAsync"}:
         return [Check("lambda:InvokeFunction", function_arn(params["FunctionName"], region, account))]
     return [Check(f"{p}:{operation}", "*")]

@@ -5,7 +5,7 @@
 - StreamPoller: DynamoDB stream -> FilterCriteria -> handler -> retry the failed record and what
   follows it up to MaximumRetryAttempts, then hand the batch to the OnFailure queue and move on. It
   reads the stream from moto's backend in this process (MotoStream), not through its HTTP API.
-- Scheduler: EventBridge rules' schedules -> the target function with the target's Input.
+- Scheduler: EventBridge rules' and EventBridge Scheduler schedules -> the target function with the target's input.
 - Outbox: mail that SES (moto) accepted -> .eml files a person can open.
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from syncjobs.schedules import ScheduleError, parse
+from syncjobs.schedules import ScheduleError, parse, zone
 from syncjobs_local import moto_fixes
 from syncjobs_local.invocations import InvocationTimedOut
 from syncjobs_local.lambda_events import FilterCriteria, sqs_event, stream_record
@@ -283,7 +283,9 @@ def transform(transformer: dict[str, Any], event: dict[str, Any]) -> Any:
 
 
 class Scheduler(_Loop):
-    """Fires EventBridge rules with a ScheduleExpression at their times (UTC), into their targets."""
+    """Fires EventBridge rules with a ScheduleExpression at their times (UTC), and EventBridge Scheduler
+    schedules at theirs (a cron's times in its ScheduleExpressionTimezone, daylight saving as Scheduler
+    does it: see syncjobs.schedules), into their targets. `fired` lists (name, fire time in UTC)."""
 
     interval = 0.5
 
@@ -294,9 +296,10 @@ class Scheduler(_Loop):
     ) -> None:
         super().__init__("scheduler")
         self._events: Any = boto3.client("events")
+        self._scheduler: Any = boto3.client("scheduler")
         self._invoke_by_arn = invoke_by_arn
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._next: dict[tuple[str, str], datetime] = {}  # (rule, expression) -> next fire time
+        self._next: dict[tuple[str, ...], datetime] = {}  # (rule, expression[, zone]) -> next fire time
         self._anchors: dict[str, datetime] = {}
         self.fired: list[tuple[str, datetime]] = []
         self._invocations: list[threading.Thread] = []
@@ -321,7 +324,60 @@ class Scheduler(_Loop):
             fire_time = self._next[key]
             self._next[key] = schedule.next_fires(now, 1, anchor)[0]
             self._fire(rule["Name"], fire_time)
+        self._tick_schedules(now)
         return False
+
+    def _tick_schedules(self, now: datetime) -> None:
+        names: list[tuple[str, str]] = []
+        for page in self._scheduler.get_paginator("list_schedules").paginate(State="ENABLED"):
+            names.extend((s["GroupName"], s["Name"]) for s in page["Schedules"])
+        for group, name in names:
+            found = self._scheduler.get_schedule(GroupName=group, Name=name)
+            expression, zone_name = found["ScheduleExpression"], found.get("ScheduleExpressionTimezone") or "UTC"
+            key = (f"{group}/{name}", expression, zone_name)
+            try:
+                schedule = parse(expression)
+                zone(zone_name)
+            except ScheduleError as err:
+                log.warning("schedule is invalid", extra={"schedule": name, "error": str(err)})
+                continue
+            # a rate counts from when this scheduler first saw it, as for rules: the schedule's StartDate
+            # (made + one rate) is wall-clock time, and tests run this scheduler on a simulated clock
+            anchor = self._anchors.setdefault(f"{group}/{name}", now)
+            if key not in self._next:
+                self._next[key] = self._next_fire(schedule, now, anchor, zone_name)
+            if self._next[key] is None or now < self._next[key]:
+                continue
+            fire_time = self._next[key]
+            self._next[key] = self._next_fire(schedule, now, anchor, zone_name)
+            self._fire_schedule(found, fire_time)
+
+    @staticmethod
+    def _next_fire(schedule: Any, now: datetime, anchor: datetime, zone_name: str) -> Any:
+        fires = schedule.next_fires(now, 1, anchor, zone_name)
+        return fires[0] if fires else None
+
+    def _fire_schedule(self, schedule: dict[str, Any], fire_time: datetime) -> None:
+        """As Scheduler invokes a Lambda target: its Input, with the context attributes filled in."""
+        target, name = schedule["Target"], schedule["Name"]
+        invoke = self._invoke_by_arn(target["Arn"])
+        if invoke is None:
+            log.warning("schedule target is not a local function", extra={"schedule": name, "arn": target["Arn"]})
+            return
+        context = {
+            "<aws.scheduler.scheduled-time>": fire_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "<aws.scheduler.schedule-arn>": schedule["Arn"],
+            "<aws.scheduler.execution-id>": f"{name}-{fire_time:%Y%m%dT%H%M}",
+            "<aws.scheduler.attempt-number>": "1",
+        }
+        text = target.get("Input", "{}")
+        for attribute, value in context.items():
+            text = text.replace(attribute, value)
+        payload = json.loads(text)
+        self.fired.append((name, fire_time))
+        thread = threading.Thread(target=invoke, args=(payload,), name=f"fire-{name}", daemon=True)
+        self._invocations.append(thread)
+        thread.start()
 
     def _fire(self, rule_name: str, fire_time: datetime) -> None:
         targets = self._events.list_targets_by_rule(Rule=rule_name)["Targets"]

@@ -120,6 +120,17 @@ def provision(
         elif resource["Type"] == "AWS::SecretsManager::Secret":
             arn = _create_secret(logical_id, resolver.resolve(resource.get("Properties", {})))
             resolver.physical[logical_id] = arn
+        elif resource["Type"] == "AWS::Scheduler::ScheduleGroup":
+            name = resolver.resolve(resource.get("Properties", {})).get("Name") or _physical_name(logical_id)
+            boto3.client("scheduler").create_schedule_group(Name=name)
+            resolver.physical[logical_id] = name
+        elif resource["Type"] == "AWS::IAM::Role" and "Condition" not in resource:
+            # not made in moto (the local IAM enforces the functions' roles itself): its name and ARN
+            # only, for what names it (a schedule's target role)
+            resolver.physical[logical_id] = _physical_name(logical_id)
+            resolver.attributes[(logical_id, "Arn")] = (
+                f"arn:aws:iam::{resolver.account}:role/{_physical_name(logical_id)}"
+            )
 
     # AWS::S3::BucketPolicy is not applied locally: moto 5.2 evaluates a statement whose Condition
     # does not match as DENIED whatever its Effect, so the TLS-only Deny would refuse every request

@@ -1,7 +1,12 @@
-"""EventBridge schedule expressions: `rate(...)` and AWS `cron(...)` (6 fields, UTC), parsed and stepped.
+"""EventBridge schedule expressions: `rate(...)` and AWS `cron(...)` (6 fields), parsed and stepped,
+in UTC or in an IANA time zone as EventBridge Scheduler evaluates them (ScheduleExpressionTimezone).
 
 AWS cron fields: minutes hours day-of-month month day-of-week year; one of day-of-month and
 day-of-week must be `?`; day-of-week 1-7 is SUN-SAT (croniter counts 0-6 from SUN).
+
+Daylight saving time, as EventBridge Scheduler documents it: a cron time that does not exist in the
+zone (the hour skipped in spring) is skipped, not moved; a time that exists twice (the hour repeated
+in autumn) fires once, at its first occurrence. A rate is a fixed duration whatever the zone.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, available_timezones
 
 from croniter import croniter
 
@@ -30,8 +37,9 @@ class Schedule:
     cron: str | None = None  # croniter's 5-field form
     years: frozenset[int] | None = None  # None: every year
 
-    def fires_after(self, after: datetime, anchor: datetime | None = None) -> Iterator[datetime]:
-        """Fire times strictly after `after` (UTC). A rate counts from `anchor` (when the rule was made)."""
+    def fires_after(self, after: datetime, anchor: datetime | None = None, timezone: str = "UTC") -> Iterator[datetime]:
+        """Fire times (UTC) strictly after `after`. A rate counts from `anchor` (when the rule was made);
+        a cron's fields are local times of `timezone`."""
         after = after.astimezone(UTC)
         if self.rate is not None:
             start = (anchor or after).astimezone(UTC)
@@ -42,21 +50,57 @@ class Schedule:
                     yield t
                 t += self.rate
         assert self.cron is not None
-        it = croniter(self.cron, after.replace(tzinfo=None))
-        for _ in range(100_000):
-            t = it.get_next(datetime).replace(tzinfo=UTC)
-            if self.years is None or t.year in self.years:
-                yield t
-            elif t.year > max(self.years):
-                return
+        yield from cron_fires(self.cron, self.years, after, zone(timezone))
 
-    def next_fires(self, after: datetime, count: int = 5, anchor: datetime | None = None) -> list[datetime]:
+    def next_fires(
+        self, after: datetime, count: int = 5, anchor: datetime | None = None, timezone: str = "UTC"
+    ) -> list[datetime]:
         out = []
-        for t in self.fires_after(after, anchor):
+        for t in self.fires_after(after, anchor, timezone):
             out.append(t)
             if len(out) == count:
                 break
         return out
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def zone(name: str) -> ZoneInfo:
+    """An IANA time zone by its name (Europe/Berlin, case as the database spells it); ScheduleError for
+    any other text, a file of the time zone database that names no zone (posixrules) included."""
+    if name not in _zone_names():
+        raise ScheduleError(f"{name!r} is not an IANA time zone name (e.g. Europe/Berlin, UTC)")
+    return ZoneInfo(name)
+
+
+def local_time(naive: datetime, tz: ZoneInfo) -> datetime | None:
+    """The first instant (UTC) the clocks of `tz` read `naive`; None if they never do (skipped forward)."""
+    aware = naive.replace(tzinfo=tz, fold=0)
+    instant = aware.astimezone(UTC)
+    if instant.astimezone(tz).replace(tzinfo=None) != naive:
+        return None
+    return instant
+
+
+def cron_fires(cron: str, years: frozenset[int] | None, after: datetime, tz: ZoneInfo) -> Iterator[datetime]:
+    """Fire times (UTC) strictly after `after` of a croniter expression read as wall-clock times in
+    `tz`: a wall time the zone skips never fires, one it repeats fires once (its first occurrence)."""
+    after = after.astimezone(UTC)
+    # start an hour early in local time: a wall time repeated later may still be ahead in UTC
+    start = (after.astimezone(tz) - timedelta(hours=1)).replace(tzinfo=None, fold=0)
+    it = croniter(cron, start)
+    for _ in range(100_000):
+        naive = it.get_next(datetime)
+        if years is not None and naive.year not in years:
+            if naive.year > max(years):
+                return
+            continue
+        instant = local_time(naive, tz)
+        if instant is not None and instant > after:
+            yield instant
 
 
 def _dow(field: str) -> str:

@@ -37,6 +37,9 @@ class Settings:
     loopback_http: bool = False  # the local stack (LOOPBACK_HTTP=allowed): secrets may go over http to loopback
     sender_name: str = "syncjobs"  # the display name of mails' From (SENDER_NAME; empty: the address alone)
     provision_function: str = ""  # what the admin API invokes (synchronously) to provision one entity now
+    schedule_group: str = ""  # EventBridge Scheduler's group of the jobs' schedules (SCHEDULE_GROUP)
+    scheduler_role_arn: str = ""  # the role Scheduler assumes to invoke start_run (SCHEDULER_ROLE_ARN)
+    schedule_dead_letter_queue_arn: str = ""  # where Scheduler puts fires it could not deliver
 
 
 def _required(name: str) -> str:
@@ -77,6 +80,9 @@ def get_settings() -> Settings:
         loopback_http=os.environ.get("LOOPBACK_HTTP", "") == "allowed",
         sender_name=os.environ.get("SENDER_NAME", "syncjobs").strip(),
         provision_function=os.environ.get("PROVISION_FUNCTION", ""),
+        schedule_group=os.environ.get("SCHEDULE_GROUP", ""),
+        scheduler_role_arn=os.environ.get("SCHEDULER_ROLE_ARN", ""),
+        schedule_dead_letter_queue_arn=os.environ.get("SCHEDULE_DEAD_LETTER_QUEUE_ARN", ""),
     )
 
 

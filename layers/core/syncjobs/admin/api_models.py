@@ -32,8 +32,13 @@ class RunRequest(_Body):
 
 
 class ScheduleRequest(_Body):
-    expression: str = Field(max_length=256, description="rate(...) or cron(...), as EventBridge takes them (UTC)")
+    expression: str = Field(max_length=256, description="rate(...) or cron(...), as EventBridge Scheduler takes them")
     type: RunType = RunType.READ
+    timezone: str = Field(
+        default="UTC",
+        max_length=64,
+        description="the IANA time zone the cron's times are read in (Europe/Berlin), daylight saving included",
+    )
 
 
 class SubscribeRequest(_Body):

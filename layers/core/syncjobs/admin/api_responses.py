@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -153,10 +154,16 @@ class Unsubscribed(BaseModel):
 # ---------------------------------------------------------------------- schedules
 class _Scheduled(BaseModel):
     scheduled: Literal[True]
-    expression: str = Field(description="rate(...) or cron(...), as EventBridge takes them (UTC)")
+    expression: str = Field(description="rate(...) or cron(...), a cron's times read in `timezone`")
     type: RunType
     enabled: bool
+    timezone: str = Field(description="the IANA time zone of the cron's times (UTC for a schedule set without one)")
+    service: Literal["scheduler", "events"] = Field(
+        description="scheduler: an EventBridge Scheduler schedule; events: a UTC rule set before (it is moved "
+        "to Scheduler when the schedule is set again)"
+    )
     next_fires: list[str] = Field(description="the next fire times (UTC, ISO 8601); none while disabled")
+    next_fires_local: list[str] = Field(description="the same times in `timezone` (ISO 8601 with its offset)")
 
 
 class _Unscheduled(BaseModel):
@@ -200,7 +207,10 @@ def schedule_fields(rule: ScheduleRule, fires: list[datetime]) -> dict[str, Any]
         "expression": rule.expression,
         "type": rule.run_type,
         "enabled": rule.enabled,
+        "timezone": rule.timezone,
+        "service": rule.service,
         "next_fires": [f.isoformat() for f in fires],
+        "next_fires_local": [f.astimezone(ZoneInfo(rule.timezone)).isoformat() for f in fires],
     }
 
 

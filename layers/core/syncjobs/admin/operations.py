@@ -17,7 +17,7 @@ from syncjobs.models.events import StartEvent, run_id_of
 from syncjobs.models.job import JobDefinition, Subscription
 from syncjobs.models.quarantine import Quarantine
 from syncjobs.models.run import Run, RunStatus, RunType
-from syncjobs.schedules import ScheduleError, parse
+from syncjobs.schedules import ScheduleError, parse, zone
 from syncjobs.settings import get_settings
 from syncjobs.store.collections import CollectionStore
 from syncjobs.store.errors import Conflict, NotFound
@@ -25,7 +25,7 @@ from syncjobs.store.functions import Functions
 from syncjobs.store.index import BadToken
 from syncjobs.store.jobs import JobRecord, JobStore
 from syncjobs.store.notifications import NotificationRecord, NotificationStore
-from syncjobs.store.rules import ScheduleRule, ScheduleRules
+from syncjobs.store.rules import SchedulerTarget, ScheduleRule, ScheduleRules
 from syncjobs.store.runs import RunStore
 from syncjobs.workflows.approvals import held_for_approval
 from syncjobs.workflows.download_links import presign_briefly
@@ -217,26 +217,45 @@ def _exists(job_id: str, kind: str) -> None:
         JobStore().get(job_id)
 
 
-def set_schedule(job_id: str, expression: str, run_type: str = "read", kind: str = "job") -> ScheduleRule:
-    """Schedule the job (or collection) as an EventBridge rule; the expression is checked as EventBridge would first."""
+def set_schedule(
+    job_id: str, expression: str, run_type: str = "read", kind: str = "job", timezone: str = "UTC"
+) -> ScheduleRule:
+    """Schedule the job (or collection) with EventBridge Scheduler, its cron read in `timezone` (an IANA
+    name); the expression and the zone are checked as Scheduler would first. A rule made before
+    Scheduler is replaced (deleted once the schedule exists)."""
     problems = []
     try:
         parse(expression)
     except ScheduleError as err:
         problems.append(f"expression: {err}")
+    try:
+        zone(timezone)
+    except ScheduleError as err:
+        problems.append(f"timezone: {err}")
     if run_type not in {t.value for t in RunType}:
         problems.append(f"type: must be one of {', '.join(t.value for t in RunType)} (got {run_type!r})")
     if problems:
         raise InvalidInput("schedule", problems)
     _exists(job_id, kind)
-    target = get_settings().start_run_function
-    if not target:
-        raise InvalidInput("schedule", ["(deployment): START_RUN_FUNCTION is not set, nothing to schedule"])
+    settings = get_settings()
+    target = SchedulerTarget(
+        settings.start_run_function, settings.scheduler_role_arn, settings.schedule_dead_letter_queue_arn
+    )
+    missing = [name for name, value in _SCHEDULER_SETTINGS.items() if not getattr(settings, value)]
+    if missing:
+        raise InvalidInput("schedule", [f"(deployment): {name} is not set, nothing to schedule" for name in missing])
     rules = ScheduleRules()
-    rules.put(job_id, expression, run_type, target, datetime.now(UTC), kind)
+    rules.put(job_id, expression, run_type, target, datetime.now(UTC), kind, timezone)
     rule = rules.get(job_id, kind)
     assert rule is not None
     return rule
+
+
+_SCHEDULER_SETTINGS = {
+    "START_RUN_FUNCTION": "start_run_function",
+    "SCHEDULER_ROLE_ARN": "scheduler_role_arn",
+    "SCHEDULE_DEAD_LETTER_QUEUE_ARN": "schedule_dead_letter_queue_arn",
+}
 
 
 def clear_schedule(job_id: str, kind: str = "job") -> bool:
@@ -250,7 +269,7 @@ def next_fires(job_id: str, count: int = 5, kind: str = "job") -> tuple[Schedule
     rule = ScheduleRules().get(job_id, kind)
     if rule is None or not rule.enabled:
         return rule, []
-    return rule, parse(rule.expression).next_fires(datetime.now(UTC), count, rule.made_at)
+    return rule, parse(rule.expression).next_fires(datetime.now(UTC), count, rule.made_at, rule.timezone)
 
 
 class JobSummary(BaseModel):

@@ -1,4 +1,5 @@
-"""Admin API routes of schedules: a job's or a collection's EventBridge rule, set, shown, cleared."""
+"""Admin API routes of schedules: a job's or a collection's EventBridge Scheduler schedule (in a time zone),
+set, shown, cleared."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ router = new_router()
 # ---------------------------------------------------------------------- a job's
 @router.put("/jobs/<job_id>/schedule", responses=documented(200, *WITH_BODY))
 def set_schedule(job_id: str, request: Annotated[ScheduleRequest, Body()]) -> JobScheduled:
-    rule = operations.set_schedule(job_id, request.expression, request.type.value)
+    rule = operations.set_schedule(job_id, request.expression, request.type.value, timezone=request.timezone)
     return JobScheduled(job_id=job_id, **schedule_fields(rule, operations.next_fires(job_id)[1]))
 
 
@@ -48,7 +49,9 @@ def get_schedule(job_id: str) -> JobScheduled | JobUnscheduled:
 # ---------------------------------------------------------------------- a collection's
 @router.put("/collections/<collection_id>/schedule", responses=documented(200, *WITH_BODY))
 def set_collection_schedule(collection_id: str, request: Annotated[ScheduleRequest, Body()]) -> CollectionScheduled:
-    rule = operations.set_schedule(collection_id, request.expression, request.type.value, "collection")
+    rule = operations.set_schedule(
+        collection_id, request.expression, request.type.value, "collection", request.timezone
+    )
     fires = operations.next_fires(collection_id, kind="collection")[1]
     return CollectionScheduled(collection_id=collection_id, **schedule_fields(rule, fires))
 
