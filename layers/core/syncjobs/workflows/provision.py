@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,9 +51,10 @@ from syncjobs.store.errors import Conflict, NotFound
 from syncjobs.store.jobs import JobStore
 from syncjobs.store.locks import CreateResult
 from syncjobs.store.runs import RunStore
-from syncjobs.workflows.finalize import OUT_OF_SCOPE, SEEN, fail_run, finalize_run
+from syncjobs.workflows.finalize import fail_run, finalize_run
 from syncjobs.workflows.pacing import paced_target
-from syncjobs.workflows.parts import count_part, write_part
+from syncjobs.workflows.parts import count_part
+from syncjobs.workflows.run_shard import keep_state, write_shard_part
 from syncjobs.workflows.start_run import new_run
 
 
@@ -108,10 +108,6 @@ def _json(data: bytes) -> Any:
         return data.decode(errors="replace")[:500]
 
 
-def _records(record: SourceRecord | SourceRowError) -> Iterator[SourceRecord | SourceRowError]:
-    yield record
-
-
 def provision(job_id: str, entity_type_name: str, entity_id: str, requested_by: str, budget: Budget) -> Provisioned:
     """Provision one entity now; ProvisionRefused, NotFound (the job, or the entity in the source)."""
     job_record = JobStore().get(job_id)
@@ -153,7 +149,9 @@ def provision(job_id: str, entity_type_name: str, entity_id: str, requested_by: 
     recorder = _Recorder()
     try:
         result = _process(run.run_id, job, entity_type, record, budget, stored, recorder)
-        _record(message, job, result, budget)
+        keep_state(run, job, entity_type.value, result)
+        attempt = write_shard_part(message, job, result)
+        count_part(message, budget, spec.shard_id, attempt, result.counts(), result.first_failed_at, final=True)
         finalize_run(run.run_id, budget)
     except Exception as err:  # the lock is held: end the run with the reason, as start_run does
         logger.exception("provision failed", extra={"run_id": run.run_id, "job_id": job_id})
@@ -209,7 +207,7 @@ def _process(
             type_name,
             RunType.READ,
             compile_mapping(job.mapping[entity_type], job.scope.get(entity_type), type_name),
-            _records(record),
+            iter([record]),
             lookup_state,
             target,
             lookup_members=lookup_members if entity_type is EntityType.GROUPS else None,
@@ -218,27 +216,7 @@ def _process(
         )
     finally:
         target.close()
-    if result.state_changes:
-        states.put_many(job.job_id, type_name, result.state_changes, datetime.now(UTC).isoformat())
     return result
-
-
-def _record(message: ShardMessage, job: JobDefinition, result: ShardResult, budget: Budget) -> None:
-    """The shard's outcome logs and its count, as run_shard records a shard."""
-    manifest = {
-        "entity_type": result.entity_type,
-        "failures": [f.model_dump() for f in result.failures],
-        "seen": bool(result.seen),
-        "out_of_scope": bool(result.out_of_scope),
-        "unreadable": result.unreadable,
-        "unreadable_reasons": result.unreadable_reasons,
-        "watermark": None,
-        "continuation": None,
-        "resume_after_s": 0.0,
-    }
-    ids = {SEEN: result.seen, OUT_OF_SCOPE: result.out_of_scope}
-    attempt = write_part(message.run_id, message.part_id, job, result.lines, manifest, ids)
-    count_part(message, budget, message.shard.shard_id, attempt, result.counts(), result.first_failed_at, final=True)
 
 
 def provision_answer(payload: dict[str, Any], budget: Budget) -> dict[str, Any]:

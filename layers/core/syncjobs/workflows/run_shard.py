@@ -67,7 +67,7 @@ def run_shard(message: ShardMessage, record: RunRecord, budget: Budget) -> str:
             if result.cut and not result.stopped and result.last_row is None:
                 return requeue_undone(message, result.resume_after_s)
             recording_started = time.monotonic()  # the work is over: what follows is the reserve's
-            _keep_state(run, job, entity_type, result)
+            keep_state(run, job, entity_type, result)
             if result.cut and not result.stopped:
                 continuation = _continuation(message, source, result)
         finally:
@@ -75,19 +75,7 @@ def run_shard(message: ShardMessage, record: RunRecord, budget: Budget) -> str:
             if slots is not None:
                 slots.release()
 
-    manifest = {
-        "entity_type": entity_type,
-        "failures": [f.model_dump() for f in result.failures],
-        "seen": bool(result.seen),
-        "out_of_scope": bool(result.out_of_scope),
-        "unreadable": result.unreadable,
-        "unreadable_reasons": result.unreadable_reasons,
-        "watermark": delta.watermark,
-        "continuation": continuation.model_dump(mode="json") if continuation else None,
-        "resume_after_s": result.resume_after_s,
-    }
-    ids = {SEEN: result.seen, OUT_OF_SCOPE: result.out_of_scope}
-    attempt = write_part(run.run_id, message.part_id, job, result.lines, manifest, ids)
+    attempt = write_shard_part(message, job, result, delta.watermark, continuation)
 
     after = count_part(
         message,
@@ -115,6 +103,30 @@ def run_shard(message: ShardMessage, record: RunRecord, budget: Budget) -> str:
     recording_times.observe(time.monotonic() - recording_started)
     advance_after(after, message, budget)
     return "counted" if continuation is None else "continued"
+
+
+def write_shard_part(
+    message: ShardMessage,
+    job: JobDefinition,
+    result: ShardResult,
+    watermark: str | None = None,
+    continuation: ShardMessage | None = None,
+) -> str:
+    """The part's outcome logs, manifest and id lists under a fresh attempt id (workflows/parts.py);
+    the attempt. Counting it is the caller's next step."""
+    manifest = {
+        "entity_type": result.entity_type,
+        "failures": [f.model_dump() for f in result.failures],
+        "seen": bool(result.seen),
+        "out_of_scope": bool(result.out_of_scope),
+        "unreadable": result.unreadable,
+        "unreadable_reasons": result.unreadable_reasons,
+        "watermark": watermark,
+        "continuation": continuation.model_dump(mode="json") if continuation else None,
+        "resume_after_s": result.resume_after_s,
+    }
+    ids = {SEEN: result.seen, OUT_OF_SCOPE: result.out_of_scope}
+    return write_part(message.run_id, message.part_id, job, result.lines, manifest, ids)
 
 
 def _write_slots(run: Run, job: JobDefinition) -> WriteSlots | None:
@@ -182,7 +194,7 @@ def _process(
     return result
 
 
-def _keep_state(run: Run, job: JobDefinition, entity_type: str, result: ShardResult) -> None:
+def keep_state(run: Run, job: JobDefinition, entity_type: str, result: ShardResult) -> None:
     """The entity state of what the shard wrote (before the part is counted: a retry then finds it)."""
     if run.run_type in {RunType.READ, RunType.RESYNC} and result.state_changes:
         now = datetime.now(UTC).isoformat()
