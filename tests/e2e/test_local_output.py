@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from syncjobs.observability import logger
 from syncjobs_local import function_logs
 from syncjobs_local.demo import prepare, start, wait_for_mail, wait_for_run
+from tests.e2e.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -36,10 +36,9 @@ def json_lines(path: Path) -> list[dict]:
 
 
 def logged_by_notify(path: Path, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not any(line["message"] == "mail sent" for line in json_lines(path)):
-        assert time.monotonic() < deadline, "notify logged no 'mail sent'"
-        time.sleep(0.1)
+    wait_until(
+        lambda: any(line["message"] == "mail sent" for line in json_lines(path)), "notify logs 'mail sent'", timeout_s
+    )
 
 
 def test_each_handler_running_beside_others_logs_its_own_function_name_and_request_id(stack, tmp_path):

@@ -11,7 +11,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 import yaml
 
 from syncjobs_local.demo import EXAMPLE_JOB
+from tests.e2e.helpers import holds_within
 
 pytestmark = pytest.mark.e2e
 
@@ -68,11 +68,12 @@ def local_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path, Path
 
 def wait_until_up(process: subprocess.Popen[str], here: Path, output: Path) -> dict[str, str]:
     state = here / ".syncjobs" / "local.json"
-    deadline = time.monotonic() + 180
-    while not state.exists() or "--outcome created" not in output.read_text():  # its last line
+
+    def up() -> bool:
         assert process.poll() is None, output.read_text()
-        assert time.monotonic() < deadline, f"local up did not come up:\n{output.read_text()}"
-        time.sleep(0.2)
+        return state.exists() and "--outcome created" in output.read_text()  # its last line
+
+    assert holds_within(up, 180, every_s=0.2), f"local up did not come up:\n{output.read_text()}"
     return dict(json.loads(state.read_text()))
 
 
