@@ -29,6 +29,14 @@ from syncjobs.store.errors import translate
 RULE_PREFIX = "syncjobs-"
 TARGET_ID = "start-run"
 _MADE = "syncjobs schedule of {kind} {job_id}, made {made}"
+
+
+def _made_at(description: str | None) -> datetime | None:
+    """When a schedule (or a rule) was made, from the description `_MADE` wrote; None if it says not."""
+    made = (description or "").rsplit(", made ", 1)
+    return datetime.fromisoformat(made[1]) if len(made) == 2 else None
+
+
 _ID_KEYS = {"job": "job_id", "collection": "collection_id"}
 
 
@@ -136,13 +144,12 @@ class ScheduleRules:
                 raise translate(err, f"reading the schedule of {kind} {job_id}") from err
             return self._get_rule(job_id, kind)
         sent = json.loads(schedule["Target"].get("Input", "{}").replace(f'"{SCHEDULED_TIME}"', "null"))
-        made = (schedule.get("Description") or "").rsplit(", made ", 1)
         return ScheduleRule(
             job_id=job_id,
             expression=schedule.get("ScheduleExpression", ""),
             run_type=str(sent.get("type", "read")),
             enabled=schedule.get("State") == "ENABLED",
-            made_at=datetime.fromisoformat(made[1]) if len(made) == 2 else None,
+            made_at=_made_at(schedule.get("Description")),
             timezone=schedule.get("ScheduleExpressionTimezone") or "UTC",
         )
 
@@ -169,13 +176,12 @@ class ScheduleRules:
             raise translate(err, f"reading the schedule of job {job_id}") from err
         target = next((t for t in targets if t["Id"] == TARGET_ID), None)
         run_type = str(target_input(target).get("type", "read")) if target else "read"
-        made = rule.get("Description", "").rsplit(", made ", 1)
         return ScheduleRule(
             job_id=job_id,
             expression=rule.get("ScheduleExpression", ""),
             run_type=run_type,
             enabled=rule.get("State") == "ENABLED",
-            made_at=datetime.fromisoformat(made[1]) if len(made) == 2 else None,
+            made_at=_made_at(rule.get("Description")),
             service="events",
         )
 
