@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterable, Iterator
 
 from syncjobs.connectors.base import SourceRecord, SourceRowError
+from syncjobs.engine.outcome_log import original_cell
 from syncjobs.models.outcome import Outcome
 from syncjobs.models.run import Run
 
@@ -52,9 +53,9 @@ def failed_ids(log: bytes, fmt: str) -> FailedIds:
     could not be read, with no id to know it by) cannot be asked for again and are left out."""
     ids: dict[str, dict[str, None]] = {}
     for entity_type, entity_id in _lines(log.decode("utf-8"), fmt):
-        entity_id = _unquoted(entity_id)
+        entity_id = original_cell(entity_id)
         if entity_id:
-            ids.setdefault(_unquoted(entity_type), {})[entity_id] = None
+            ids.setdefault(original_cell(entity_type), {})[entity_id] = None
     return {entity_type: list(of_type) for entity_type, of_type in ids.items()}
 
 
@@ -67,11 +68,6 @@ def _lines(text: str, fmt: str) -> Iterator[tuple[str, str]]:
         return
     for row in csv.DictReader(io.StringIO(text)):
         yield row.get("entity_type") or "", row.get("entity_id") or ""
-
-
-def _unquoted(cell: str) -> str:
-    """A cell as written before the log guarded it against formulas (engine/outcome_log.safe_cell)."""
-    return cell[1:] if cell.startswith("'") and cell[1:2] in ("=", "+", "-", "@", "\t", "\r") else cell
 
 
 NOT_IN_SOURCE = "not in the source any more: nothing to retry"

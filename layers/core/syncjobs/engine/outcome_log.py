@@ -37,6 +37,11 @@ def safe_cell(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
+def original_cell(cell: str) -> str:
+    """A cell as it was before `safe_cell` guarded it against formulas (a log read back)."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA_STARTS) else cell
+
+
 def _content(line: LogLine, trace: TraceLevel) -> str:
     if trace is not TraceLevel.CONTENT or line.content is None:
         return ""
