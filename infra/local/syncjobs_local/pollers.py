@@ -24,7 +24,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from syncjobs.schedules import ScheduleError, parse, zone
+from syncjobs.schedules import Schedule, ScheduleError, parse, zone
 from syncjobs_local import moto_fixes
 from syncjobs_local.invocations import InvocationTimedOut
 from syncjobs_local.lambda_events import FilterCriteria, sqs_event, stream_record
@@ -282,6 +282,11 @@ def transform(transformer: dict[str, Any], event: dict[str, Any]) -> Any:
     return json.loads(template)
 
 
+def _next_fire(schedule: Schedule, now: datetime, anchor: datetime, zone_name: str) -> datetime | None:
+    fires = schedule.next_fires(now, 1, anchor, zone_name)
+    return fires[0] if fires else None
+
+
 class Scheduler(_Loop):
     """Fires EventBridge rules with a ScheduleExpression at their times (UTC), and EventBridge Scheduler
     schedules at theirs (a cron's times in its ScheduleExpressionTimezone, daylight saving as Scheduler
@@ -299,7 +304,7 @@ class Scheduler(_Loop):
         self._scheduler: Any = boto3.client("scheduler")
         self._invoke_by_arn = invoke_by_arn
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._next: dict[tuple[str, ...], datetime] = {}  # (rule, expression[, zone]) -> next fire time
+        self._next: dict[tuple[str, ...], datetime | None] = {}  # (rule, expression[, zone]) -> next fire (None: none)
         self._anchors: dict[str, datetime] = {}
         self.fired: list[tuple[str, datetime]] = []
         self._invocations: list[threading.Thread] = []
@@ -316,14 +321,9 @@ class Scheduler(_Loop):
             except ScheduleError as err:
                 log.warning("rule has an invalid schedule", extra={"rule": rule["Name"], "error": str(err)})
                 continue
-            anchor = self._anchors.setdefault(rule["Name"], now)
-            if key not in self._next:
-                self._next[key] = schedule.next_fires(now, 1, anchor)[0]
-            if now < self._next[key]:
-                continue
-            fire_time = self._next[key]
-            self._next[key] = schedule.next_fires(now, 1, anchor)[0]
-            self._fire(rule["Name"], fire_time)
+            fire_time = self._due(key, schedule, now, self._anchors.setdefault(rule["Name"], now))
+            if fire_time is not None:
+                self._fire(rule["Name"], fire_time)
         self._tick_schedules(now)
         return False
 
@@ -343,19 +343,28 @@ class Scheduler(_Loop):
                 continue
             # a rate counts from when this scheduler first saw it, as for rules: the schedule's StartDate
             # (made + one rate) is wall-clock time, and tests run this scheduler on a simulated clock
-            anchor = self._anchors.setdefault(f"{group}/{name}", now)
-            if key not in self._next:
-                self._next[key] = self._next_fire(schedule, now, anchor, zone_name)
-            if self._next[key] is None or now < self._next[key]:
-                continue
-            fire_time = self._next[key]
-            self._next[key] = self._next_fire(schedule, now, anchor, zone_name)
-            self._fire_schedule(found, fire_time)
+            fire_time = self._due(key, schedule, now, self._anchors.setdefault(f"{group}/{name}", now), zone_name)
+            if fire_time is not None:
+                self._fire_schedule(found, fire_time)
 
-    @staticmethod
-    def _next_fire(schedule: Any, now: datetime, anchor: datetime, zone_name: str) -> Any:
-        fires = schedule.next_fires(now, 1, anchor, zone_name)
-        return fires[0] if fires else None
+    def _due(
+        self, key: tuple[str, ...], schedule: Schedule, now: datetime, anchor: datetime, zone_name: str = "UTC"
+    ) -> datetime | None:
+        """The fire time to fire now, if `key`'s schedule is due (its next one is then worked out); else None."""
+        if key not in self._next:
+            self._next[key] = _next_fire(schedule, now, anchor, zone_name)
+        due = self._next[key]
+        if due is None or now < due:
+            return None
+        self._next[key] = _next_fire(schedule, now, anchor, zone_name)
+        return due
+
+    def _start(self, name: str, fire_time: datetime, invoke: Callable[[Any], Any], payload: Any) -> None:
+        """Invoke the target with `payload` in a thread of its own (asynchronously, as both services do)."""
+        self.fired.append((name, fire_time))
+        thread = threading.Thread(target=invoke, args=(payload,), name=f"fire-{name}", daemon=True)
+        self._invocations.append(thread)
+        thread.start()
 
     def _fire_schedule(self, schedule: dict[str, Any], fire_time: datetime) -> None:
         """As Scheduler invokes a Lambda target: its Input, with the context attributes filled in."""
@@ -373,11 +382,7 @@ class Scheduler(_Loop):
         text = target.get("Input", "{}")
         for attribute, value in context.items():
             text = text.replace(attribute, value)
-        payload = json.loads(text)
-        self.fired.append((name, fire_time))
-        thread = threading.Thread(target=invoke, args=(payload,), name=f"fire-{name}", daemon=True)
-        self._invocations.append(thread)
-        thread.start()
+        self._start(name, fire_time, invoke, json.loads(text))
 
     def _fire(self, rule_name: str, fire_time: datetime) -> None:
         targets = self._events.list_targets_by_rule(Rule=rule_name)["Targets"]
@@ -400,10 +405,7 @@ class Scheduler(_Loop):
                 payload = transform(target["InputTransformer"], event)
             else:
                 payload = event
-            self.fired.append((rule_name, fire_time))
-            thread = threading.Thread(target=invoke, args=(payload,), name=f"fire-{rule_name}", daemon=True)
-            self._invocations.append(thread)
-            thread.start()
+            self._start(rule_name, fire_time, invoke, payload)
 
     def drain(self, timeout_s: float = 60.0) -> None:
         """Wait for the start_run invocations fired so far (before the stack is reset under them)."""
