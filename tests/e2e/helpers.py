@@ -12,6 +12,8 @@ import boto3
 import httpx
 
 from syncjobs.admin import operations
+from syncjobs.store.errors import NotFound
+from syncjobs.store.runs import RunStore
 from syncjobs_local.demo import Prepared
 from syncjobs_local.stack import LocalStack
 
@@ -77,6 +79,15 @@ def holds_within(condition: Callable[[], bool], timeout_s: float, every_s: float
         if time.monotonic() >= deadline:
             return False
         pause.wait(every_s)
+    return True
+
+
+def run_recorded(run_id: str) -> bool:
+    """Whether start_run has recorded the run yet (an approved run is named before its start runs)."""
+    try:
+        RunStore().get(run_id)
+    except NotFound:
+        return False
     return True
 
 

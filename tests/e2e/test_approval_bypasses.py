@@ -19,7 +19,7 @@ from syncjobs.store.runs import RunStore
 from syncjobs_local.demo import prepare, wait_for_run
 from syncjobs_local.lambda_events import api_event
 from syncjobs_local.stack import LocalStack
-from tests.e2e.helpers import scim_users, wait_until
+from tests.e2e.helpers import run_recorded, scim_users, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -159,16 +159,8 @@ def test_an_approval_does_not_run_a_mapping_changed_after_its_preview(stack: Loc
     # Then the approved run is refused, saying the job changed since its preview, and nothing is written
     wait_until(lambda: ApprovalStore().get(request.approval_id).run_id is not None, "the approved run's start")
     run_id = str(ApprovalStore().get(request.approval_id).run_id)
-    wait_until(lambda: _exists(run_id), "the approved run's record")
+    wait_until(lambda: run_recorded(run_id), "the approved run's record")
     run = RunStore().get(run_id).run
     assert run.status is RunStatus.FAILED
     assert f"job {job_id} changed since approval request {request.approval_id} was previewed" in (run.reason or "")
     assert scim_users(stack) == {}
-
-
-def _exists(run_id: str) -> bool:
-    try:
-        RunStore().get(run_id)
-    except NotFound:  # until start_run has recorded it
-        return False
-    return True

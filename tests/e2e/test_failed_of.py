@@ -19,7 +19,7 @@ from syncjobs.store.approvals import ApprovalStore
 from syncjobs.store.errors import NotFound
 from syncjobs.store.jobs import JobStore
 from syncjobs_local.demo import Prepared, prepare, start, wait_for_run
-from tests.e2e.helpers import log_rows, rewrite_export, scim_users, wait_until
+from tests.e2e.helpers import log_rows, rewrite_export, run_recorded, scim_users, wait_until
 from tests.e2e.test_cli import cli
 
 pytestmark = pytest.mark.e2e
@@ -174,7 +174,9 @@ def test_a_retry_of_the_failed_of_a_job_that_needs_approval_previews_and_runs_on
     # And once approved, the run carries out exactly those 4
     collections.decide_approval(started.approval_id, True, APPROVER)
     wait_until(lambda: ApprovalStore().get(started.approval_id).run_id is not None, "the approved run")
-    run = wait_for_run(str(ApprovalStore().get(started.approval_id).run_id), stack=stack)
+    approved = str(ApprovalStore().get(started.approval_id).run_id)
+    wait_until(lambda: run_recorded(approved), "start_run records the approved run")  # it is named first
+    run = wait_for_run(approved, stack=stack)
     assert (run.status, run.failed_of, run.read_mode) == (RunStatus.SUCCEEDED, first.run_id, ReadMode.FAILED_OF)
     assert run.counts["users"] == {"created": 4, "updated": 0, "deleted": 0, "skipped": 0, "failed": 0}
     assert set(scim_users(stack)) == set(before) | set(BROKEN)
