@@ -138,7 +138,9 @@ def test_the_requester_cannot_approve_their_own_request(stack: LocalStack) -> No
     status, approved = api(stack, "POST", f"/approvals/{request.approval_id}/approve", BOB)
     assert status == 200, approved
     wait_until(lambda: ApprovalStore().get(request.approval_id).run_id is not None, "the approved run")
-    run = wait_for_run(str(ApprovalStore().get(request.approval_id).run_id), stack=stack)
+    approved_run = str(ApprovalStore().get(request.approval_id).run_id)
+    wait_until(lambda: run_recorded(approved_run), "start_run records the approved run")
+    run = wait_for_run(approved_run, stack=stack)
     assert run.status is RunStatus.SUCCEEDED
     assert len(scim_users(stack)) == 12
 
